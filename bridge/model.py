@@ -1,0 +1,143 @@
+"""The typed model every source returns and every later stage reads.
+
+Sources know Zotero; the vault knows Obsidian; both meet only here. Everything is frozen so a
+snapshot can be hashed, compared and shared between the planner and tests without surprises.
+
+Normalisations every source must apply (so sqlite and API sources give identical notes):
+- timestamps: UTC ISO 8601 with a Z, `2016-06-27T10:00:00Z`;
+- `Item.fields`: Zotero field names (`title`, `date`, `publicationTitle`, `DOI`, `url`,
+  `abstractNote`, `extra`, …) → the text the user typed (for `date`, the original text, not
+  the sqlite multipart `2016-00-00 2016` form); empty fields are left out;
+- creators in Zotero's order; a single-field name has `first_name == ""` and `name_only=True`;
+- annotation colours lower-case `#rrggbb`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+ANNOTATION_TYPES = ("highlight", "note", "image", "ink", "underline", "text")
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """A Zotero library: the user's own (`user`) or a group (`group`, with `group_id`)."""
+
+    kind: str = "user"
+    group_id: int | None = None
+
+    @property
+    def uri_part(self) -> str:
+        """The middle of a `zotero://` URI: `library` or `groups/<id>`."""
+        return "library" if self.kind == "user" else f"groups/{self.group_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Creator:
+    creator_type: str
+    first_name: str
+    last_name: str
+    name_only: bool = False
+
+    @property
+    def display(self) -> str:
+        """`First Last` (or the single-field name), as people write it."""
+        if self.name_only or not self.first_name:
+            return self.last_name
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    key: str
+    attachment_key: str
+    annotation_type: str  # one of ANNOTATION_TYPES
+    text: str = ""
+    comment: str = ""
+    color: str = "#ffd400"
+    page_label: str = ""
+    sort_index: str = ""
+    position: str = ""  # Zotero's JSON text: {"pageIndex": N, "rects": [...]}
+    tags: tuple[str, ...] = ()
+    date_added: str = ""
+    date_modified: str = ""
+
+    @property
+    def page_index(self) -> int | None:
+        """0-based page index from `position`, when it has one."""
+        match = re.search(r'"pageIndex"\s*:\s*(\d+)', self.position or "")
+        return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    key: str
+    title: str = ""
+    content_type: str = ""
+    link_mode: str = ""  # imported_file, imported_url, linked_file, linked_url, embedded_image
+    path: str = ""
+    annotations: tuple[Annotation, ...] = ()
+
+    @property
+    def is_readable(self) -> bool:
+        """PDF, EPUB and HTML snapshots are what Zotero's reader opens and annotates."""
+        return self.content_type in (
+            "application/pdf",
+            "application/epub+zip",
+            "text/html",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One regular Zotero item (not an attachment, note or annotation)."""
+
+    key: str
+    item_type: str
+    fields: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
+    creators: tuple[Creator, ...] = ()
+    tags: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ()  # full paths, "Parent/Child"
+    attachments: tuple[Attachment, ...] = ()
+    related: tuple[str, ...] = ()  # keys of related items (dc:relation), sorted
+    citation_key: str = ""
+    trashed: bool = False
+    date_added: str = ""
+    date_modified: str = ""
+    library: Library = Library()
+    version: int = 0
+
+    @property
+    def title(self) -> str:
+        return self.fields.get("title", "")
+
+    @property
+    def year(self) -> int | None:
+        """The first four-digit year in Zotero's free-form `date` field."""
+        match = re.search(r"(?<!\d)(\d{4})(?!\d)", self.fields.get("date", ""))
+        return int(match.group(1)) if match else None
+
+    @property
+    def annotations(self) -> tuple[Annotation, ...]:
+        return tuple(a for att in self.attachments for a in att.annotations)
+
+
+@dataclass(frozen=True, slots=True)
+class LibrarySnapshot:
+    """What one `source.read()` returned.
+
+    `items` holds the items that changed since the cursor passed to `read` (all of them when
+    `since` was None). `all_keys` is the set of every regular item key that still exists in the
+    library (trashed included), so the planner can find permanent deletions by comparison; it
+    is None when the source cannot tell (then nothing is considered erased).
+    `cursor` is opaque to everyone but the source; pass it back as `since` next time.
+    """
+
+    items: tuple[Item, ...]
+    all_keys: frozenset[str] | None
+    cursor: str | None = None
+    library: Library = Library()
+    source_name: str = ""
+    incremental: bool = False
+    warnings: tuple[str, ...] = ()
