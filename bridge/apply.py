@@ -1,0 +1,120 @@
+"""The executor: carry out planned actions with atomic writes, then record them in the state DB.
+
+Kept small on purpose: every decision was made by the planner. One bad note (changed on disk
+since the scan, read-only, a symlink) becomes a skip with a message; the rest goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.errors import NoteError
+from bridge.plan import Action
+from bridge.state import State
+from bridge.vault.fs import Vault
+
+STATE_BATCH = 500
+
+
+@dataclass
+class SyncResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "conflicts": self.conflicts, "skipped": self.skipped, "deleted": self.deleted,
+            "errors": self.errors,
+        }  # fmt: skip
+
+    def count(self, action: Action) -> None:
+        if action.kind == "create":
+            self.created += 1
+        elif action.kind == "update":
+            self.updated += 1
+        elif action.kind in ("unchanged", "touch", "user-deleted"):
+            self.unchanged += 1
+        elif action.kind == "skip":
+            self.skip(action.path, action.note_id, action.reason)
+        if action.conflicts:
+            self.conflicts += len(action.conflicts)
+        if action.deleted and action.kind in ("create", "update", "touch"):
+            self.deleted += 1
+
+    def skip(self, path: str, key: str, message: str) -> None:
+        self.skipped += 1
+        self.errors.append({"path": path, "key": key, "message": message})
+
+    @property
+    def ok(self) -> bool:
+        return self.skipped == 0 and not self.errors
+
+
+def apply(
+    actions: Iterable[Action],
+    vault: Vault,
+    state: State,
+    result: SyncResult,
+    progress: Callable[[int], None] | None = None,
+) -> SyncResult:
+    """Execute `actions` in order; state rows are committed in batches."""
+    pending: list[Action] = []
+    for action in actions:
+        done = _execute(action, vault, result)
+        if done is not None:
+            pending.append(done)
+        if len(pending) >= STATE_BATCH:
+            _record(pending, vault, state)
+            pending = []
+        if progress:
+            progress(1)
+    _record(pending, vault, state)
+    return result
+
+
+def _execute(action: Action, vault: Vault, result: SyncResult) -> Action | None:
+    try:
+        if action.kind == "create":
+            assert action.text is not None and action.state is not None
+            action.state.etag = vault.create(action.path, action.text)
+        elif action.kind == "update":
+            assert action.text is not None and action.state is not None
+            action.state.etag = vault.replace(action.path, action.text, action.expected_etag)
+    except NoteError as exc:
+        result.skip(action.path, action.note_id, exc.message)
+        return None
+    except OSError as exc:
+        result.skip(action.path, action.note_id, f"cannot write the note: {exc.strerror or exc}")
+        return None
+    result.count(action)
+    return action
+
+
+def _record(actions: list[Action], vault: Vault, state: State) -> None:
+    """Make the batch's renames durable, then record it in one transaction."""
+    if not actions:
+        return
+    vault.sync_dirs()
+    with state.transaction():
+        for action in actions:
+            if action.kind == "user-deleted":
+                state.mark_user_deleted(action.note_id)
+                continue
+            if action.state is None or action.kind == "unchanged":
+                continue
+            action.state.path = action.path
+            state.put_note(action.state)
+            state.resolve_conflicts_for(action.note_id, action.open_conflicts)
+            for name in action.conflicts:
+                state.add_conflict(action.note_id, action.path, name)

@@ -1,0 +1,261 @@
+"""Configuration: a TOML file (tomllib) plus command-line overrides → one frozen `Config`.
+
+Validation collects every problem before failing, so a user fixes their file in one go, and an
+unknown key is reported with the nearest valid name (a typo should never be silently ignored).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from bridge.errors import ConfigError
+
+APP_NAME = "zotero-obsidian-bridge"
+SOURCES = ("sqlite", "sample", "web", "local")
+LANGUAGES = ("en", "zh")
+
+# Zotero 7's reader colours → the section each stands for (three-pass meanings).
+DEFAULT_COLORS: dict[str, str] = {
+    "#ffd400": "Key claims",
+    "#2ea8e5": "Method & figures",
+    "#5fb236": "Results & numbers",
+    "#ff6666": "Unclear — for pass 3",
+    "#a28ae5": "References to read",
+    "#e56eee": "Other",
+    "#f19837": "Other",
+    "#aaaaaa": "Other",
+}
+DEFAULT_COLORS_ZH: dict[str, str] = {
+    "#ffd400": "核心论点",
+    "#2ea8e5": "方法与图表",
+    "#5fb236": "结果与数据",
+    "#ff6666": "存疑 — 留给第三遍",
+    "#a28ae5": "待读参考文献",
+    "#e56eee": "其他",
+    "#f19837": "其他",
+    "#aaaaaa": "其他",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    vault: Path | None = None
+    source: str = "sqlite"
+    zotero_dir: Path | None = None
+    language: str = "en"
+    templates_dir: Path | None = None
+    papers_folder: str = "Papers"
+    methods_folder: str = "Methods"
+    attachments_folder: str = "Attachments/zotero"
+    library_id: str | None = None
+    library_type: str = "user"
+    api_url: str | None = None
+    api_key_file: Path | None = None
+    proposes_prefix: str = "proposes:"
+    extends_prefix: str = "extends:"
+    mermaid_depth: int = 3
+    colors: dict[str, str] = field(default_factory=dict)
+    debounce_seconds: float = 0.5
+    poll_seconds: float = 30.0
+    config_file: Path | None = None
+
+    @property
+    def color_sections(self) -> dict[str, str]:
+        """Colour → section title, with the language's defaults under the user's choices."""
+        base = DEFAULT_COLORS_ZH if self.language == "zh" else DEFAULT_COLORS
+        return {**base, **{k.lower(): v for k, v in self.colors.items()}}
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """Apply command-line flags (None means "not given") and re-validate."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        for key in ("vault", "zotero_dir", "templates_dir", "api_key_file"):
+            if key in given:
+                given[key] = _path(given[key], Path.cwd())
+        updated = replace(self, **given)
+        problems = _validate(updated)
+        if problems:
+            raise ConfigError(problems, hint=_hint(updated))
+        return updated
+
+
+# Where each TOML key lives: (table, key) → Config attribute.
+_KEYS: dict[tuple[str, ...], str] = {
+    ("vault",): "vault",
+    ("language",): "language",
+    ("templates_dir",): "templates_dir",
+    ("papers_folder",): "papers_folder",
+    ("methods_folder",): "methods_folder",
+    ("attachments_folder",): "attachments_folder",
+    ("source", "type"): "source",
+    ("source", "zotero_dir"): "zotero_dir",
+    ("source", "library_id"): "library_id",
+    ("source", "library_type"): "library_type",
+    ("source", "api_url"): "api_url",
+    ("source", "api_key_file"): "api_key_file",
+    ("lineage", "proposes_prefix"): "proposes_prefix",
+    ("lineage", "extends_prefix"): "extends_prefix",
+    ("lineage", "mermaid_depth"): "mermaid_depth",
+    ("watch", "debounce_seconds"): "debounce_seconds",
+    ("watch", "poll_seconds"): "poll_seconds",
+}
+_TABLES = {"source", "lineage", "watch", "annotations"}
+_PATH_KEYS = {"vault", "zotero_dir", "templates_dir", "api_key_file"}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "mermaid_depth": (int,),
+    "debounce_seconds": (int, float),
+    "poll_seconds": (int, float),
+    "library_id": (str, int),
+}
+
+
+def default_config_path() -> Path:
+    """`$ZOB_CONFIG`, else the platform's config dir (e.g. ~/.config/zotero-obsidian-bridge)."""
+    env = os.environ.get("ZOB_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def load_config(path: Path | None = None, *, required: bool = False) -> Config:
+    """Read the config file (or defaults when there is none and it is not `required`)."""
+    explicit = path is not None or bool(os.environ.get("ZOB_CONFIG"))
+    path = path or default_config_path()
+    if not path.exists():
+        if required or explicit:
+            raise ConfigError(
+                f"config file {path} does not exist",
+                hint="create one with `zob init`, or pass --vault and --zotero-dir",
+            )
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}",
+            hint="fix the line named above; see config.example.toml",
+        ) from exc
+    return config_from_dict(data, path)
+
+
+def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    base_dir = path.parent if path else Path.cwd()
+    _collect(data, (), values, problems, base_dir)
+    config = replace(Config(), **values, config_file=path)
+    problems.extend(_validate(config))
+    if problems:
+        where = f" in {path}" if path else ""
+        raise ConfigError([f"{p}{where}" for p in problems], hint=_hint(config))
+    return config
+
+
+def _collect(
+    table: dict[str, Any],
+    prefix: tuple[str, ...],
+    values: dict[str, Any],
+    problems: list[str],
+    base_dir: Path,
+) -> None:
+    for key, value in table.items():
+        dotted = (*prefix, key)
+        if prefix == ("annotations",) and key == "colors":
+            values["colors"] = _colors(value, problems)
+        elif dotted in _KEYS:
+            _set_value(_KEYS[dotted], ".".join(dotted), value, values, problems, base_dir)
+        elif not prefix and key in _TABLES and isinstance(value, dict):
+            _collect(value, dotted, values, problems, base_dir)
+        else:
+            problems.append(_unknown(".".join(dotted)))
+
+
+def _set_value(
+    attr: str, dotted: str, value: Any, values: dict[str, Any], problems: list[str], base_dir: Path
+) -> None:
+    expected = _TYPES.get(attr, (str,))
+    if isinstance(value, bool) or not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in expected)
+        problems.append(f"{dotted} must be a {names}, not {type(value).__name__} ({value!r})")
+        return
+    if attr in _PATH_KEYS:
+        value = _path(value, base_dir) if value else None
+    elif attr == "library_id":
+        value = str(value)
+    values[attr] = value
+
+
+def _colors(value: Any, problems: list[str]) -> dict[str, str]:
+    if not isinstance(value, dict):
+        problems.append('annotations.colors must be a table of "#rrggbb" = "Section title"')
+        return {}
+    colors: dict[str, str] = {}
+    for hex_code, title in value.items():
+        if not _is_hex(hex_code) or not isinstance(title, str):
+            problems.append(
+                f'annotations.colors: {hex_code!r} = {title!r} must be "#rrggbb" = "title"'
+            )
+            continue
+        colors[hex_code.lower()] = title
+    return colors
+
+
+def _is_hex(text: str) -> bool:
+    return (
+        len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:])
+    )
+
+
+def _unknown(dotted: str) -> str:
+    known = [".".join(k) for k in _KEYS] + ["annotations.colors"]
+    close = difflib.get_close_matches(dotted, known, n=1, cutoff=0.5)
+    suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown key '{dotted}'{suggestion}"
+
+
+def _path(value: str | Path, base_dir: Path) -> Path:
+    path = Path(os.path.expandvars(str(value))).expanduser()
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def _validate(config: Config) -> list[str]:
+    problems: list[str] = []
+    if config.source not in SOURCES:
+        problems.append(f"source must be one of {', '.join(SOURCES)}, not {config.source!r}")
+    if config.language not in LANGUAGES:
+        problems.append(f"language must be one of {', '.join(LANGUAGES)}, not {config.language!r}")
+    if config.library_type not in ("user", "group"):
+        problems.append(f"library_type must be 'user' or 'group', not {config.library_type!r}")
+    if config.mermaid_depth < 1:
+        problems.append("lineage.mermaid_depth must be at least 1")
+    if config.debounce_seconds < 0 or config.poll_seconds <= 0:
+        problems.append("watch.debounce_seconds must be >= 0 and watch.poll_seconds > 0")
+    for attr in ("papers_folder", "methods_folder", "attachments_folder"):
+        folder = getattr(config, attr)
+        if not folder or Path(folder).is_absolute() or ".." in Path(folder).parts:
+            problems.append(f"{attr} must be a folder inside the vault, not {folder!r}")
+    if config.vault is not None:
+        if config.vault.exists() and not config.vault.is_dir():
+            problems.append(f"vault {config.vault} is a file, not a folder")
+        elif not config.vault.exists():
+            problems.append(f"vault folder {config.vault} does not exist")
+    return problems
+
+
+def _hint(config: Config) -> str:
+    where = config.config_file or default_config_path()
+    return f"edit {where} (every key is documented in config.example.toml) or pass the flag"
+
+
+def require_vault(config: Config) -> Path:
+    if config.vault is None:
+        raise ConfigError("no vault given", hint="pass --vault DIR, or run `zob init` once")
+    return config.vault

@@ -1,0 +1,282 @@
+"""The planner: desired notes (from the snapshot) vs the state DB vs the vault → actions.
+
+It only reads: nothing here writes a file or the state DB, so `zob sync --dry-run` is just
+"plan and print", and the planner is tested against an in-memory vault.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Protocol
+
+from bridge.errors import NoteError, TripwireError
+from bridge.lineage import item_edges
+from bridge.model import Item, LibrarySnapshot
+from bridge.state import NoteState, text_hash
+from bridge.vault.merge import StatusChange, merge_note, new_note_text
+from bridge.vault.names import NameRegistry, method_stem, paper_stem
+from bridge.vault.render import LinkNames, RenderedNote, Renderer
+
+RECENT_NS = 2_000_000_000
+
+
+class VaultView(Protocol):
+    """What the planner needs to know about the vault (disk or in-memory)."""
+
+    def etag(self, rel: str) -> str | None: ...
+    def read(self, rel: str) -> str: ...
+    def stems(self) -> set[str]: ...
+    def find_zotero_key(self, key: str) -> str | None: ...
+
+
+@dataclass
+class Action:
+    """One step of a sync. `kind`: create | update | touch | unchanged | skip | user-deleted."""
+
+    kind: str
+    note_id: str
+    path: str
+    text: str | None = None
+    expected_etag: str | None = None
+    state: NoteState | None = None
+    conflicts: list[str] = field(default_factory=list)
+    open_conflicts: set[str] = field(default_factory=set)
+    reason: str = ""
+    deleted: bool = False  # the item is trashed/erased in Zotero (newly marked)
+
+    def describe(self) -> str:
+        extra = f" — conflicts: {', '.join(self.conflicts)}" if self.conflicts else ""
+        reason = f" — {self.reason}" if self.reason else ""
+        return f"{self.kind:12} {self.path}{extra}{reason}"
+
+
+@dataclass
+class PlanContext:
+    papers_folder: str
+    renderer: Renderer
+    force: bool = False
+    now_ns: int = field(default_factory=time.time_ns)
+
+    def settled(self, etag: str) -> bool:
+        """True when a file's mtime is old enough that its etag can be trusted alone.
+
+        File systems stamp mtimes with a coarse clock (a few ms): two writes of the same size
+        within one tick share an etag. Recently touched files are therefore always read.
+        """
+        try:
+            mtime_ns = int(etag.split(";", 1)[0])
+        except ValueError:
+            return False
+        return self.now_ns - mtime_ns > RECENT_NS
+
+
+def plan(
+    snapshot: LibrarySnapshot, notes: dict[str, NoteState], vault: VaultView, ctx: PlanContext
+) -> list[Action]:
+    """Every action a sync would take, in a stable order."""
+    _tripwire(snapshot, notes, ctx.force)
+    registry = NameRegistry(vault.stems() | {PurePosixPath(n.path).stem for n in notes.values()})
+    paths = _assign_paths(snapshot.items, notes, vault, registry, ctx.papers_folder)
+    names = LinkNames(
+        papers={key: PurePosixPath(path).stem for key, path in paths.items()},
+        methods=_method_names(snapshot.items, ctx),
+    )
+    actions = [
+        _plan_item(item, notes.get(item.key), paths[item.key], vault, ctx, names)
+        for item in snapshot.items
+    ]
+    actions.extend(_plan_erased(snapshot, notes, vault))
+    return actions
+
+
+def _tripwire(snapshot: LibrarySnapshot, notes: dict[str, NoteState], force: bool) -> None:
+    live = [n for n in notes.values() if n.kind == "paper" and not n.zotero_deleted]
+    if force or not live:
+        return
+    if snapshot.all_keys is not None:
+        missing = sum(1 for n in live if n.note_id not in snapshot.all_keys)
+        if len(snapshot.all_keys) == 0 or missing > len(live) / 2:
+            raise TripwireError(
+                f"the source returned {len(snapshot.all_keys)} items but the vault has"
+                f" {len(live)} paper notes: {missing} would be marked deleted-in-zotero",
+                "check --zotero-dir / the source settings; if the library really shrank,"
+                " run again with --force",
+            )
+
+
+def _assign_paths(
+    items: Iterable[Item],
+    notes: dict[str, NoteState],
+    vault: VaultView,
+    registry: NameRegistry,
+    folder: str,
+) -> dict[str, str]:
+    """Existing notes keep their path; new ones get a fresh name unique ignoring case."""
+    paths = {key: note.path for key, note in notes.items() if note.kind == "paper"}
+    for item in items:
+        if item.key in paths:
+            continue
+        found = vault.find_zotero_key(item.key)
+        if found:
+            paths[item.key] = found
+            continue
+        stem = registry.claim(paper_stem(item), discriminator=item.key)
+        paths[item.key] = f"{folder}/{stem}.md"
+    return paths
+
+
+def _method_names(items: Iterable[Item], ctx: PlanContext) -> dict[str, str]:
+    names: dict[str, str] = {}
+    renderer = ctx.renderer
+    for item in items:
+        edges = item_edges(item, renderer.proposes_prefix, renderer.extends_prefix)
+        for name in (*edges.proposes, *edges.extends):
+            names.setdefault(name.casefold(), method_stem(name))
+    return names
+
+
+def _plan_item(
+    item: Item,
+    note: NoteState | None,
+    path: str,
+    vault: VaultView,
+    ctx: PlanContext,
+    names: LinkNames,
+) -> Action:
+    try:
+        desired = ctx.renderer.paper(item, names)
+    except NoteError as exc:
+        return Action("skip", item.key, path, reason=exc.message)
+    if note is not None and note.user_deleted:
+        return Action("unchanged", item.key, note.path, reason="deleted by the user; not recreated")
+    etag = vault.etag(path)
+    if etag is None and note is not None:
+        moved = vault.find_zotero_key(item.key)
+        if moved is None:
+            return Action("user-deleted", item.key, path, state=note)
+        path, etag = moved, vault.etag(moved)
+    status = _status_change(item.trashed, note)
+    if etag is None:
+        return _create(item, desired, path)
+    fast = (
+        note is not None
+        and note.etag == etag
+        and note.render_hash == desired.render_hash
+        and note.path == path
+        and status == StatusChange()
+    )
+    if fast:
+        assert note is not None
+        return Action("unchanged", item.key, path, state=note)
+    return _merge(item.key, path, etag, vault, desired, note, status)
+
+
+def _same_content(vault: VaultView, path: str, note: NoteState) -> bool:
+    try:
+        return note.content_hash is not None and text_hash(vault.read(path)) == note.content_hash
+    except NoteError:
+        return False
+
+
+def _status_change(trashed: bool, note: NoteState | None) -> StatusChange:
+    if trashed and (note is None or not note.zotero_deleted):
+        return StatusChange(mark_deleted=True)
+    if not trashed and note is not None and note.zotero_deleted:
+        return StatusChange(restore_to=note.prev_status or "to-read")
+    return StatusChange()
+
+
+def _create(item: Item, desired: RenderedNote, path: str) -> Action:
+    text = new_note_text(desired)
+    state = NoteState(
+        item.key,
+        "paper",
+        path,
+        _base(desired),
+        desired.render_hash,
+        None,
+        zotero_deleted=item.trashed,
+    )
+    if item.trashed:
+        text = merge_note(path, text, None, None, StatusChange(mark_deleted=True)).text
+    return Action("create", item.key, path, text=text, state=state, deleted=item.trashed)
+
+
+def _merge(
+    note_id: str,
+    path: str,
+    etag: str,
+    vault: VaultView,
+    desired: RenderedNote | None,
+    note: NoteState | None,
+    status: StatusChange,
+) -> Action:
+    try:
+        text = vault.read(path)
+        result = merge_note(path, text, desired, note.base if note else None, status)
+    except NoteError as exc:
+        return Action("skip", note_id, path, reason=exc.message)
+    state = NoteState(
+        note_id, "paper", path,
+        _base(desired) if desired is not None else (note.base if note else {}),
+        desired.render_hash if desired is not None else (note.render_hash if note else ""),
+        etag,
+        zotero_deleted=_zotero_deleted(status, note),
+        prev_status=result.prev_status if status.mark_deleted else (
+            note.prev_status if note and not status.restore_to else None),
+        content_hash=text_hash(result.text),
+    )  # fmt: skip
+    kind = "update" if result.text != text else "touch"
+    return Action(
+        kind,
+        note_id,
+        path,
+        text=result.text if kind == "update" else None,
+        expected_etag=etag,
+        state=state,
+        conflicts=result.conflicts,
+        open_conflicts=result.open_conflicts,
+        deleted=status.mark_deleted,
+    )
+
+
+def _zotero_deleted(status: StatusChange, note: NoteState | None) -> bool:
+    if status.mark_deleted:
+        return True
+    if status.restore_to is not None:
+        return False
+    return bool(note and note.zotero_deleted)
+
+
+def _plan_erased(
+    snapshot: LibrarySnapshot, notes: dict[str, NoteState], vault: VaultView
+) -> list[Action]:
+    """Items erased from Zotero (gone from the key set): mark their notes, never delete."""
+    if snapshot.all_keys is None:
+        return []
+    actions = []
+    for note in notes.values():
+        if note.kind != "paper" or note.note_id in snapshot.all_keys:
+            continue
+        if note.zotero_deleted or note.user_deleted:
+            continue
+        path = note.path
+        etag = vault.etag(path)
+        if etag is None:
+            moved = vault.find_zotero_key(note.note_id)
+            if moved is None:
+                actions.append(Action("user-deleted", note.note_id, path, state=note))
+                continue
+            path, etag = moved, vault.etag(moved)
+        assert etag is not None
+        actions.append(
+            _merge(note.note_id, path, etag, vault, None, note, StatusChange(mark_deleted=True))
+        )
+    return actions
+
+
+def _base(desired: RenderedNote) -> dict:
+    return {"properties": desired.properties, "regions": desired.regions}

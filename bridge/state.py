@@ -1,0 +1,238 @@
+"""The bridge's own memory: `<vault>/.zotero-bridge/state.sqlite`.
+
+Per note it keeps what the bridge last rendered from Zotero (the *base* of the three-way merge),
+a hash of that render (to skip unchanged items without reading the file) and a cheap etag of
+the file as last written or seen (`mtime_ns;size;inode`, to skip unchanged files without
+reading them). Schema changes are numbered migrations recorded in `migrations` and applied in
+one transaction each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import BridgeError
+
+STATE_DIRNAME = ".zotero-bridge"
+
+MIGRATIONS: list[str] = [
+    # 1: notes, conflicts, syncs, meta
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE notes (
+        note_id TEXT PRIMARY KEY,          -- Zotero item key, or 'method:<name>'
+        kind TEXT NOT NULL,                -- 'paper' | 'method'
+        path TEXT NOT NULL,                -- vault-relative, posix
+        base_json TEXT NOT NULL,           -- {"properties": {...}, "regions": {...}} last rendered
+        render_hash TEXT NOT NULL,
+        etag TEXT,                         -- mtime_ns, size, inode of the file as last written/seen
+        content_hash TEXT,                 -- blake2b of the file's text as last written/seen
+        user_deleted INTEGER NOT NULL DEFAULT 0,
+        zotero_deleted INTEGER NOT NULL DEFAULT 0,
+        prev_status TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX notes_path ON notes(path);
+    CREATE TABLE conflicts (
+        note_id TEXT NOT NULL, path TEXT NOT NULL, field TEXT NOT NULL,
+        detected_at TEXT NOT NULL, PRIMARY KEY (note_id, field)
+    );
+    CREATE TABLE syncs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT, finished_at TEXT, source TEXT,
+        created INTEGER, updated INTEGER, unchanged INTEGER, conflicts INTEGER,
+        skipped INTEGER, deleted INTEGER, errors_json TEXT
+    );
+    """,
+]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class NoteState:
+    note_id: str
+    kind: str
+    path: str
+    base: dict[str, Any]
+    render_hash: str
+    etag: str | None
+    user_deleted: bool = False
+    zotero_deleted: bool = False
+    prev_status: str | None = None
+    content_hash: str | None = None
+
+
+class StateError(BridgeError):
+    pass
+
+
+class State:
+    """A thin repository over the state database; one connection, explicit transactions."""
+
+    def __init__(self, vault: Path) -> None:
+        self.dir = vault / STATE_DIRNAME
+        self.path = self.dir / "state.sqlite"
+        try:
+            self.dir.mkdir(exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"the bridge's state database {self.path} is unreadable ({exc})",
+                "move it aside and run `zob sync` again: notes are found again by zotero_key",
+            ) from exc
+        except OSError as exc:
+            raise StateError(
+                f"cannot create {self.dir}: {exc}", "check that the vault folder is writable"
+            ) from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- schema --------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied_at TEXT)"
+        )
+        done = {row[0] for row in self.db.execute("SELECT version FROM migrations")}
+        for version, script in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            with self.transaction():
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute("INSERT INTO migrations VALUES (?, ?)", (version, now_iso()))
+
+    @property
+    def schema_version(self) -> int:
+        row = self.db.execute("SELECT max(version) FROM migrations").fetchone()
+        return int(row[0] or 0)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- meta ----------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # --- notes ---------------------------------------------------------------------------
+
+    def notes(self) -> dict[str, NoteState]:
+        rows = self.db.execute(
+            "SELECT note_id, kind, path, base_json, render_hash, etag, user_deleted,"
+            " zotero_deleted, prev_status, content_hash FROM notes"
+        )
+        return {row[0]: _note_from_row(row) for row in rows}
+
+    def put_note(self, note: NoteState) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO notes (note_id, kind, path, base_json, render_hash, etag,"
+            " content_hash, user_deleted, zotero_deleted, prev_status, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                note.note_id, note.kind, note.path,
+                json.dumps(note.base, ensure_ascii=False, sort_keys=True),
+                note.render_hash, note.etag, note.content_hash, int(note.user_deleted),
+                int(note.zotero_deleted), note.prev_status, now_iso(),
+            ),
+        )  # fmt: skip
+
+    def set_etag(self, note_id: str, path: str, etag: str | None) -> None:
+        self.db.execute("UPDATE notes SET etag=?, path=? WHERE note_id=?", (etag, path, note_id))
+
+    def mark_user_deleted(self, note_id: str) -> None:
+        self.db.execute("UPDATE notes SET user_deleted=1, etag=NULL WHERE note_id=?", (note_id,))
+
+    # --- conflicts -----------------------------------------------------------------------
+
+    def add_conflict(self, note_id: str, path: str, field: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?)", (note_id, path, field, now_iso())
+        )
+
+    def conflicts(self) -> list[tuple[str, str, str, str]]:
+        return list(
+            self.db.execute(
+                "SELECT note_id, path, field, detected_at FROM conflicts ORDER BY path, field"
+            )
+        )
+
+    def resolve_conflicts_for(self, note_id: str, still_open: set[str]) -> None:
+        """Forget conflicts of a note whose callout the user has removed."""
+        for (field,) in list(
+            self.db.execute("SELECT field FROM conflicts WHERE note_id=?", (note_id,))
+        ):
+            if field not in still_open:
+                self.db.execute(
+                    "DELETE FROM conflicts WHERE note_id=? AND field=?", (note_id, field)
+                )
+
+    # --- sync log ------------------------------------------------------------------------
+
+    def record_sync(self, started: str, source: str, counts: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO syncs (started_at, finished_at, source, created, updated, unchanged,"
+            " conflicts, skipped, deleted, errors_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                started, now_iso(), source, counts["created"], counts["updated"],
+                counts["unchanged"], counts["conflicts"], counts["skipped"], counts["deleted"],
+                json.dumps(counts["errors"], ensure_ascii=False),
+            ),
+        )  # fmt: skip
+
+    def last_sync(self) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT started_at, finished_at, source, created, updated, unchanged, conflicts,"
+            " skipped, deleted, errors_json FROM syncs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ["started_at", "finished_at", "source", "created", "updated", "unchanged",
+                "conflicts", "skipped", "deleted"]  # fmt: skip
+        result = dict(zip(keys, row[:9], strict=True))
+        result["errors"] = json.loads(row[9] or "[]")
+        return result
+
+
+def _note_from_row(row: tuple[Any, ...]) -> NoteState:
+    return NoteState(
+        note_id=row[0], kind=row[1], path=row[2], base=json.loads(row[3]), render_hash=row[4],
+        etag=row[5], user_deleted=bool(row[6]), zotero_deleted=bool(row[7]), prev_status=row[8],
+        content_hash=row[9],
+    )  # fmt: skip

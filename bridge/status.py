@@ -1,0 +1,72 @@
+"""`zob status`: what the bridge knows about a vault, for people and for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.config import Config, require_vault
+from bridge.state import STATE_DIRNAME, State
+
+
+def vault_status(config: Config) -> dict[str, Any]:
+    vault = require_vault(config)
+    info: dict[str, Any] = {
+        "vault": str(vault),
+        "source": config.source,
+        "zotero_dir": str(config.zotero_dir) if config.zotero_dir else None,
+        "synced": (vault / STATE_DIRNAME / "state.sqlite").exists(),
+    }
+    if not info["synced"]:
+        info.update(last_sync=None, notes={}, conflicts=[])
+        return info
+    with State(vault) as state:
+        notes = state.notes().values()
+        info["last_sync"] = state.last_sync()
+        info["notes"] = {
+            "papers": sum(1 for n in notes if n.kind == "paper"),
+            "methods": sum(1 for n in notes if n.kind == "method"),
+            "deleted_in_zotero": sum(1 for n in notes if n.zotero_deleted),
+            "deleted_by_user": sum(1 for n in notes if n.user_deleted),
+        }
+        info["conflicts"] = [
+            {"key": key, "path": path, "field": field, "since": since}
+            for key, path, field, since in state.conflicts()
+        ]
+        info["state_schema"] = state.schema_version
+    return info
+
+
+def print_status(info: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]Vault[/bold]   {info['vault']}")
+    source = info["source"] + (f" ({info['zotero_dir']})" if info.get("zotero_dir") else "")
+    console.print(f"[bold]Source[/bold]  {source}")
+    last = info.get("last_sync")
+    if not last:
+        console.print("Never synced here — run `zob sync`.")
+        return
+    console.print(
+        f"[bold]Last sync[/bold] {last['finished_at']} from {last['source']}: "
+        f"created {last['created']}, updated {last['updated']}, unchanged {last['unchanged']},"
+        f" conflicts {last['conflicts']}, skipped {last['skipped']}, deleted {last['deleted']}"
+    )
+    notes = info["notes"]
+    console.print(
+        f"[bold]Notes[/bold]   {notes['papers']} papers, {notes['methods']} methods"
+        f" ({notes['deleted_in_zotero']} deleted in Zotero, {notes['deleted_by_user']} deleted"
+        " by you and not recreated)"
+    )
+    for error in last.get("errors", []):
+        console.print(f"[yellow]skipped[/yellow] {error['message']}")
+    if info["conflicts"]:
+        table = Table(
+            "note", "field", "since", title="Open conflicts (delete the callout when done)"
+        )
+        for conflict in info["conflicts"]:
+            table.add_row(conflict["path"], conflict["field"], conflict["since"])
+        console.print(table)
+    else:
+        console.print("No open conflicts.")

@@ -1,0 +1,215 @@
+"""The vault on disk: cheap etags, atomic writes, and never a byte outside the vault.
+
+Writes go to a hidden temp file in the same folder, then `os.replace` (or `os.link` for a new
+note, so a file that appeared meanwhile is never clobbered). Replacing a note fsyncs the temp
+file first — the user's words live there; new notes skip it and the folder is fsynced once per
+batch. Before replacing, the file's etag must still be the one seen at scan time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from bridge.errors import NoteChangedError, NoteError
+
+SKIP_DIRS = {".obsidian", ".zotero-bridge", ".trash", ".git"}
+_ZOTERO_KEY = re.compile(r"^zotero_key:\s*['\"]?([23456789A-Z]{8})['\"]?\s*$", re.MULTILINE)
+
+
+def etag_of(stat: os.stat_result) -> str:
+    return f"{stat.st_mtime_ns};{stat.st_size};{stat.st_ino}"
+
+
+class Vault:
+    """File access confined to one vault folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._dirty_dirs: set[Path] = set()
+        self._key_index: dict[str, str] | None = None
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def abs(self, rel: str) -> Path:
+        """Absolute path of a vault-relative path; refuses anything that leaves the vault."""
+        path = (self.root / rel).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise NoteError(
+                rel,
+                "this path leads outside the vault (a symlink?)",
+                "the bridge never writes outside the vault; fix the link",
+            )
+        return path
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # --- reading -------------------------------------------------------------------------
+
+    def etag(self, rel: str) -> str | None:
+        try:
+            stat = os.stat(self.root / rel, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return etag_of(stat)
+
+    def read(self, rel: str) -> str:
+        path = self.abs(rel)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise NoteError(rel, f"cannot read the note ({exc.strerror or exc})") from exc
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NoteError(rel, "the note is not UTF-8 text; it was left untouched") from exc
+
+    def markdown_files(self) -> Iterator[str]:
+        """Every note in the vault (vault-relative), skipping dot-folders like .obsidian."""
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
+            base = Path(dirpath)
+            for name in filenames:
+                if name.endswith(".md") and not name.startswith("."):
+                    yield (base / name).relative_to(self.root).as_posix()
+
+    def stems(self) -> set[str]:
+        return {Path(p).stem for p in self.markdown_files()}
+
+    def find_zotero_key(self, key: str) -> str | None:
+        """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes)."""
+        if self._key_index is None:
+            self._key_index = {}
+            for rel in self.markdown_files():
+                head = self._head(rel)
+                match = _ZOTERO_KEY.search(head) if head else None
+                if match:
+                    self._key_index.setdefault(match.group(1), rel)
+        return self._key_index.get(key)
+
+    def _head(self, rel: str) -> str:
+        try:
+            with open(self.root / rel, encoding="utf-8", errors="replace") as handle:
+                head = handle.read(8192)
+        except OSError:
+            return ""
+        if not head.lstrip("\ufeff").startswith("---"):
+            return ""
+        end = head.find("\n---", 3)
+        return head[: end if end != -1 else len(head)]
+
+    # --- writing -------------------------------------------------------------------------
+
+    def create(self, rel: str, text: str) -> str:
+        """Write a new note; never overwrites. Returns the new etag."""
+        path = self.abs(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.abs(rel)  # the folder may be a symlink created just now: check again
+        tmp = self._write_temp(path, text, fsync=False)
+        try:
+            os.link(tmp, path)
+        except FileExistsError as exc:
+            raise NoteChangedError(
+                rel, "a file with this name appeared during the sync", "run the sync again"
+            ) from exc
+        except OSError:
+            if path.exists():
+                raise NoteChangedError(
+                    rel, "a file with this name appeared during the sync", "run the sync again"
+                ) from None
+            os.replace(tmp, path)  # file systems without hard links
+            tmp = None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        self._dirty_dirs.add(path.parent)
+        return etag_of(os.stat(path))
+
+    def replace(self, rel: str, text: str, expected_etag: str | None) -> str:
+        """Atomically replace a note, only if it is still the file that was scanned."""
+        path = self.abs(rel)
+        if os.path.islink(self.root / rel):
+            raise NoteError(
+                rel,
+                "the note is a symbolic link; it was left untouched",
+                "replace the link with the note itself",
+            )
+        if self.etag(rel) != expected_etag:
+            raise NoteChangedError(
+                rel,
+                "the note changed while the bridge was syncing it",
+                "nothing was lost; run the sync again",
+            )
+        mode = os.stat(path).st_mode & 0o7777
+        if not os.access(path, os.W_OK):
+            raise NoteError(
+                rel,
+                "the note is read-only; it was left untouched",
+                "make it writable to receive Zotero's changes",
+            )
+        tmp = self._write_temp(path, text, fsync=True, mode=mode)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self._dirty_dirs.add(path.parent)
+        return etag_of(os.stat(path))
+
+    def _write_temp(self, path: Path, text: str, *, fsync: bool, mode: int | None = None) -> Path:
+        tmp = path.parent / f".{path.name}.zob-{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode if mode is not None else 0o644)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8", "surrogatepass"))
+                if fsync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return tmp
+
+    def sync_dirs(self) -> None:
+        """fsync every folder written to in this batch (makes the renames durable)."""
+        for folder in self._dirty_dirs:
+            try:
+                fd = os.open(folder, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        self._dirty_dirs.clear()
+
+    def write_file_bytes(self, rel: str, data: bytes) -> None:
+        """Copy a binary file (annotation images) into the vault, atomically."""
+        path = self.abs(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.zob-{secrets.token_hex(4)}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        self._dirty_dirs.add(path.parent)
+
+    def remove_stale_temps(self) -> int:
+        """Delete temp files left by a crashed sync (hidden `.name.zob-xxxx.tmp`)."""
+        removed = 0
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+            for name in filenames:
+                if name.startswith(".") and ".zob-" in name and name.endswith(".tmp"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(dirpath, name))
+                        removed += 1
+        return removed

@@ -1,0 +1,233 @@
+"""Reading and writing one note: frontmatter (Obsidian properties) and managed regions.
+
+The body is kept byte-for-byte: python-frontmatter's own `loads` strips whitespace, so we use
+its YAML handler only for the YAML itself and split the file ourselves. Everything outside the
+managed regions is the user's and is never re-serialised.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from bridge.errors import NoteError
+
+BOM = "\ufeff"
+_FENCE = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
+_MARKER = re.compile(r"^%% zob:(begin|end) ([a-z0-9-]+) %%[ \t]*\r?$", re.MULTILINE)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: `2024-01-01` stays the text the user typed."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block-style lists, indented the way Obsidian writes them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+class NoteYAML(YAMLHandler):
+    """python-frontmatter's YAML handler with our loader and dumper."""
+
+    def load(self, fm: str, **kwargs: Any) -> Any:
+        return yaml.load(fm, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+    def export(self, metadata: dict[str, Any], **kwargs: Any) -> str:
+        if not metadata:
+            return ""
+        return yaml.dump(
+            metadata,
+            Dumper=_Dumper,
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=False,
+            width=10_000,
+        ).rstrip("\n")
+
+
+HANDLER = NoteYAML()
+
+
+@dataclass
+class Note:
+    """A parsed note. `frontmatter_text` is the raw YAML (None when the note has none)."""
+
+    path: str
+    bom: str
+    frontmatter_text: str | None
+    properties: dict[str, Any]
+    body: str
+    newline: str
+
+    def render(self, properties: dict[str, Any] | None = None) -> str:
+        """The note's text; re-serialises the YAML only when new `properties` are given."""
+        nl = self.newline
+        if properties is None and self.frontmatter_text is not None:
+            head = f"---{nl}{self.frontmatter_text}---{nl}"
+        elif properties is None and self.frontmatter_text is None:
+            head = ""
+        else:
+            yaml_text = HANDLER.export(properties or {})
+            yaml_text = yaml_text.replace("\n", nl)
+            head = f"---{nl}{yaml_text}{nl}---{nl}" if yaml_text else ""
+        return f"{self.bom}{head}{self.body}"
+
+
+def parse_note(path: str, text: str) -> Note:
+    """Split a note into frontmatter and body; raise NoteError when the YAML is unusable."""
+    bom = BOM if text.startswith(BOM) else ""
+    text = text[len(bom) :]
+    newline = "\r\n" if "\r\n" in text.split("\n", 1)[0] + "\n" else "\n"
+    if not _FENCE.match(text):
+        return Note(path, bom, None, {}, text, newline)
+    first = _FENCE.match(text)
+    assert first is not None
+    closing = _FENCE.search(text, first.end())
+    if closing is None:
+        raise NoteError(path, "frontmatter has no closing '---'", "add the closing line")
+    yaml_start = first.end() + 1
+    yaml_text = text[yaml_start : closing.start()]
+    body_start = closing.end() + 1 if closing.end() < len(text) else closing.end()
+    try:
+        loaded = HANDLER.load(yaml_text)
+    except yaml.YAMLError as exc:
+        raise NoteError(
+            path,
+            f"properties are not valid YAML ({_first_line(exc)})",
+            "fix the YAML in Obsidian's source mode; the note was left untouched",
+        ) from exc
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise NoteError(
+            path,
+            "properties are not a key: value map",
+            "fix the YAML in Obsidian's source mode; the note was left untouched",
+        )
+    properties = {str(k): v for k, v in loaded.items()}
+    return Note(path, bom, yaml_text, properties, text[body_start:], newline)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+# --- managed regions -------------------------------------------------------------------------
+
+
+def begin_marker(name: str) -> str:
+    return f"%% zob:begin {name} %%"
+
+
+def end_marker(name: str) -> str:
+    return f"%% zob:end {name} %%"
+
+
+def wrap_region(name: str, inner: str) -> str:
+    """A whole region, markers included. `inner` is normalised to end with one newline."""
+    inner = inner.strip("\n")
+    middle = f"{inner}\n" if inner else ""
+    return f"{begin_marker(name)}\n{middle}{end_marker(name)}"
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    start: int  # offset of the first character inside (after the begin line)
+    end: int  # offset of the end marker line
+
+
+def find_regions(path: str, body: str) -> dict[str, Region]:
+    """Locate managed regions; raise NoteError for duplicated, nested or unbalanced markers."""
+    regions: dict[str, Region] = {}
+    open_name: str | None = None
+    open_start = 0
+    for match in _MARKER.finditer(body):
+        kind, name = match.group(1), match.group(2)
+        if kind == "begin":
+            if open_name is not None:
+                raise _marker_error(path, f"region '{name}' begins inside region '{open_name}'")
+            if name in regions:
+                raise _marker_error(path, f"region '{name}' appears twice")
+            open_name = name
+            open_start = _line_end(body, match.end())
+        else:
+            if open_name != name:
+                raise _marker_error(path, f"'zob:end {name}' without a matching begin")
+            regions[name] = Region(name, open_start, match.start())
+            open_name = None
+    if open_name is not None:
+        raise _marker_error(path, f"region '{open_name}' has no end marker")
+    return regions
+
+
+def _line_end(text: str, pos: int) -> int:
+    newline = text.find("\n", pos)
+    return len(text) if newline == -1 else newline + 1
+
+
+def _marker_error(path: str, message: str) -> NoteError:
+    return NoteError(
+        path,
+        f"managed-region markers are broken: {message}",
+        "restore the '%% zob:begin/end NAME %%' lines (or delete both) — the note was left untouched",
+    )
+
+
+def region_texts(path: str, body: str) -> dict[str, str]:
+    """Region name → its inner text, normalised (no leading/trailing blank lines, LF)."""
+    return {
+        name: normalise_region(body[r.start : r.end])
+        for name, r in find_regions(path, body).items()
+    }
+
+
+def normalise_region(inner: str) -> str:
+    return inner.replace("\r\n", "\n").strip("\n")
+
+
+def replace_regions(path: str, body: str, new_inner: dict[str, str], newline: str) -> str:
+    """Replace the inner text of the named regions, keeping everything else byte-for-byte."""
+    regions = find_regions(path, body)
+    pieces: list[str] = []
+    cursor = 0
+    for region in sorted(regions.values(), key=lambda r: r.start):
+        if region.name not in new_inner:
+            continue
+        inner = new_inner[region.name].strip("\n")
+        inner = f"{inner}\n" if inner else ""
+        pieces.append(body[cursor : region.start])
+        pieces.append(inner.replace("\n", newline))
+        cursor = region.end
+    pieces.append(body[cursor:])
+    return "".join(pieces)
+
+
+def insert_after_region(path: str, body: str, name: str, text: str, newline: str) -> str:
+    """Insert `text` on the lines right after region `name`'s end marker (conflict callouts)."""
+    region = find_regions(path, body)[name]
+    after = _line_end(body, region.end)
+    block = text.strip("\n").replace("\n", newline) + newline
+    if after == len(body) and not body.endswith(("\n", "\r")):
+        block = newline + block
+    return body[:after] + block + body[after:]

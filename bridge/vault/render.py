@@ -1,0 +1,317 @@
+"""Rendering: the model → what a note should contain (properties, managed regions, body).
+
+Properties are built in Python (YAML made by a template is too easy to break); the body and
+each managed region come from Jinja2 templates in `obsidian_templates/` or the user's
+`templates_dir`, rendered in Jinja2's sandbox so a shared template cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from bridge.errors import ConfigError
+from bridge.lineage import is_lineage_tag, item_edges
+from bridge.model import Annotation, Attachment, Item
+from bridge.vault.notefile import wrap_region
+
+BRIDGE_KEYS = (
+    "title", "aliases", "authors", "year", "venue", "item_type", "doi", "url", "citekey",
+    "zotero_key", "zotero", "pdf", "tags", "collections", "proposes", "extends", "related",
+    "date_added", "date_modified",
+)  # fmt: skip
+LIST_KEYS = frozenset({"aliases", "authors", "tags", "collections", "proposes", "extends",
+                       "related"})  # fmt: skip
+PAPER_REGIONS = ("abstract", "annotations", "lineage")
+_VENUE_FIELDS = (
+    "publicationTitle", "proceedingsTitle", "conferenceName", "bookTitle", "websiteTitle",
+    "repository", "university", "institution", "publisher",
+)  # fmt: skip
+_TAG_BAD = re.compile(r"[^\w/\-]")
+
+
+@dataclass(frozen=True)
+class RenderedNote:
+    """What the bridge wants a note to contain; `body` is used only when creating it."""
+
+    note_id: str
+    kind: str
+    properties: dict[str, Any]
+    regions: dict[str, str]
+    initial_properties: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+
+    @property
+    def render_hash(self) -> str:
+        payload = json.dumps([self.properties, self.regions], sort_keys=True, ensure_ascii=False)
+        return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class LinkNames:
+    """Link text for other notes: Zotero key → paper stem, method name → method stem."""
+
+    papers: dict[str, str]
+    methods: dict[str, str]
+
+    def paper(self, key: str) -> str | None:
+        return self.papers.get(key)
+
+    def method(self, name: str) -> str:
+        return self.methods.get(name.casefold(), name)
+
+
+class Renderer:
+    """Holds the Jinja2 environment and the settings rendering depends on."""
+
+    def __init__(
+        self,
+        *,
+        language: str = "en",
+        templates_dir: Path | None = None,
+        color_sections: dict[str, str] | None = None,
+        proposes_prefix: str = "proposes:",
+        extends_prefix: str = "extends:",
+    ) -> None:
+        self.language = language
+        self.env = _environment(templates_dir)
+        self.color_sections = color_sections or {}
+        self.proposes_prefix = proposes_prefix
+        self.extends_prefix = extends_prefix
+        self.templates_dir = templates_dir
+
+    # --- templates -----------------------------------------------------------------------
+
+    def template(self, name: str) -> jinja2.Template:
+        candidates = [f"{self.language}/{name}", name] if self.language != "en" else [name]
+        try:
+            return self.env.select_template(candidates)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}",
+                hint="fix the template",
+            ) from exc
+        except jinja2.TemplateNotFound as exc:
+            raise ConfigError(f"template {name} not found", hint="check templates_dir") from exc
+
+    def render_template(self, name: str, **context: Any) -> str:
+        template = self.template(name)
+        try:
+            return template.render(**context)
+        except jinja2.TemplateError as exc:
+            raise ConfigError(
+                f"template {template.filename or name}: {exc}",
+                hint="fix the template (see `zob templates export`)",
+            ) from exc
+
+    # --- paper notes ---------------------------------------------------------------------
+
+    def paper(self, item: Item, names: LinkNames) -> RenderedNote:
+        properties = self.paper_properties(item, names)
+        regions = {
+            "abstract": item.fields.get("abstractNote", "").strip(),
+            "annotations": self.annotations(item),
+            "lineage": self.paper_lineage(properties),
+        }
+        context = self._paper_context(item, properties)
+        body = self.render_template(
+            "paper.md.j2", **context,
+            region=lambda name: wrap_region(name, regions.get(name, "")),
+        )  # fmt: skip
+        return RenderedNote(
+            note_id=item.key, kind="paper", properties=properties, regions=regions,
+            initial_properties={"pass": 0, "status": "to-read"}, body=body,
+        )  # fmt: skip
+
+    def paper_properties(self, item: Item, names: LinkNames) -> dict[str, Any]:
+        edges = item_edges(item, self.proposes_prefix, self.extends_prefix)
+        pdf = first_pdf(item)
+        related = sorted(filter(None, (names.paper(k) for k in item.related)), key=str.casefold)
+        values: dict[str, Any] = {
+            "title": item.title or None,
+            "aliases": [item.title] if item.title else [],
+            "authors": [c.display for c in item.creators if c.creator_type in ("author", "")]
+            or [c.display for c in item.creators],
+            "year": item.year,
+            "venue": venue(item),
+            "item_type": item.item_type,
+            "doi": item.fields.get("DOI") or None,
+            "url": item.fields.get("url") or None,
+            "citekey": item.citation_key or None,
+            "zotero_key": item.key,
+            "zotero": f"zotero://select/{item.library.uri_part}/items/{item.key}",
+            "pdf": f"zotero://open-pdf/{item.library.uri_part}/items/{pdf.key}" if pdf else None,
+            "tags": obsidian_tags(
+                t
+                for t in item.tags
+                if not is_lineage_tag(t, self.proposes_prefix, self.extends_prefix)
+            ),
+            "collections": list(item.collections),
+            "proposes": [link(names.method(m)) for m in edges.proposes],
+            "extends": [link(names.method(m)) for m in edges.extends],
+            "related": [link(r) for r in related],
+            "date_added": item.date_added or None,
+            "date_modified": item.date_modified or None,
+        }
+        return {k: v for k, v in values.items() if v not in (None, "", [])}
+
+    def paper_lineage(self, properties: dict[str, Any]) -> str:
+        return self.render_template(
+            "lineage.md.j2",
+            proposes=properties.get("proposes", []),
+            extends=properties.get("extends", []),
+            related=properties.get("related", []),
+        ).strip("\n")
+
+    def _paper_context(self, item: Item, properties: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "item": item,
+            "title": item.title or "Untitled",
+            "authors": properties.get("authors", []),
+            "year": item.year or "",
+            "venue": properties.get("venue", ""),
+            "zotero_uri": properties["zotero"],
+            "pdf_uri": properties.get("pdf", ""),
+            "doi": properties.get("doi", ""),
+            "citekey": item.citation_key,
+        }
+
+    # --- annotations ---------------------------------------------------------------------
+
+    def annotations(self, item: Item) -> str:
+        sections = self.annotation_sections(item)
+        if not sections:
+            return ""
+        return self.render_template("annotations.md.j2", sections=sections, item=item).strip("\n")
+
+    def annotation_sections(self, item: Item) -> list[dict[str, Any]]:
+        """Annotations grouped by the section their colour stands for, in colour-map order."""
+        order = list(dict.fromkeys(self.color_sections.values()))
+        grouped: dict[str, list[dict[str, Any]]] = {title: [] for title in order}
+        for attachment in item.attachments:
+            for annotation in sorted(attachment.annotations, key=lambda a: (a.sort_index, a.key)):
+                title = self.section_for(annotation.color)
+                grouped.setdefault(title, []).append(
+                    annotation_context(item, attachment, annotation)
+                )
+        return [{"title": t, "annotations": a} for t, a in grouped.items() if a]
+
+    def section_for(self, color: str) -> str:
+        if not self.color_sections:
+            return "Highlights"
+        color = (color or "#ffd400").lower()
+        if color in self.color_sections:
+            return self.color_sections[color]
+        return self.color_sections[nearest_color(color, list(self.color_sections))]
+
+
+def annotation_context(item: Item, attachment: Attachment, annotation: Annotation) -> dict:
+    page = annotation.page_index + 1 if annotation.page_index is not None else None
+    page_param = (
+        f"page={page}&"
+        if page is not None
+        else (f"page={annotation.page_label}&" if annotation.page_label.isdigit() else "")
+    )
+    uri = (
+        f"zotero://open-pdf/{item.library.uri_part}/items/{attachment.key}"
+        f"?{page_param}annotation={annotation.key}"
+    )
+    return {
+        "key": annotation.key,
+        "type": annotation.annotation_type,
+        "text": escape_comment_markers(annotation.text),
+        "comment": escape_comment_markers(annotation.comment),
+        "color": annotation.color,
+        "page_label": annotation.page_label or (str(page) if page else ""),
+        "tags": obsidian_tags(annotation.tags),
+        "link": uri,
+        "block_id": annotation.key.lower(),
+        "attachment": attachment,
+        "image": None,
+        "image_missing": annotation.annotation_type in ("image", "ink"),
+    }
+
+
+def escape_comment_markers(text: str) -> str:
+    """`%%` would start an Obsidian comment (and could fake a region marker)."""
+    return (text or "").replace("%%", "%\\%")
+
+
+def nearest_color(color: str, palette: list[str]) -> str:
+    """The palette colour closest in RGB space (for external colours such as #ffed00)."""
+
+    def rgb(hex_code: str) -> tuple[int, int, int]:
+        try:
+            return (int(hex_code[1:3], 16), int(hex_code[3:5], 16), int(hex_code[5:7], 16))
+        except ValueError:
+            return (255, 212, 0)
+
+    target = rgb(color)
+    return min(
+        palette, key=lambda c: sum((a - b) ** 2 for a, b in zip(rgb(c), target, strict=True))
+    )
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def link(stem: str) -> str:
+    return f"[[{stem}]]"
+
+
+def first_pdf(item: Item) -> Attachment | None:
+    for attachment in item.attachments:
+        if attachment.content_type == "application/pdf":
+            return attachment
+    return None
+
+
+def venue(item: Item) -> str | None:
+    for name in _VENUE_FIELDS:
+        if item.fields.get(name):
+            return item.fields[name]
+    return None
+
+
+def obsidian_tags(tags: Any) -> list[str]:
+    """Zotero tags as Obsidian tags: no spaces or '#', not purely numeric, de-duplicated."""
+    result: dict[str, str] = {}
+    for tag in tags:
+        clean = _TAG_BAD.sub("", "-".join(str(tag).split())).strip("-/")
+        if clean and not clean.isdigit():
+            result.setdefault(clean.casefold(), clean)
+    return list(result.values())
+
+
+@cache
+def _bundled_templates_dir() -> str:
+    return str(resources.files("obsidian_templates"))
+
+
+def _environment(templates_dir: Path | None) -> SandboxedEnvironment:
+    loaders: list[jinja2.BaseLoader] = []
+    if templates_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+    loaders.append(jinja2.FileSystemLoader(_bundled_templates_dir()))
+    env = SandboxedEnvironment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["tagify"] = lambda tag: f" #{tag}"
+    env.filters["quote"] = lambda text: "\n".join(
+        f"> {line}" if line else ">" for line in str(text).splitlines() or [""]
+    )
+    return env

@@ -1,0 +1,73 @@
+"""Small builders shared by tests: model items and a source that serves them.
+
+`ModelSource` serves `bridge.model` objects directly; it stands in for a Zotero source only in
+tests of the vault side (merge, planner, names), where what matters is the note, not how the
+item was read. Source behaviour is tested against real databases and real HTTP servers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bridge.config import Config
+from bridge.model import Annotation, Attachment, Creator, Item, LibrarySnapshot
+
+_counter = itertools.count(1)
+_ALPHABET = "23456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
+
+
+def zkey(n: int | None = None) -> str:
+    n = next(_counter) if n is None else n
+    chars = []
+    for _ in range(8):
+        n, r = divmod(n, len(_ALPHABET))
+        chars.append(_ALPHABET[r])
+    return "".join(reversed(chars))
+
+
+def make_item(title: str = "A Paper", *, key: str | None = None, **kwargs: Any) -> Item:
+    fields = {"title": title, "date": "2016", "abstractNote": "An abstract."}
+    fields.update(kwargs.pop("fields", {}))
+    creators = kwargs.pop("creators", (Creator("author", "Ada", "Lovelace"),))
+    return Item(key=key or zkey(), item_type="journalArticle", fields=fields,
+                creators=creators, **kwargs)
+
+
+def with_annotations(item: Item, *annotations: Annotation, att_key: str | None = None) -> Item:
+    att_key = att_key or zkey()
+    anns = tuple(replace(a, attachment_key=att_key) for a in annotations)
+    attachment = Attachment(att_key, "Full Text PDF", "application/pdf", "imported_file",
+                            "storage:paper.pdf", anns)
+    return replace(item, attachments=(attachment,))
+
+
+class ModelSource:
+    name = "model"
+
+    def __init__(self, items: list[Item] | None = None) -> None:
+        self.items: dict[str, Item] = {i.key: i for i in items or []}
+        self.reads = 0
+
+    def put(self, item: Item) -> None:
+        self.items[item.key] = item
+
+    def erase(self, key: str) -> None:
+        self.items.pop(key, None)
+
+    def read(self, since: str | None = None) -> LibrarySnapshot:
+        self.reads += 1
+        items = tuple(self.items.values())
+        return LibrarySnapshot(items, frozenset(self.items), cursor=None, source_name="model")
+
+
+def vault_config(vault: Path, **kwargs: Any) -> Config:
+    return Config(vault=vault, **kwargs)
+
+
+def snapshot_tree(root: Path) -> dict[str, bytes]:
+    """Every file below root (relative path → bytes): to prove what a run did or did not touch."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}

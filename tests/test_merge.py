@@ -1,0 +1,158 @@
+"""The merge rules of DESIGN.md, one by one, through the real pipeline on a temp vault."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bridge.model import Annotation
+from bridge.sync import sync
+from tests.helpers import ModelSource, make_item, vault_config, with_annotations
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    item = make_item("Deep Residual Learning for Image Recognition", citation_key="he2016deep",
+                     tags=("cnn",))
+    source = ModelSource([item])
+    config = vault_config(tmp_path)
+    sync(config, source=source)
+    return source, config, tmp_path / "Papers" / "he2016deep.md", item
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in note"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_user_unchanged_takes_zoteros_value(env) -> None:
+    source, config, path, item = env
+    source.put(replace(item, fields={**item.fields, "title": "ResNet, revised"}))
+    result = sync(config, source=source)
+    assert result.updated == 1 and result.conflicts == 0
+    assert "title: ResNet, revised" in path.read_text()
+
+
+def test_user_change_is_kept_when_zotero_did_not_change(env) -> None:
+    source, config, path, item = env
+    edit(path, "title: Deep Residual", "title: My Deep Residual")
+    source.put(replace(item, fields={**item.fields, "abstractNote": "New abstract."}))
+    result = sync(config, source=source)
+    text = path.read_text()
+    assert result.conflicts == 0
+    assert "title: My Deep Residual" in text and "New abstract." in text
+
+
+def test_both_changed_scalar_conflict_preserves_users_value(env) -> None:
+    source, config, path, item = env
+    edit(path, "title: Deep Residual", "title: My Deep Residual")
+    source.put(replace(item, fields={**item.fields, "title": "Zotero's new title"}))
+    result = sync(config, source=source)
+    text = path.read_text()
+    assert result.conflicts == 1
+    assert "title: Zotero's new title" in text
+    assert "[!warning] zotero-bridge conflict: `title`" in text
+    assert "My Deep Residual Learning for Image Recognition" in text
+    again = sync(config, source=source)
+    assert again.updated == 0 and again.conflicts == 0
+
+
+def test_both_changed_lists_merge_as_sets(env) -> None:
+    source, config, path, item = env
+    edit(path, "tags:\n  - cnn", "tags:\n  - cnn\n  - my-own")
+    source.put(replace(item, tags=("vision",)))  # Zotero removed cnn, added vision
+    sync(config, source=source)
+    text = path.read_text()
+    assert "  - my-own" in text and "  - vision" in text and "  - cnn" not in text
+
+
+def test_region_conflict_keeps_users_region_text(env) -> None:
+    source, config, path, item = env
+    edit(path, "An abstract.\n%% zob:end abstract %%", "An abstract. MY NOTE\n%% zob:end abstract %%")
+    source.put(replace(item, fields={**item.fields, "abstractNote": "Rewritten abstract."}))
+    result = sync(config, source=source)
+    text = path.read_text()
+    assert result.conflicts == 1
+    assert "Rewritten abstract.\n%% zob:end abstract %%" in text
+    assert "> An abstract. MY NOTE" in text
+
+
+def test_user_text_outside_regions_is_untouched(env) -> None:
+    source, config, path, item = env
+    edit(path, "### Method pipeline\n", "### Method pipeline\nMy own words.\n")
+    edit(path, "status: to-read", "status: reading\nrating: 5\nmy_key: [a, b]")
+    before = path.read_text()
+    item2 = with_annotations(
+        replace(item, fields={**item.fields, "title": "New"}),
+        Annotation("ANNKEY22", "", "highlight", "highlighted", "a comment", "#2ea8e5", "4"),
+    )
+    source.put(item2)
+    sync(config, source=source)
+    after = path.read_text()
+    body_before = before.split("## Highlights")[0].split("---\n", 2)[2]
+    body_after = after.split("## Highlights")[0].split("---\n", 2)[2]
+    assert body_before.replace("# Deep Residual Learning for Image Recognition", "# X") == \
+        body_after.replace("# Deep Residual Learning for Image Recognition", "# X")
+    assert "My own words." in after and "status: reading" in after and "rating: 5" in after
+    assert "highlighted" in after and "^annkey22" in after
+
+
+def test_broken_yaml_note_is_left_alone_and_reported(env) -> None:
+    source, config, path, item = env
+    path.write_text(path.read_text().replace("title:", "title: [broken", 1))
+    before = path.read_bytes()
+    source.put(replace(item, fields={**item.fields, "title": "Changed"}))
+    result = sync(config, source=source)
+    assert result.skipped == 1 and not result.ok
+    assert "not valid YAML" in result.errors[0]["message"]
+    assert path.read_bytes() == before
+
+
+def test_broken_markers_note_is_left_alone(env) -> None:
+    source, config, path, item = env
+    path.write_text(path.read_text().replace("%% zob:end abstract %%\n", "", 1))
+    before = path.read_bytes()
+    source.put(replace(item, fields={**item.fields, "abstractNote": "Changed"}))
+    result = sync(config, source=source)
+    assert result.skipped == 1 and path.read_bytes() == before
+
+
+def test_deleted_note_not_recreated_and_moved_note_found(env) -> None:
+    source, config, path, item = env
+    moved = path.parent.parent / "Elsewhere" / "renamed.md"
+    moved.parent.mkdir()
+    path.rename(moved)
+    source.put(replace(item, fields={**item.fields, "title": "Moved title"}))
+    result = sync(config, source=source)
+    assert result.updated == 1 and "title: Moved title" in moved.read_text()
+    assert not path.exists()
+    moved.unlink()
+    source.put(replace(item, fields={**item.fields, "title": "After delete"}))
+    result = sync(config, source=source)
+    assert not moved.exists() and not path.exists() and result.created == 0
+
+
+def test_trashed_then_restored_status(env) -> None:
+    source, config, path, item = env
+    edit(path, "status: to-read", "status: reading")
+    source.put(replace(item, trashed=True))
+    result = sync(config, source=source)
+    assert result.deleted == 1 and "status: deleted-in-zotero" in path.read_text()
+    source.put(item)
+    sync(config, source=source)
+    assert "status: reading" in path.read_text()
+
+
+def test_erased_item_keeps_its_note(env, tmp_path: Path) -> None:
+    source, config, path, item = env
+    other = make_item("Another paper")
+    source.put(other)
+    source.put(make_item("Third paper"))
+    sync(config, source=source)
+    source.erase(item.key)
+    result = sync(config, source=source)
+    assert result.deleted == 1 and path.exists()
+    assert "status: deleted-in-zotero" in path.read_text()
