@@ -107,8 +107,9 @@ def sync(
         result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
         # notes the snapshot did not mention (incremental reads) are unchanged too
         planned = {a.note_id for a in actions}
-        result.unchanged += sum(1 for n in notes.values()
-                                if n.kind == "paper" and n.note_id not in planned)
+        result.unchanged += sum(
+            1 for n in notes.values() if n.kind == "paper" and n.note_id not in planned
+        )
         if options.dry_run:
             for action in actions:
                 result.count(action)

@@ -32,15 +32,17 @@ def make_item(title: str = "A Paper", *, key: str | None = None, **kwargs: Any) 
     fields = {"title": title, "date": "2016", "abstractNote": "An abstract."}
     fields.update(kwargs.pop("fields", {}))
     creators = kwargs.pop("creators", (Creator("author", "Ada", "Lovelace"),))
-    return Item(key=key or zkey(), item_type="journalArticle", fields=fields,
-                creators=creators, **kwargs)
+    return Item(
+        key=key or zkey(), item_type="journalArticle", fields=fields, creators=creators, **kwargs
+    )
 
 
 def with_annotations(item: Item, *annotations: Annotation, att_key: str | None = None) -> Item:
     att_key = att_key or zkey()
     anns = tuple(replace(a, attachment_key=att_key) for a in annotations)
-    attachment = Attachment(att_key, "Full Text PDF", "application/pdf", "imported_file",
-                            "storage:paper.pdf", anns)
+    attachment = Attachment(
+        att_key, "Full Text PDF", "application/pdf", "imported_file", "storage:paper.pdf", anns
+    )
     return replace(item, attachments=(attachment,))
 
 
@@ -69,5 +71,8 @@ def vault_config(vault: Path, **kwargs: Any) -> Config:
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:
     """Every file below root (relative path → bytes): to prove what a run did or did not touch."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

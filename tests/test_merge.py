@@ -14,8 +14,9 @@ from tests.helpers import ModelSource, make_item, vault_config, with_annotations
 
 @pytest.fixture
 def env(tmp_path: Path):
-    item = make_item("Deep Residual Learning for Image Recognition", citation_key="he2016deep",
-                     tags=("cnn",))
+    item = make_item(
+        "Deep Residual Learning for Image Recognition", citation_key="he2016deep", tags=("cnn",)
+    )
     source = ModelSource([item])
     config = vault_config(tmp_path)
     sync(config, source=source)
@@ -71,7 +72,9 @@ def test_both_changed_lists_merge_as_sets(env) -> None:
 
 def test_region_conflict_keeps_users_region_text(env) -> None:
     source, config, path, item = env
-    edit(path, "An abstract.\n%% zob:end abstract %%", "An abstract. MY NOTE\n%% zob:end abstract %%")
+    edit(
+        path, "An abstract.\n%% zob:end abstract %%", "An abstract. MY NOTE\n%% zob:end abstract %%"
+    )
     source.put(replace(item, fields={**item.fields, "abstractNote": "Rewritten abstract."}))
     result = sync(config, source=source)
     text = path.read_text()
@@ -94,8 +97,9 @@ def test_user_text_outside_regions_is_untouched(env) -> None:
     after = path.read_text()
     body_before = before.split("## Highlights")[0].split("---\n", 2)[2]
     body_after = after.split("## Highlights")[0].split("---\n", 2)[2]
-    assert body_before.replace("# Deep Residual Learning for Image Recognition", "# X") == \
-        body_after.replace("# Deep Residual Learning for Image Recognition", "# X")
+    assert body_before.replace(
+        "# Deep Residual Learning for Image Recognition", "# X"
+    ) == body_after.replace("# Deep Residual Learning for Image Recognition", "# X")
     assert "My own words." in after and "status: reading" in after and "rating: 5" in after
     assert "highlighted" in after and "^annkey22" in after
 

@@ -59,11 +59,14 @@ class NoteMachine(RuleBasedStateMachine):
         self.item = replace(self.item, tags=tuple(tags))
         self.source.put(self.item)
 
-    @rule(texts=st.lists(WORDS, max_size=3), color=st.sampled_from(["#ffd400", "#ff6666",
-                                                                     "#ffed00"]))
+    @rule(
+        texts=st.lists(WORDS, max_size=3), color=st.sampled_from(["#ffd400", "#ff6666", "#ffed00"])
+    )
     def zotero_annotations(self, texts: list[str], color: str) -> None:
-        anns = [Annotation(f"ANN{i:05d}", "", "highlight", t, "", color, str(i))
-                for i, t in enumerate(texts)]
+        anns = [
+            Annotation(f"ANN{i:05d}", "", "highlight", t, "", color, str(i))
+            for i, t in enumerate(texts)
+        ]
         self.item = with_annotations(self.item, *anns, att_key="ATTACH22")
         self.source.put(self.item)
 
@@ -153,7 +156,9 @@ class NoteMachine(RuleBasedStateMachine):
 
 
 NoteMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=25, deadline=None,
+    max_examples=60,
+    stateful_step_count=25,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestNoteMachine = NoteMachine.TestCase

@@ -35,8 +35,7 @@ def test_hostile_titles_land_inside_papers_unique_ignoring_case(tmp_path: Path) 
     vault = tmp_path / "vault"
     vault.mkdir()
     outside_before = {p for p in tmp_path.rglob("*") if vault not in p.parents and p != vault}
-    items = [make_item(t, creators=(Creator("author", "", t, True),) if t else ())
-             for t in HOSTILE]
+    items = [make_item(t, creators=(Creator("author", "", t, True),) if t else ()) for t in HOSTILE]
     result = sync(vault_config(vault), source=ModelSource(items))
     assert result.created == len(HOSTILE) and result.ok
     notes = [p for p in vault.rglob("*.md")]

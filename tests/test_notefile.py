@@ -42,12 +42,16 @@ def test_broken_frontmatter_is_an_error(text: str, message: str) -> None:
 
 
 def test_regions_found_and_replaced_in_place() -> None:
-    body = ("before\n%% zob:begin abstract %%\nold\n%% zob:end abstract %%\nmiddle\n"
-            "%% zob:begin lineage %%\n%% zob:end lineage %%\nafter\n")
+    body = (
+        "before\n%% zob:begin abstract %%\nold\n%% zob:end abstract %%\nmiddle\n"
+        "%% zob:begin lineage %%\n%% zob:end lineage %%\nafter\n"
+    )
     assert region_texts("n.md", body) == {"abstract": "old", "lineage": ""}
     new = replace_regions("n.md", body, {"abstract": "new\ntext", "lineage": "L"}, "\n")
-    assert new == ("before\n%% zob:begin abstract %%\nnew\ntext\n%% zob:end abstract %%\nmiddle\n"
-                   "%% zob:begin lineage %%\nL\n%% zob:end lineage %%\nafter\n")
+    assert new == (
+        "before\n%% zob:begin abstract %%\nnew\ntext\n%% zob:end abstract %%\nmiddle\n"
+        "%% zob:begin lineage %%\nL\n%% zob:end lineage %%\nafter\n"
+    )
 
 
 @pytest.mark.parametrize(
