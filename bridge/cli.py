@@ -295,6 +295,24 @@ def status(config_path: Path | None, as_json: bool, **overrides: Any) -> None:
     print_status(info)
 
 
+@main.command(epilog=EPILOG)
+@source_options
+def doctor(config_path: Path | None, **overrides: Any) -> None:
+    """Check the configured source end to end and say what to fix.
+
+    Config, vault, then the source as a sync would open it: for sqlite the data directory,
+    database and schema version; for web/local the server, the API key (web) and the library.
+    Prints ✓ for what works and ✗ with the fix; exits 0 when all is well, 2 for a config
+    problem, 3 when the source fails.
+    """
+    from bridge.doctor import diagnose
+
+    report = diagnose(config_path, overrides)
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(report.exit_code)
+
+
 def run() -> None:  # pragma: no cover - console entry point alias
     main()
 

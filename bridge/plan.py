@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Protocol
 
 from bridge.errors import NoteError, TripwireError
-from bridge.lineage import item_edges
+from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
 from bridge.state import NoteState, text_hash
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
@@ -150,28 +150,42 @@ def _plan_item(
         desired = ctx.renderer.paper(item, names)
     except NoteError as exc:
         return Action("skip", item.key, path, reason=exc.message)
+    return plan_note(desired, note, path, vault, ctx, trashed=item.trashed)
+
+
+def plan_note(
+    desired: RenderedNote,
+    note: NoteState | None,
+    path: str,
+    vault: VaultView,
+    ctx: PlanContext,
+    *,
+    trashed: bool = False,
+) -> Action:
+    """Create, merge into, or leave alone one note (paper or method)."""
+    note_id = desired.note_id
     if note is not None and note.user_deleted:
-        return Action("unchanged", item.key, note.path, reason="deleted by the user; not recreated")
+        return Action("unchanged", note_id, note.path, reason="deleted by the user; not recreated")
     etag = vault.etag(path)
     if etag is None and note is not None:
-        moved = vault.find_zotero_key(item.key)
+        moved = vault.find_zotero_key(note_id) if desired.kind == "paper" else None
         if moved is None:
-            return Action("user-deleted", item.key, path, state=note)
+            return Action("user-deleted", note_id, path, state=note)
         path, etag = moved, vault.etag(moved)
-    status = _status_change(item.trashed, note)
+    status = _status_change(trashed, note)
     if etag is None:
-        return _create(item, desired, path)
+        return _create(desired, path, trashed)
     fast = (
         note is not None
         and note.etag == etag
         and note.render_hash == desired.render_hash
         and note.path == path
         and status == StatusChange()
+        and (ctx.settled(etag) or _same_content(vault, path, note))
     )
     if fast:
-        assert note is not None
-        return Action("unchanged", item.key, path, state=note)
-    return _merge(item.key, path, etag, vault, desired, note, status)
+        return Action("unchanged", note_id, path, state=note)
+    return _merge(note_id, path, etag, vault, desired, note, status)
 
 
 def _same_content(vault: VaultView, path: str, note: NoteState) -> bool:
@@ -189,20 +203,15 @@ def _status_change(trashed: bool, note: NoteState | None) -> StatusChange:
     return StatusChange()
 
 
-def _create(item: Item, desired: RenderedNote, path: str) -> Action:
+def _create(desired: RenderedNote, path: str, trashed: bool) -> Action:
     text = new_note_text(desired)
-    state = NoteState(
-        item.key,
-        "paper",
-        path,
-        _base(desired),
-        desired.render_hash,
-        None,
-        zotero_deleted=item.trashed,
-    )
-    if item.trashed:
+    if trashed:
         text = merge_note(path, text, None, None, StatusChange(mark_deleted=True)).text
-    return Action("create", item.key, path, text=text, state=state, deleted=item.trashed)
+    state = NoteState(
+        desired.note_id, desired.kind, path, _base(desired), desired.render_hash, None,
+        zotero_deleted=trashed, content_hash=text_hash(text),
+    )  # fmt: skip
+    return Action("create", desired.note_id, path, text=text, state=state, deleted=trashed)
 
 
 def _merge(
@@ -219,8 +228,9 @@ def _merge(
         result = merge_note(path, text, desired, note.base if note else None, status)
     except NoteError as exc:
         return Action("skip", note_id, path, reason=exc.message)
+    kind_of_note = desired.kind if desired is not None else (note.kind if note else "paper")
     state = NoteState(
-        note_id, "paper", path,
+        note_id, kind_of_note, path,
         _base(desired) if desired is not None else (note.base if note else {}),
         desired.render_hash if desired is not None else (note.render_hash if note else ""),
         etag,
@@ -231,16 +241,10 @@ def _merge(
     )  # fmt: skip
     kind = "update" if result.text != text else "touch"
     return Action(
-        kind,
-        note_id,
-        path,
-        text=result.text if kind == "update" else None,
-        expected_etag=etag,
-        state=state,
-        conflicts=result.conflicts,
-        open_conflicts=result.open_conflicts,
-        deleted=status.mark_deleted,
-    )
+        kind, note_id, path, text=result.text if kind == "update" else None,
+        expected_etag=etag, state=state, conflicts=result.conflicts,
+        open_conflicts=result.open_conflicts, deleted=status.mark_deleted,
+    )  # fmt: skip
 
 
 def _zotero_deleted(status: StatusChange, note: NoteState | None) -> bool:
@@ -280,3 +284,31 @@ def _plan_erased(
 
 def _base(desired: RenderedNote) -> dict:
     return {"properties": desired.properties, "regions": desired.regions}
+
+
+def plan_methods(
+    graph: MethodGraph,
+    notes: dict[str, NoteState],
+    vault: VaultView,
+    ctx: PlanContext,
+    methods_folder: str,
+    depth: int,
+) -> list[Action]:
+    """Method notes: one per method in the graph; a method nobody mentions any more keeps its
+    note, with its managed lists emptied (the user's sections stay)."""
+    actions: list[Action] = []
+    seen: set[str] = set()
+    for key in sorted(graph.methods):
+        method = graph.methods[key]
+        desired = ctx.renderer.method(method, graph, depth)
+        seen.add(desired.note_id)
+        note = notes.get(desired.note_id)
+        path = note.path if note else f"{methods_folder}/{method_stem(method.name)}.md"
+        actions.append(plan_note(desired, note, path, vault, ctx))
+    for note_id, note in sorted(notes.items()):
+        if note.kind != "method" or note_id in seen or note.user_deleted:
+            continue
+        orphan = Method(PurePosixPath(note.path).stem)
+        desired = replace(ctx.renderer.method(orphan, graph, depth), note_id=note_id)
+        actions.append(plan_note(desired, note, note.path, vault, ctx))
+    return actions

@@ -51,6 +51,12 @@ MIGRATIONS: list[str] = [
         skipped INTEGER, deleted INTEGER, errors_json TEXT
     );
     """,
+    # 2: what method notes need from each paper note, cached by the note's etag
+    """
+    CREATE TABLE paper_meta (
+        note_id TEXT PRIMARY KEY, path TEXT NOT NULL, etag TEXT, info_json TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -178,6 +184,22 @@ class State:
 
     def mark_user_deleted(self, note_id: str) -> None:
         self.db.execute("UPDATE notes SET user_deleted=1, etag=NULL WHERE note_id=?", (note_id,))
+
+    def paper_meta(self) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+        rows = self.db.execute("SELECT note_id, path, etag, info_json FROM paper_meta")
+        return {r[0]: (r[1], r[2], json.loads(r[3])) for r in rows}
+
+    def put_paper_meta(self, rows: list[tuple[str, str, str | None, dict[str, Any]]]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO paper_meta VALUES (?,?,?,?)",
+            [
+                (nid, path, etag, json.dumps(info, ensure_ascii=False))
+                for nid, path, etag, info in rows
+            ],
+        )
+
+    def drop_paper_meta(self, note_ids: list[str]) -> None:
+        self.db.executemany("DELETE FROM paper_meta WHERE note_id=?", [(n,) for n in note_ids])
 
     # --- conflicts -----------------------------------------------------------------------
 

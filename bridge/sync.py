@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,12 @@ from bridge import __version__
 from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
-from bridge.plan import PlanContext, plan
+from bridge.lineage import MethodGraph
+from bridge.plan import Action, PlanContext, plan, plan_methods
 from bridge.sources import Source
 from bridge.state import State, now_iso
 from bridge.vault.fs import Vault
+from bridge.vault.papers import collect_papers
 from bridge.vault.render import Renderer
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
@@ -111,6 +114,7 @@ def sync(
             1 for n in notes.values() if n.kind == "paper" and n.note_id not in planned
         )
         if options.dry_run:
+            actions += _plan_methods(config, state, vault, ctx, result, write_cache=False)
             for action in actions:
                 result.count(action)
             result.actions = actions
@@ -118,14 +122,35 @@ def sync(
         vault.remove_stale_temps()
         tick = progress(len(actions)) if progress else None
         apply(actions, vault, state, result, tick)
-        result.actions = actions
+        method_actions = _plan_methods(config, state, vault, ctx, result, write_cache=True)
+        apply(method_actions, vault, state, result)
+        result.actions = actions + method_actions
         with state.transaction():
             if snapshot.cursor is not None:
                 state.set_meta(cursor_key, snapshot.cursor)
             state.set_meta("render_fingerprint", fingerprint)
             state.set_meta("source", source.name)
+            state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))
             state.record_sync(started, source.name, result.counts())
     return result
+
+
+def _plan_methods(
+    config: Config,
+    state: State,
+    vault: Vault,
+    ctx: PlanContext,
+    result: SyncResult,
+    *,
+    write_cache: bool,
+) -> list[Action]:
+    """Method notes follow the paper notes as they are on disk now (user edits included)."""
+    papers, problems = collect_papers(vault, state, write_cache=write_cache)
+    graph = MethodGraph.build(papers)
+    result.warnings.extend(problems + graph.problems)
+    return plan_methods(
+        graph, state.notes(), vault, ctx, config.methods_folder, config.mermaid_depth
+    )
 
 
 def _source_id(config: Config) -> str:

@@ -112,7 +112,8 @@ def test_init_then_sync_and_status(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert synced.exit_code == 0, synced.output
     status = runner.invoke(main, ["status", "--json"])
     info = json.loads(status.output)
-    assert info["notes"]["papers"] == 19 and info["last_sync"]["created"] == 19
+    assert info["notes"]["papers"] == 19 and info["notes"]["methods"] == 17
+    assert info["last_sync"]["created"] == 19 + 17
     human = runner.invoke(main, ["status"])
     assert "19 papers" in human.output and "No open conflicts" in human.output
 

@@ -292,14 +292,14 @@ class _BlockScanner:
         assert fence is not None
         stripped = rest.lstrip(" \t")
         left_container = depth < fence.quote_depth or (
-            fence.container_indent > 0 and stripped and _indent(rest) < fence.container_indent
+            fence.container_indent > 0 and bool(stripped) and _indent(rest) < fence.container_indent
         )
         if left_container:
             self._fence = None
             return False
-        if stripped.startswith(fence.char * fence.length):
-            if not stripped.lstrip(fence.char).strip():
-                self._fence = None
+        closing = stripped.startswith(fence.char * fence.length)
+        if closing and not stripped.lstrip(fence.char).strip():
+            self._fence = None
         return True
 
     def _line(self, index: int, rest: str) -> None:
@@ -601,10 +601,6 @@ def _extension(path: str) -> str:
     return name[dot + 1 :] if dot >= 0 else ""
 
 
-def _is_note(path: str, text: str | None) -> bool:
-    return text is not None and _extension(path).lower() in NOTE_EXTENSIONS
-
-
 def _unresolved_key(linkpath: str) -> str:
     """How Obsidian records an unresolved link: the path as written, a `.md` extension dropped."""
     return linkpath[:-3] if _extension(linkpath) == "md" else linkpath
@@ -635,7 +631,7 @@ class LinkIndex:
 
     @classmethod
     def build(cls, vault: Path) -> LinkIndex:
-        """Index a vault on disk; dot-folders and dot-files (.obsidian, .trash) are not part of it."""
+        """Index a vault on disk; dot-folders and dot-files (.obsidian, .trash) are left out."""
         index = cls()
         for relative, full in _walk_vault(Path(vault)):
             text = _read_text(full) if _extension(relative).lower() in NOTE_EXTENSIONS else None
@@ -685,10 +681,7 @@ class LinkIndex:
             self._add(path, text)
             return
         self._forget_note(path)
-        if _is_note(path, text):
-            assert text is not None
-            self._links[path] = tuple(_parse_file(path, text))
-        self._backlinks = None
+        self._store_links(path, text)
 
     def remove_file(self, path: str) -> None:
         """Drop a deleted file; notes that linked to it become unresolved (or re-resolve)."""
@@ -710,10 +703,13 @@ class LinkIndex:
         self._files.add(path)
         name = _file_name(path).lower()
         bisect.insort(self._by_name.setdefault(name, []), path)
-        if _is_note(path, text):
-            assert text is not None
-            self._links[path] = tuple(_parse_file(path, text))
+        self._store_links(path, text)
         self._invalidate_name(name)
+
+    def _store_links(self, path: str, text: str | None) -> None:
+        """Parse a note's links; a file with no text, or not .md/.canvas, is only a target."""
+        if text is not None and _extension(path).lower() in NOTE_EXTENSIONS:
+            self._links[path] = tuple(_parse_file(path, text))
 
     def _forget_note(self, path: str) -> None:
         self._links.pop(path, None)

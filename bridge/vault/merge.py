@@ -25,7 +25,7 @@ from bridge.vault.notefile import (
     replace_regions,
     wrap_region,
 )
-from bridge.vault.render import BRIDGE_KEYS, LIST_KEYS, RenderedNote
+from bridge.vault.render import LIST_KEYS, RenderedNote
 
 DELETED_STATUS = "deleted-in-zotero"
 CALLOUT_HEAD = "> [!warning] zotero-bridge conflict:"
@@ -76,7 +76,7 @@ def merge_note(
     conflicts: list[tuple[str, Any]] = []
     if desired is not None:
         base_props = base.get("properties", {}) if base is not None else None
-        for key in BRIDGE_KEYS:
+        for key in desired.owned_keys:
             _merge_property(properties, key, base_props, desired.properties.get(key), conflicts)
     prev_status = _apply_status(properties, status)
     body = note.body

@@ -20,8 +20,9 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from bridge.errors import ConfigError
-from bridge.lineage import is_lineage_tag, item_edges
+from bridge.lineage import Method, MethodGraph, PaperInfo, is_lineage_tag, item_edges, mermaid
 from bridge.model import Annotation, Attachment, Item
+from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
 
 BRIDGE_KEYS = (
@@ -29,8 +30,9 @@ BRIDGE_KEYS = (
     "zotero_key", "zotero", "pdf", "tags", "collections", "proposes", "extends", "related",
     "date_added", "date_modified",
 )  # fmt: skip
+METHOD_KEYS = ("type", "proposed_in", "extends")
 LIST_KEYS = frozenset({"aliases", "authors", "tags", "collections", "proposes", "extends",
-                       "related"})  # fmt: skip
+                       "proposed_in", "related"})  # fmt: skip
 PAPER_REGIONS = ("abstract", "annotations", "lineage")
 _VENUE_FIELDS = (
     "publicationTitle", "proceedingsTitle", "conferenceName", "bookTitle", "websiteTitle",
@@ -49,6 +51,7 @@ class RenderedNote:
     regions: dict[str, str]
     initial_properties: dict[str, Any] = field(default_factory=dict)
     body: str = ""
+    owned_keys: tuple[str, ...] = BRIDGE_KEYS
 
     @property
     def render_hash(self) -> str:
@@ -103,8 +106,8 @@ class Renderer:
         except jinja2.TemplateNotFound as exc:
             raise ConfigError(f"template {name} not found", hint="check templates_dir") from exc
 
-    def render_template(self, name: str, **context: Any) -> str:
-        template = self.template(name)
+    def render_template(self, template_name: str, /, **context: Any) -> str:
+        template = self.template(template_name)
         try:
             return template.render(**context)
         except jinja2.TemplateError as exc:
@@ -118,7 +121,7 @@ class Renderer:
     def paper(self, item: Item, names: LinkNames) -> RenderedNote:
         properties = self.paper_properties(item, names)
         regions = {
-            "abstract": item.fields.get("abstractNote", "").strip(),
+            "abstract": escape_comment_markers(item.fields.get("abstractNote", "").strip()),
             "annotations": self.annotations(item),
             "lineage": self.paper_lineage(properties),
         }
@@ -184,6 +187,40 @@ class Renderer:
             "doi": properties.get("doi", ""),
             "citekey": item.citation_key,
         }
+
+    # --- method notes --------------------------------------------------------------------
+
+    def method(self, method: Method, graph: MethodGraph, depth: int) -> RenderedNote:
+        """A method note: which papers propose it, what it extends, who extends it."""
+        parents = sorted((graph.methods[p].name for p in method.parents), key=str.casefold)
+        papers = [_paper_row(p) for p in method.proposed_in]
+        extended_by = [_paper_row(p) for p in method.extended_by]
+        properties = {
+            "type": "method",
+            "proposed_in": [link(p["stem"]) for p in papers],
+            "extends": [link(method_stem(name)) for name in parents],
+        }
+        properties = {k: v for k, v in properties.items() if v not in (None, "", [])}
+        children = sorted((graph.methods[c].name for c in method.children), key=str.casefold)
+        context = {
+            "name": method.name, "papers": papers, "parents": [method_stem(p) for p in parents],
+            "children": [method_stem(c) for c in children], "extended_by": extended_by,
+        }  # fmt: skip
+        regions = {
+            name: self.render_template("method-region.md.j2", region=name, **context).strip("\n")
+            for name in ("proposed-in", "extends", "extended-by")
+        }
+        regions["lineage"] = (
+            mermaid(graph, method.name, depth) if (method.parents or method.children) else ""
+        )
+        body = self.render_template(
+            "method.md.j2", **context,
+            region=lambda name: wrap_region(name, regions.get(name, "")),
+        )  # fmt: skip
+        return RenderedNote(
+            note_id=f"method:{method.name.casefold()}", kind="method", properties=properties,
+            regions=regions, body=body, owned_keys=METHOD_KEYS,
+        )  # fmt: skip
 
     # --- annotations ---------------------------------------------------------------------
 
@@ -262,6 +299,14 @@ def nearest_color(color: str, palette: list[str]) -> str:
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
+
+def _paper_row(paper: PaperInfo) -> dict[str, Any]:
+    return {
+        "stem": paper.stem, "title": escape_comment_markers(paper.title),
+        "year": paper.year or "",
+        "venue": paper.venue, "pass": paper.reading_pass, "status": paper.status,
+    }  # fmt: skip
 
 
 def link(stem: str) -> str:

@@ -1,0 +1,893 @@
+"""Read a Zotero library straight from `zotero.sqlite` (and `better-bibtex.sqlite`).
+
+Safety first, because this file belongs to a program that is usually running:
+- Zotero holds `PRAGMA locking_mode=EXCLUSIVE`, so even a read-only connection to the live file
+  fails with "database is locked" — and any connection we opened could take a lock Zotero
+  needs. Zotero 10 runs in WAL mode without a `-shm` file and checkpoints rarely, so committed
+  edits can live only in `zotero.sqlite-wal`; `immutable=1` on the live file would miss them.
+- So we never open Zotero's files with SQLite. We copy `zotero.sqlite` plus its `-wal` (always:
+  it holds committed data) and its `-journal` (only when hot: a write in progress) into a
+  private temp directory outside the data directory, and open the *copy*. SQLite then replays
+  the WAL, or rolls back a half-written transaction, in the copy only.
+- A copy taken while Zotero writes can be torn. Every file's size, mtime, inode and header are
+  compared before and after copying, the tables we read are checked with `quick_check`, and a
+  damaged or changing snapshot is retried a few times with short sleeps before we give up with
+  a `SourceError` that says what to do.
+- Queries are one per table over the whole library, grouped in Python: 10,000 items read in a
+  fraction of a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bridge.errors import SchemaVersionError, SourceError
+from bridge.model import (
+    ANNOTATION_TYPES,
+    Annotation,
+    Attachment,
+    Creator,
+    Item,
+    Library,
+    LibrarySnapshot,
+)
+
+DB_NAME = "zotero.sqlite"
+BBT_NAME = "better-bibtex.sqlite"
+# 120-121 Zotero 6, 122 Zotero 7 betas (adds only file types), 123 Zotero 7/8, 124-128 later
+# 7.x-9 steps (extra columns we do not read), 129 Zotero 10. The columns we read are the same.
+SUPPORTED_SCHEMAS = frozenset(range(120, 130))
+LINK_MODES = ("imported_file", "imported_url", "linked_file", "linked_url", "embedded_image")
+NON_REGULAR_TYPES = frozenset({"attachment", "note", "annotation"})
+# Fields stored as Zotero multipart dates (`2016-06-00 June 2016`): the global schema's
+# date-typed fields and the type-specific fields mapped onto `date`.
+DATE_FIELDS = frozenset({"date", "filingDate", "dateDecided", "issueDate", "dateEnacted"})
+# Tables we read; `quick_check` covers exactly these, so a torn copy is caught cheaply.
+READ_TABLES = (
+    "version", "settings", "libraries", "groups", "itemTypesCombined", "fieldsCombined",
+    "creatorTypes", "items", "itemData", "itemDataValues", "creators", "itemCreators", "tags",
+    "itemTags", "collections", "collectionItems", "itemAttachments", "itemAnnotations",
+    "itemRelations", "relationPredicates", "deletedItems",
+)  # fmt: skip
+SQLITE_MAGIC = b"SQLite format 3\x00"
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
+CURSOR_PREFIX = "zob-sqlite:"
+SETTLE_SECONDS = 2
+_MULTIPART = re.compile(r"^\d{4}-\d{2}-\d{2} ")
+_SQL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_EXTRA_CITEKEY = re.compile(r"^\s*citation\s*key\s*:\s*(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
+_RELATION_URI = re.compile(
+    r"^https?://zotero\.org/(?P<lib>users/(?:local/)?[^/]+|groups/\d+)/items/(?P<key>[0-9A-Z]+)$"
+)
+_DAMAGE_WORDS = ("malformed", "corrupt", "disk i/o", "database disk image")
+
+
+class _Unstable(Exception):
+    """The files changed while we copied them; the snapshot may be torn."""
+
+
+def _iso(text: str | None) -> str:
+    """Zotero's UTC `YYYY-MM-DD HH:MM:SS` → `YYYY-MM-DDTHH:MM:SSZ` (other shapes unchanged)."""
+    if not text:
+        return ""
+    text = str(text)
+    if len(text) == 19 and text[10] == " " and _SQL_TIME.match(text):
+        return f"{text[:10]}T{text[11:]}Z"
+    return text
+
+
+def _tag_tuple(names: list[str] | None) -> tuple[str, ...]:
+    """Tags sorted and unique, so two reads of the same library compare equal."""
+    return tuple(sorted(set(names))) if names else ()
+
+
+def _link_mode(mode: object) -> str:
+    if isinstance(mode, int) and 0 <= mode < len(LINK_MODES):
+        return LINK_MODES[mode]
+    return str(mode)
+
+
+def field_text(name: str, value: object) -> str:
+    """What the user typed: multipart dates lose their sortable prefix, as Zotero shows them.
+
+    `accessDate` is stored as SQL UTC time and shown (and sent by the API) as ISO 8601.
+    """
+    text = str(value)
+    if name in DATE_FIELDS and _MULTIPART.match(text):
+        return text[11:]
+    if name == "accessDate":
+        return _iso(text)
+    return text
+
+
+# ------------------------------------------------------------------------------ snapshots
+
+
+@dataclass(frozen=True)
+class _FileState:
+    size: int
+    mtime_ns: int
+    inode: int
+    head: bytes
+
+
+def _file_state(path: Path) -> _FileState | None:
+    """Enough about a file to notice that it changed while we copied it."""
+    try:
+        stat = path.stat()
+        with open(path, "rb") as handle:
+            head = handle.read(100)
+    except FileNotFoundError:
+        return None
+    return _FileState(stat.st_size, stat.st_mtime_ns, stat.st_ino, head)
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """Copy bytes only (no metadata, no locks). `copy_file_range` lets the kernel share
+    extents (reflink) on filesystems that can, so even a large library copies quickly."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        if hasattr(os, "copy_file_range"):
+            try:
+                while os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30):
+                    pass
+                return
+            except OSError:
+                src.seek(0)
+                dst.seek(0)
+                dst.truncate()
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def snapshot_database(db_path: Path, target_dir: Path) -> tuple[Path, tuple[object, ...]]:
+    """Copy a SQLite database and the side files that carry its committed state.
+
+    Returns the copy's path and the files' states (to tell a changing file from a damaged
+    one). Raises `_Unstable` when anything changed during the copy.
+    """
+    sides = {suffix: Path(f"{db_path}{suffix}") for suffix in ("-wal", "-journal")}
+    before = (_file_state(db_path), *(_file_state(p) for p in sides.values()))
+    if before[0] is None:
+        raise _Unstable(f"{db_path.name} disappeared")
+    target = target_dir / db_path.name
+    try:
+        _copy_file(db_path, target)
+        if before[1] is not None:
+            _copy_file(sides["-wal"], Path(f"{target}-wal"))
+        journal = before[2]
+        if journal is not None and journal.head[:8] == JOURNAL_MAGIC:
+            # A hot journal: a write is in progress (or Zotero died in one). With it next to
+            # the copy, SQLite rolls the copy back to the last committed state.
+            _copy_file(sides["-journal"], Path(f"{target}-journal"))
+            if _names_super_journal(Path(f"{target}-journal")):
+                raise _Unstable("a write spanning several databases is in progress")
+    except FileNotFoundError as exc:
+        raise _Unstable(f"{Path(exc.filename or '?').name} vanished while being copied") from exc
+    after = (_file_state(db_path), *(_file_state(p) for p in sides.values()))
+    if before != after:
+        raise _Unstable(f"{db_path.name} changed while being copied")
+    return target, before
+
+
+def _names_super_journal(journal: Path) -> bool:
+    """Whether a hot journal points at a super-journal (a commit across attached databases,
+    e.g. Zotero with Better BibTeX's file). SQLite would go and look for that file — inside
+    Zotero's data directory — to decide whether to roll back, so such a copy is never opened;
+    the attempt is retried until the commit is over. The pointer ends with the journal magic.
+    """
+    size = journal.stat().st_size
+    if size < 24:
+        return False
+    with open(journal, "rb") as handle:
+        handle.seek(size - 8)
+        return handle.read(8) == JOURNAL_MAGIC
+
+
+def _open_copy(path: Path, label: str) -> sqlite3.Connection:
+    """Open a private copy. It is opened read-write only so SQLite can replay its WAL or roll
+    back a hot journal; after that first read the connection is made query-only."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise SourceError(
+            f"{label} is empty (0 bytes): it is not a Zotero database",
+            "check --zotero-dir; Zotero keeps backups as zotero.sqlite.bak",
+        )
+    if head != SQLITE_MAGIC:
+        raise SourceError(
+            f"{label} is not a Zotero database: file is not a database (not SQLite at all)",
+            "check --zotero-dir: it must be Zotero's data directory (Zotero → Settings → "
+            "Advanced → Files and Folders) or its zotero.sqlite",
+        )
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute("PRAGMA query_only=ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_tables(conn: sqlite3.Connection, tables: Iterable[str]) -> None:
+    """`quick_check` limited to the tables we read: finds a torn copy without paying for the
+    full-text index, which is most of a large Zotero database."""
+    present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for table in tables:
+        if table in present:
+            result = conn.execute(f"PRAGMA quick_check({table})").fetchone()[0]
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({result})")
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in _DAMAGE_WORDS)
+
+
+# ------------------------------------------------------------------------------ cursor
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """What a read remembers: the newest local-save time it saw, the highest itemID, and
+    digests that reveal what timestamps cannot (a deleted or moved attachment/annotation does
+    not touch its parent; Better BibTeX keys have no timestamps).
+
+    Zotero's clock has one-second steps, so an edit saved in the same second as `time` but
+    after the snapshot would carry the same stamp. `settled` says the snapshot was taken
+    clearly after that second (Zotero serialises its transactions, so nothing stamped `time`
+    can still arrive): then the next read may use `>`; otherwise it must use `>=`.
+    """
+
+    library_id: int
+    time: str
+    settled: bool
+    max_item_id: int
+    children: str
+    bbt: str
+
+    def encode(self) -> str:
+        payload = {
+            "lib": self.library_id,
+            "t": self.time,
+            "settled": self.settled,
+            "id": self.max_item_id,
+            "ch": self.children,
+            "bbt": self.bbt,
+        }
+        return CURSOR_PREFIX + json.dumps(payload, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> _Cursor | None:
+        if not text.startswith(CURSOR_PREFIX):
+            return None
+        try:
+            data = json.loads(text[len(CURSOR_PREFIX) :])
+            return cls(
+                int(data["lib"]),
+                str(data["t"]),
+                bool(data["settled"]),
+                int(data["id"]),
+                str(data["ch"]),
+                str(data["bbt"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def is_after(self, stamp: str) -> bool:
+        """Whether a Zotero timestamp may be newer than what this cursor's read saw."""
+        return stamp > self.time if self.settled else stamp >= self.time
+
+
+def _settled(newest: str, snapshot_started: datetime) -> bool:
+    """True when the snapshot began at least two whole seconds after `newest` (UTC)."""
+    try:
+        stamp = datetime.strptime(newest, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return (snapshot_started - stamp).total_seconds() >= SETTLE_SECONDS
+
+
+def _children_digest(rows: Iterable[tuple[int, str, int | None]], max_item_id: int) -> str:
+    """Digest of (itemID, key, parent) of the children up to `max_item_id`, in itemID order:
+    equal digests mean no child that existed then was deleted or moved since."""
+    digest = hashlib.blake2b(digest_size=8)
+    for item_id, key, parent in sorted(rows):
+        if item_id <= max_item_id:
+            digest.update(f"{item_id}:{key}:{parent}\n".encode())
+    return digest.hexdigest()
+
+
+def _bbt_digest(keys: dict[str, str]) -> str:
+    text = "\n".join(f"{k}={v}" for k, v in sorted(keys.items()))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+@dataclass
+class _Rows:
+    """Raw rows of one library, grouped by itemID; built with one query per table."""
+
+    items: dict[int, tuple[str, str, str, str, str, int]] = field(default_factory=dict)
+    fields: dict[int, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
+    creators: dict[int, list[Creator]] = field(default_factory=lambda: defaultdict(list))
+    tags: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    collections: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    collection_paths: dict[int, str] = field(default_factory=dict)
+    collection_times: dict[int, str] = field(default_factory=dict)
+    collection_parents: dict[int, int | None] = field(default_factory=dict)
+    attachments: dict[int, tuple[int | None, int | None, str, str]] = field(default_factory=dict)
+    annotations: dict[int, tuple] = field(default_factory=dict)
+    relations: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    trashed: dict[int, str] = field(default_factory=dict)
+
+
+def _query_rows(conn: sqlite3.Connection, library_id: int) -> _Rows:
+    """One scan per table, filtered to the library in Python. Scanning in rowid order and
+    looking names up in small dicts beats joining through the `items` index by ~5x."""
+    rows = _Rows()
+    q = conn.execute
+    types = dict(q("SELECT itemTypeID, typeName FROM itemTypesCombined"))
+    for item_id, type_id, key, added, modified, client_modified, version in q(
+        "SELECT itemID, itemTypeID, key, dateAdded, dateModified, clientDateModified, version "
+        "FROM items WHERE +libraryID = ?",
+        (library_id,),
+    ):
+        type_name = types.get(type_id, str(type_id))
+        rows.items[item_id] = (key, type_name, added, modified, client_modified, version or 0)
+    mine = rows.items.keys()
+    field_names = dict(q("SELECT fieldID, fieldName FROM fieldsCombined"))
+    special = DATE_FIELDS | {"accessDate"}
+    for item_id, field_id, value in q(
+        "SELECT d.itemID, d.fieldID, v.value FROM itemData d "
+        "JOIN itemDataValues v ON v.valueID = d.valueID"
+    ):
+        if item_id in mine and value is not None and value != "":
+            name = field_names.get(field_id, str(field_id))
+            text = field_text(name, value) if name in special else str(value)
+            rows.fields[item_id][name] = text
+    _query_creators(conn, rows)
+    tag_names = dict(q("SELECT tagID, name FROM tags"))
+    for item_id, tag_id in q("SELECT itemID, tagID FROM itemTags"):
+        if item_id in mine and tag_id in tag_names:
+            rows.tags[item_id].append(tag_names[tag_id])
+    _query_collections(conn, library_id, rows)
+    _query_children(conn, rows)
+    for item_id, uri in q(
+        "SELECT r.itemID, r.object FROM itemRelations r "
+        "JOIN relationPredicates p ON p.predicateID = r.predicateID "
+        "WHERE p.predicate = 'dc:relation'"
+    ):
+        if item_id in mine:
+            rows.relations[item_id].append(uri)
+    for item_id, when in q("SELECT itemID, dateDeleted FROM deletedItems"):
+        if item_id in mine:
+            rows.trashed[item_id] = str(when or "")
+    return rows
+
+
+def _query_creators(conn: sqlite3.Connection, rows: _Rows) -> None:
+    """Creators in `orderIndex` order; fieldMode 1 is a single-field name kept in lastName."""
+    mine = rows.items.keys()
+    creator_types = dict(conn.execute("SELECT creatorTypeID, creatorType FROM creatorTypes"))
+    people: dict[int, tuple[str, str, bool]] = {}
+    for creator_id, first, last, mode in conn.execute(
+        "SELECT creatorID, firstName, lastName, fieldMode FROM creators"
+    ):
+        name_only = mode == 1
+        people[creator_id] = ("" if name_only else (first or ""), last or "", name_only)
+    for item_id, creator_id, type_id in conn.execute(
+        "SELECT itemID, creatorID, creatorTypeID FROM itemCreators ORDER BY itemID, orderIndex"
+    ):
+        if item_id in mine and creator_id in people:
+            creator_type = creator_types.get(type_id, str(type_id))
+            rows.creators[item_id].append(Creator(creator_type, *people[creator_id]))
+
+
+def _query_collections(conn: sqlite3.Connection, library_id: int, rows: _Rows) -> None:
+    """Collections as full paths; collections in Zotero's trash (and below them) are left out."""
+    found = conn.execute(
+        "SELECT collectionID, collectionName, parentCollectionID, clientDateModified "
+        "FROM collections WHERE libraryID = ?",
+        (library_id,),
+    ).fetchall()
+    trashed: set[int] = set()
+    if _has_table(conn, "deletedCollections"):
+        trashed = {cid for (cid,) in conn.execute("SELECT collectionID FROM deletedCollections")}
+    names = {cid: name for cid, name, _, _ in found}
+    for cid, _, parent, when in found:
+        rows.collection_parents[cid] = parent
+        rows.collection_times[cid] = str(when or "")
+
+    def path_of(cid: int, depth: int = 0) -> str | None:
+        parent = rows.collection_parents.get(cid)
+        if cid in trashed or depth > 100:
+            return None
+        if parent is None or parent not in names:
+            return names[cid]
+        above = path_of(parent, depth + 1)
+        return None if above is None else f"{above}/{names[cid]}"
+
+    for cid in names:
+        path = path_of(cid)
+        if path is not None:
+            rows.collection_paths[cid] = path
+    for cid, item_id in conn.execute(
+        "SELECT ci.collectionID, ci.itemID FROM collectionItems ci "
+        "JOIN collections c ON c.collectionID = ci.collectionID WHERE c.libraryID = ?",
+        (library_id,),
+    ):
+        rows.collections[item_id].append(cid)
+
+
+def _query_children(conn: sqlite3.Connection, rows: _Rows) -> None:
+    """Attachments and annotations of the library, keyed by their own itemID."""
+    mine = rows.items.keys()
+    for item_id, parent, mode, content_type, path in conn.execute(
+        "SELECT itemID, parentItemID, linkMode, contentType, path FROM itemAttachments"
+    ):
+        if item_id in mine:
+            rows.attachments[item_id] = (parent, mode, content_type or "", path or "")
+    for row in conn.execute(
+        "SELECT itemID, parentItemID, type, text, comment, color, pageLabel, sortIndex, position "
+        "FROM itemAnnotations"
+    ):
+        if row[0] in mine:
+            rows.annotations[row[0]] = row[1:]
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+    ).fetchone()
+    return found is not None
+
+
+def _read_bbt(conn: sqlite3.Connection, library_id: int, keys_by_id: dict[int, str]) -> dict:
+    """Better BibTeX 7 keys: `citationkey(itemID, itemKey, libraryID, citationKey, pinned)`,
+    matched on (libraryID, itemKey) — itemIDs are only meaningful inside one database."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(citationkey)")}
+    if not columns:
+        raise LookupError("no citationkey table (Better BibTeX older than 7?)")
+    result: dict[str, str] = {}
+    if {"itemKey", "libraryID"} <= columns:
+        for key, lib, citekey in conn.execute(
+            "SELECT itemKey, libraryID, citationKey FROM citationkey"
+        ):
+            if citekey and (lib is None or lib == library_id):
+                result[str(key)] = str(citekey)
+    else:
+        for item_id, citekey in conn.execute("SELECT itemID, citationKey FROM citationkey"):
+            if citekey and item_id in keys_by_id:
+                result[keys_by_id[item_id]] = str(citekey)
+    return result
+
+
+@dataclass(frozen=True)
+class _LibraryInfo:
+    library_id: int
+    library: Library
+    uri_part: re.Pattern[str]  # which relation URIs point into this library
+
+
+def _library_info(conn: sqlite3.Connection, wanted: int | None, label: str) -> _LibraryInfo:
+    """Which library to read. `wanted` is Zotero's internal libraryID; as a convenience a
+    group ID or the zotero.org user ID (what the API sources call `library_id`) also works —
+    internal IDs are small, zotero.org IDs are large, so they do not collide in practice."""
+    libraries = dict(conn.execute("SELECT libraryID, type FROM libraries"))
+    groups = dict(conn.execute("SELECT libraryID, groupID FROM groups"))
+    users = sorted(lid for lid, kind in libraries.items() if kind == "user")
+    library_id = wanted if wanted is not None else (users[0] if users else 1)
+    if library_id not in libraries:
+        by_group = {group_id: lid for lid, group_id in groups.items()}
+        user_id = conn.execute(
+            "SELECT value FROM settings WHERE setting='account' AND key='userID'"
+        ).fetchone()
+        if library_id in by_group:
+            library_id = by_group[library_id]
+        elif user_id and users and str(user_id[0]) == str(library_id):
+            library_id = users[0]
+    kind = libraries.get(library_id)
+    if not (kind == "user" or (kind == "group" and library_id in groups)):
+        available = ", ".join(
+            f"{lid} ({kind}{' ' + str(groups[lid]) if lid in groups else ''})"
+            for lid, kind in sorted(libraries.items())
+            if kind in ("user", "group")
+        )
+        raise SourceError(
+            f"{label} has no user or group library with libraryID {library_id}",
+            f"choose one of (libraryID (type groupID)): {available}",
+        )
+    if kind == "group":
+        group_id = groups[library_id]
+        return _LibraryInfo(
+            library_id, Library("group", group_id), re.compile(rf"^groups/{group_id}$")
+        )
+    return _LibraryInfo(library_id, Library(), re.compile(r"^users/"))
+
+
+class _Builder:
+    """Turns grouped rows into model objects, and works out what changed since a cursor."""
+
+    def __init__(self, rows: _Rows, info: _LibraryInfo, bbt_keys: dict[str, str]) -> None:
+        self.rows = rows
+        self.info = info
+        self.bbt_keys = bbt_keys
+        self.warnings: list[str] = []
+        self.regular = [
+            item_id
+            for item_id, (_, type_name, *_rest) in rows.items.items()
+            if type_name not in NON_REGULAR_TYPES
+        ]
+        self.children: dict[int, list[int]] = defaultdict(list)
+        for att_id, (parent, *_rest) in rows.attachments.items():
+            if parent is not None:
+                self.children[parent].append(att_id)
+        self.annotations_of: dict[int, list[int]] = defaultdict(list)
+        for ann_id, (att_id, *_rest) in rows.annotations.items():
+            self.annotations_of[att_id].append(ann_id)
+
+    # -- cursor
+
+    def cursor(self, snapshot_started: datetime) -> _Cursor:
+        rows = self.rows
+        times = [row[4] for row in rows.items.values()]
+        times += rows.collection_times.values()
+        times += rows.trashed.values()
+        newest = max((str(t) for t in times if t), default="")
+        return _Cursor(
+            library_id=self.info.library_id,
+            time=newest,
+            settled=_settled(newest, snapshot_started),
+            max_item_id=max(rows.items, default=0),
+            children=_children_digest(self._child_rows(), max(rows.items, default=0)),
+            bbt=_bbt_digest(self.bbt_keys),
+        )
+
+    def _child_rows(self) -> Iterable[tuple[int, str, int | None]]:
+        rows = self.rows
+        for table in (rows.attachments, rows.annotations):
+            for item_id, (parent, *_rest) in table.items():
+                yield item_id, rows.items[item_id][0], parent
+
+    def needs_full_read(self, old: _Cursor) -> bool:
+        """Changes timestamps cannot show: deleted/moved children, Better BibTeX edits."""
+        return (
+            old.library_id != self.info.library_id
+            or _children_digest(self._child_rows(), old.max_item_id) != old.children
+            or _bbt_digest(self.bbt_keys) != old.bbt
+        )
+
+    def changed_since(self, old: _Cursor) -> set[int]:
+        """Regular items saved after the cursor's read, or whose attachments, annotations,
+        collections (renamed or moved) or trash state changed since."""
+        rows = self.rows
+        changed: set[int] = set()
+        for item_id, (_, _, _, _, client_modified, _) in rows.items.items():
+            if old.is_after(str(client_modified)):
+                changed.add(self._top(item_id))
+        for item_id, when in rows.trashed.items():
+            if old.is_after(when):
+                changed.add(self._top(item_id))
+        moved = {cid for cid, when in rows.collection_times.items() if old.is_after(when)}
+        if moved:
+            for item_id, cids in rows.collections.items():
+                if any(self._under(cid, moved) for cid in cids):
+                    changed.add(item_id)
+        return changed
+
+    def _top(self, item_id: int) -> int:
+        """Walk annotation → attachment → parent item."""
+        for _ in range(2):
+            if item_id in self.rows.annotations:
+                item_id = self.rows.annotations[item_id][0]
+            elif item_id in self.rows.attachments and self.rows.attachments[item_id][0]:
+                item_id = self.rows.attachments[item_id][0]
+            else:
+                break
+        return item_id
+
+    def _under(self, cid: int, moved: set[int]) -> bool:
+        for _ in range(100):
+            if cid in moved:
+                return True
+            parent = self.rows.collection_parents.get(cid)
+            if parent is None:
+                return False
+            cid = parent
+        return False
+
+    # -- model objects
+
+    def item(self, item_id: int) -> Item:
+        rows = self.rows
+        key, type_name, added, modified, _, version = rows.items[item_id]
+        fields = dict(rows.fields.get(item_id, {}))
+        paths = {
+            rows.collection_paths[cid]
+            for cid in rows.collections.get(item_id, ())
+            if cid in rows.collection_paths
+        }
+        attachments = self._ordered(self.children.get(item_id, ()))
+        return Item(
+            key=key,
+            item_type=type_name,
+            fields=fields,
+            creators=tuple(rows.creators.get(item_id, ())),
+            tags=_tag_tuple(rows.tags.get(item_id)),
+            collections=tuple(sorted(paths)),
+            attachments=tuple(self._attachment(att_id) for att_id in attachments),
+            related=self._related(item_id),
+            citation_key=self._citation_key(key, fields),
+            trashed=item_id in rows.trashed,
+            date_added=_iso(added),
+            date_modified=_iso(modified),
+            library=self.info.library,
+            version=int(version),
+        )
+
+    def _ordered(self, item_ids: Iterable[int]) -> list[int]:
+        return sorted(item_ids, key=lambda i: (str(self.rows.items[i][2]), self.rows.items[i][0]))
+
+    def _attachment(self, att_id: int) -> Attachment:
+        _, mode, content_type, path = self.rows.attachments[att_id]
+        annotations = [self._annotation(a, att_id) for a in self.annotations_of.get(att_id, ())]
+        kept = sorted((a for a in annotations if a), key=lambda a: (a.sort_index, a.key))
+        return Attachment(
+            key=self.rows.items[att_id][0],
+            title=self.rows.fields.get(att_id, {}).get("title", ""),
+            content_type=content_type,
+            link_mode=_link_mode(mode),
+            path=path,
+            annotations=tuple(kept),
+        )
+
+    def _annotation(self, ann_id: int, att_id: int) -> Annotation | None:
+        row = self.rows.annotations[ann_id]
+        _, kind, text, comment, color, page_label, sort_index, position = row
+        key, _, added, modified, _, _ = self.rows.items[ann_id]
+        if not isinstance(kind, int) or not 1 <= kind <= len(ANNOTATION_TYPES):
+            self.warnings.append(f"annotation {key}: unknown annotation type {kind!r}, skipped")
+            return None
+        return Annotation(
+            key=key,
+            attachment_key=self.rows.items[att_id][0],
+            annotation_type=ANNOTATION_TYPES[kind - 1],
+            text=text or "",
+            comment=comment or "",
+            color=(color or "#ffd400").lower(),
+            page_label=page_label or "",
+            sort_index=sort_index or "",
+            position=position or "",
+            tags=_tag_tuple(self.rows.tags.get(ann_id)),
+            date_added=_iso(added),
+            date_modified=_iso(modified),
+        )
+
+    def _related(self, item_id: int) -> tuple[str, ...]:
+        keys = set()
+        for uri in self.rows.relations.get(item_id, ()):
+            match = _RELATION_URI.match(uri)
+            if match and self.info.uri_part.match(match["lib"]):
+                keys.add(match["key"])
+        return tuple(sorted(keys))
+
+    def _citation_key(self, key: str, fields: dict[str, str]) -> str:
+        """Native `citationKey` field, then Better BibTeX's database, then `Citation Key:` in
+        Extra — the order in which each one is authoritative."""
+        if fields.get("citationKey", "").strip():
+            return fields["citationKey"].strip()
+        if key in self.bbt_keys:
+            return self.bbt_keys[key]
+        match = _EXTRA_CITEKEY.search(fields.get("extra", ""))
+        return match[1] if match else ""
+
+
+# ------------------------------------------------------------------------------ the source
+
+
+class SqliteSource:
+    """A Zotero data directory read through private snapshots of its SQLite files.
+
+    `data_dir` is Zotero's data directory (holding `zotero.sqlite`, maybe
+    `better-bibtex.sqlite`) or the path of the `.sqlite` file itself. `library_id` is Zotero's
+    internal libraryID (default: the user's own library; groups have their own IDs).
+    """
+
+    name = "sqlite"
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        library_id: int | None = None,
+        attempts: int = 5,
+        retry_delay: float = 0.05,
+    ) -> None:
+        path = Path(data_dir).expanduser()
+        if path.suffix == ".sqlite" or path.is_file():
+            self.db_path, self.data_dir = path, path.parent
+        else:
+            self.db_path, self.data_dir = path / DB_NAME, path
+        self.library_id = library_id
+        self.attempts = max(1, attempts)
+        self.retry_delay = retry_delay
+
+    def read(self, since: str | None = None) -> LibrarySnapshot:
+        """Read the library (everything, or what changed since the cursor `since`).
+
+        The returned cursor is opaque; `all_keys` always lists every regular item key so the
+        caller can detect permanent deletions. Raises `SourceError` (never a raw sqlite3 error)
+        when the files are missing, not Zotero's, damaged, or kept changing.
+        """
+        self._check_location()
+        temp_root = self._temp_root()
+        last_problem = ""
+        previous_state: tuple[object, ...] | None = None
+        for attempt in range(self.attempts):
+            if attempt:
+                time.sleep(self.retry_delay * (2 ** (attempt - 1)))
+            state: tuple[object, ...] | None = None
+            try:
+                with tempfile.TemporaryDirectory(prefix="zob-zotero-", dir=temp_root) as tmp:
+                    started = datetime.now(UTC)
+                    copy, state = snapshot_database(self.db_path, Path(tmp))
+                    return self._read_copy(copy, Path(tmp), since, started)
+            except _Unstable as exc:
+                last_problem = str(exc)
+            except sqlite3.DatabaseError as exc:
+                if not _is_damage(exc):
+                    raise self._database_error(exc) from None
+                last_problem = f"{exc}"
+                if state is not None and state == previous_state:
+                    break  # same bytes, same damage: retrying will not help
+            except OSError as exc:
+                raise SourceError(
+                    f"cannot read {self.db_path}: {exc.strerror or exc}",
+                    "check the path and its permissions",
+                ) from None
+            previous_state = state
+        raise SourceError(
+            f"could not take a consistent snapshot of {self.db_path}: {last_problem}",
+            "if Zotero is busy (syncing, importing), try again in a moment; if this persists, "
+            "quit Zotero and run Help → Troubleshooting → Check Database Integrity, or restore "
+            "zotero.sqlite.bak",
+        )
+
+    # -- checks
+
+    def _check_location(self) -> None:
+        if not self.data_dir.exists():
+            raise SourceError(
+                f"Zotero data directory {self.data_dir} does not exist",
+                "check --zotero-dir (Zotero → Settings → Advanced → Files and Folders → "
+                "Data Directory Location)",
+            )
+        if not self.db_path.is_file():
+            raise SourceError(
+                f"no {self.db_path.name} in {self.data_dir}: this is not Zotero's data directory",
+                "check --zotero-dir (Zotero → Settings → Advanced → Files and Folders → "
+                "Data Directory Location)",
+            )
+
+    def _temp_root(self) -> Path:
+        """Where snapshots go: the system temp directory, which must not be inside Zotero's
+        data directory (checked before anything is created there)."""
+        root = Path(tempfile.gettempdir()).resolve()
+        if root.is_relative_to(self.data_dir.resolve()):
+            raise SourceError(
+                f"the temporary directory {root} is inside Zotero's data directory",
+                "set TMPDIR to a directory outside it",
+            )
+        return root
+
+    def _database_error(self, exc: sqlite3.DatabaseError) -> SourceError:
+        text = str(exc)
+        if "not a database" in text or "encrypted" in text:
+            return SourceError(
+                f"{self.db_path} is not a Zotero database: {text}",
+                "check --zotero-dir: it must be Zotero's data directory or its zotero.sqlite",
+            )
+        if "no such table" in text or "no such column" in text:
+            return SourceError(
+                f"{self.db_path} does not have the layout of a Zotero database ({text})",
+                "check --zotero-dir; if it is Zotero's, report your Zotero version",
+            )
+        return SourceError(f"cannot read {self.db_path}: {text}", "check the file")
+
+    # -- one attempt on a private copy
+
+    def _read_copy(
+        self, copy: Path, tmp: Path, since: str | None, snapshot_started: datetime
+    ) -> LibrarySnapshot:
+        with closing(_open_copy(copy, str(self.db_path))) as conn:
+            self._check_schema_version(conn)
+            _check_tables(conn, READ_TABLES)
+            info = _library_info(conn, self.library_id, str(self.db_path))
+            rows = _query_rows(conn, info.library_id)
+        keys_by_id = {item_id: row[0] for item_id, row in rows.items.items()}
+        bbt_keys, warnings = self._bbt_keys(tmp, info.library_id, keys_by_id)
+        builder = _Builder(rows, info, bbt_keys)
+        return self._snapshot(builder, since, warnings, snapshot_started)
+
+    def _check_schema_version(self, conn: sqlite3.Connection) -> int:
+        if not _has_table(conn, "version"):
+            raise SourceError(
+                f"{self.db_path} is a SQLite database but not a Zotero database "
+                "(it has no `version` table)",
+                "check --zotero-dir: it must be Zotero's data directory or its zotero.sqlite",
+            )
+        row = conn.execute("SELECT version FROM version WHERE schema='userdata'").fetchone()
+        found = int(row[0]) if row and str(row[0]).isdigit() else None
+        if found not in SUPPORTED_SCHEMAS:
+            raise SchemaVersionError(found, str(self.db_path))
+        return found
+
+    def _bbt_keys(
+        self, tmp: Path, library_id: int, keys_by_id: dict[int, str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """Better BibTeX keys from a snapshot of `better-bibtex.sqlite` (absent → none).
+
+        A changing file makes the whole attempt retry (`_Unstable`); a broken one only costs
+        its keys, with a warning — it is an add-on's cache, not the library.
+        """
+        source = self.data_dir / BBT_NAME
+        if not source.is_file():
+            return {}, []
+        target_dir = tmp / "bbt"
+        target_dir.mkdir()
+        copy, _ = snapshot_database(source, target_dir)
+        try:
+            with closing(_open_copy(copy, str(source))) as conn:
+                return _read_bbt(conn, library_id, keys_by_id), []
+        except (SourceError, sqlite3.DatabaseError, LookupError) as exc:
+            reason = exc.message if isinstance(exc, SourceError) else str(exc)
+            return {}, [f"{source}: Better BibTeX citation keys not read: {reason}"]
+
+    def _snapshot(
+        self,
+        builder: _Builder,
+        since: str | None,
+        warnings: list[str],
+        snapshot_started: datetime,
+    ) -> LibrarySnapshot:
+        rows = builder.rows
+        all_keys = frozenset(rows.items[i][0] for i in builder.regular)
+        wanted = builder.regular
+        incremental = False
+        if since is not None:
+            old = _Cursor.decode(since)
+            if old is None:
+                warnings.append("unrecognised sync cursor; reading the whole library")
+            else:
+                # Still incremental when everything is returned: the items are a superset of
+                # what changed, and the caller may rely on the flag meaning "since was used".
+                incremental = True
+                if not builder.needs_full_read(old):
+                    changed = builder.changed_since(old)
+                    wanted = [i for i in builder.regular if i in changed]
+        items = tuple(builder.item(i) for i in wanted)
+        return LibrarySnapshot(
+            items=items,
+            all_keys=all_keys,
+            cursor=builder.cursor(snapshot_started).encode(),
+            library=builder.info.library,
+            source_name=self.name,
+            incremental=incremental,
+            warnings=tuple(warnings + builder.warnings),
+        )

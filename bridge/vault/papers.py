@@ -1,0 +1,59 @@
+"""What method notes need from the paper notes, read from their properties.
+
+The paper notes' `proposes` / `extends` properties are the merged truth: Zotero's edges (the
+bridge wrote them) plus whatever the user added or removed in Obsidian. Reading them back is
+cached per note by etag, so a sync re-parses only the notes that changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bridge.errors import NoteError
+from bridge.lineage import PaperInfo
+from bridge.state import State
+from bridge.vault.fs import Vault
+from bridge.vault.notefile import parse_note
+
+
+def collect_papers(
+    vault: Vault, state: State, *, write_cache: bool = True
+) -> tuple[list[PaperInfo], list[str]]:
+    """Every live paper note's lineage facts, and problems met while reading them."""
+    cache = state.paper_meta()
+    papers: list[PaperInfo] = []
+    problems: list[str] = []
+    fresh: list[tuple[str, str, str | None, dict]] = []
+    live: set[str] = set()
+    for note in state.notes().values():
+        if note.kind != "paper" or note.user_deleted:
+            continue
+        etag = vault.etag(note.path)
+        if etag is None:
+            continue
+        live.add(note.note_id)
+        cached = cache.get(note.note_id)
+        if cached and cached[0] == note.path and cached[1] == etag:
+            papers.append(
+                PaperInfo(
+                    **{
+                        **cached[2],
+                        "proposes": tuple(cached[2]["proposes"]),
+                        "extends": tuple(cached[2]["extends"]),
+                    }
+                )
+            )
+            continue
+        try:
+            parsed = parse_note(note.path, vault.read(note.path))
+        except NoteError as exc:
+            problems.append(exc.message)
+            continue
+        info = PaperInfo.from_properties(note.note_id, note.path, parsed.properties)
+        papers.append(info)
+        fresh.append((note.note_id, note.path, etag, dataclasses.asdict(info)))
+    if write_cache:
+        with state.transaction():
+            state.put_paper_meta(fresh)
+            state.drop_paper_meta([k for k in cache if k not in live])
+    return papers, problems
