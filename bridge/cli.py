@@ -313,6 +313,65 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
     sys.exit(report.exit_code)
 
 
+@main.command(epilog=EPILOG)
+@click.argument("method")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder.")
+@click.option(
+    "--depth",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Generations to show above and below.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {method, proposed_in, extends, extended_by, descendants} as JSON.",
+)
+def lineage(
+    method: str, config_path: Path | None, vault: Path | None, depth: int, as_json: bool
+) -> None:
+    """Print METHOD's lineage: who proposed it, what it extends, what extends it.
+
+    Read from the paper notes as they are now (your own `extends` edits included).
+    Example: `zob lineage NMS` shows Soft-NMS and the papers behind both.
+    """
+    from bridge.queries import lineage as query
+
+    info = query(load(config_path, vault=vault), method, depth)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    from bridge.render_terminal import print_lineage
+
+    print_lineage(info)
+
+
+@main.command(epilog=EPILOG)
+@click.argument("note")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print a sorted JSON list of vault paths.")
+def backlinks(note: str, config_path: Path | None, vault: Path | None, as_json: bool) -> None:
+    """List the notes that link to NOTE, resolved exactly as Obsidian resolves links.
+
+    NOTE is a name as you would write it in [[NOTE]] (`NMS`) or a path in the vault
+    (`Methods/NMS.md`). Links in properties count, as in Obsidian's backlinks pane.
+    """
+    from bridge.queries import backlinks as query
+
+    paths = query(load(config_path, vault=vault), note)
+    if as_json:
+        click.echo(json.dumps(paths, ensure_ascii=False))
+        return
+    for path in paths:
+        click.echo(path)
+    if not paths:
+        click.echo(f"Nothing links to {note}.", err=True)
+
+
 def run() -> None:  # pragma: no cover - console entry point alias
     main()
 

@@ -536,7 +536,7 @@ class _Builder:
         ]
         self.children: dict[int, list[int]] = defaultdict(list)
         for att_id, (parent, *_rest) in rows.attachments.items():
-            if parent is not None:
+            if parent is not None and att_id not in rows.trashed:
                 self.children[parent].append(att_id)
         self.annotations_of: dict[int, list[int]] = defaultdict(list)
         for ann_id, (att_id, *_rest) in rows.annotations.items():
