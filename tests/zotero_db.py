@@ -37,7 +37,7 @@ import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -282,13 +282,24 @@ def _sql_time(text: str) -> str:
 class ZoteroDB:
     """A Zotero database being built or edited; see the module docstring for the API."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, *, seed: int | None = 0) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path | str,
+        *,
+        seed: int | None = 0,
+        start_time: str | None = None,
+    ) -> None:
+        """Wrap an open connection; `start_time` None means the real current UTC time."""
         self.conn = conn
-        self.path = path
+        self.path = Path(path)
         self._random = random.Random(seed)
         self._pending: dict[str, list[tuple[Any, ...]]] = {}
-        self._clock = datetime(2025, 1, 1, 0, 0, 0)
-        conn.execute("PRAGMA foreign_keys=ON")
+        self._clock = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        if start_time:
+            self.set_time(start_time)
+        conn.execute("PRAGMA foreign_keys=ON")  # as Zotero runs: bad rows fail loudly
+        conn.execute("PRAGMA cache_size=-65536")  # a 50,000-item transaction must not spill
         self._load()
 
     # ---------------------------------------------------------------- construction
@@ -316,11 +327,14 @@ class ZoteroDB:
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute(f"PRAGMA journal_mode={'WAL' if journal == 'wal' else 'DELETE'}")
         cls._create_tables(conn, schema, random.Random(seed), user_id)
-        return cls(conn, path, seed=seed)
+        return cls(conn, path, seed=seed, start_time="2025-01-01 00:00:00")
 
     @classmethod
     def open(cls, path: Path | str, *, seed: int | None = None) -> ZoteroDB:
-        """Edit an existing Zotero database (e.g. a copy of the real fixture) with this API."""
+        """Edit an existing Zotero database (e.g. a copy of the real fixture) with this API.
+
+        The clock starts at the real current time, so edits are newer than existing rows.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(path)
@@ -461,8 +475,7 @@ class ZoteroDB:
 
     def uri(self, key: str) -> str:
         """The relation URI of an item, as Zotero writes it in `itemRelations.object`."""
-        item_id, library_id = self._items[key]
-        del item_id
+        _, library_id = self._items[key]
         group = self.conn.execute(
             "SELECT groupID FROM groups WHERE libraryID=?", (library_id,)
         ).fetchone()
@@ -533,6 +546,8 @@ class ZoteroDB:
     def commit(self) -> None:
         """Flush and commit: everything so far becomes one transaction."""
         self.flush()
+        if self.conn.in_transaction and self._extra_columns("libraries"):
+            self.conn.execute("UPDATE libraries SET clientVersion=?", (self._client_version,))
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
 
@@ -749,7 +764,7 @@ class ZoteroDB:
         self,
         attachment_key: str,
         *,
-        type: str | int = "highlight",  # noqa: A002 - Zotero's column name
+        type: str | int = "highlight",  # Zotero's name for it
         text: str | None = None,
         comment: str | None = None,
         color: str | None = "#ffd400",
@@ -963,6 +978,11 @@ class ZoteroDB:
             self.conn.execute(
                 f"UPDATE itemAnnotations SET {column}=? WHERE itemID=?", (value, self.item_id(key))
             )
+            if f"{column}Normalized" in self._extra_columns("itemAnnotations"):
+                self.conn.execute(
+                    f"UPDATE itemAnnotations SET {column}Normalized=? WHERE itemID=?",
+                    (_normalized(value), self.item_id(key)),
+                )
         self.touch(key, when)
 
 
@@ -984,7 +1004,7 @@ else:
 conn.execute("BEGIN EXCLUSIVE")
 conn.execute("UPDATE settings SET value=value WHERE 0")
 conn.execute("COMMIT")
-db = ZoteroDB(conn, path, seed=None)
+db = ZoteroDB(conn, path, seed=None)  # clock: the real time, like Zotero
 print(json.dumps({"ok": True}), flush=True)
 for line in sys.stdin:
     command = json.loads(line)

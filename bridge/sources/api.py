@@ -21,8 +21,12 @@ The local API has no `/deleted`, and its `since=` misses objects never synced (a
 do not move versions), so local reads are always full reads; the cursor is a digest of the
 data, and an unchanged library yields an empty incremental snapshot.
 
-The API key never leaves this module: pyzotero sends it as a header (never in a URL), and every
-error text is scrubbed of it before it becomes a `SourceError`.
+The API key never leaves this module: pyzotero sends it as an `Authorization: Bearer` header,
+never in a URL (its `key_info()` would put it in one, so `/keys/current` is asked instead), and
+every error text is scrubbed of it before it becomes a `SourceError`.
+
+Written against pyzotero 1.16 (httpx2 client injectable with `client=`; base URL in the
+client's `endpoint` attribute, `http://127.0.0.1:23119/api` with `local=True`).
 """
 
 from __future__ import annotations
@@ -141,9 +145,15 @@ class _RetryingTransport(httpx2.BaseTransport):
     headers are removed from what pyzotero sees, so it cannot sleep a second time.
     """
 
-    def __init__(self, policy: RetryPolicy, inner: httpx2.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        inner: httpx2.BaseTransport | None = None,
+        secret: str = "",
+    ) -> None:
         self.policy = policy
         self.inner = inner or httpx2.HTTPTransport()
+        self.secret = secret  # blanked out of error bodies: a server may echo the key
         self._resume_at = 0.0
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -202,7 +212,10 @@ class _RetryingTransport(httpx2.BaseTransport):
         self, request: httpx2.Request, response: httpx2.Response, attempts: int
     ) -> HttpFailure:
         try:
-            detail = response.read().decode("utf-8", "replace").strip()[:300]
+            detail = response.read().decode("utf-8", "replace").strip()
+            if self.secret:
+                detail = detail.replace(self.secret, "<api-key>")
+            detail = detail[:300]
         except httpx2.HTTPError:
             detail = ""
         finally:
@@ -284,7 +297,7 @@ class ApiSource:
         self._warnings = tuple(warnings)
         policy = retry or DEFAULT_RETRY
         client = httpx2.Client(
-            transport=_RetryingTransport(policy),
+            transport=_RetryingTransport(policy, secret=self._key),
             timeout=TIMEOUT_SECONDS,
             follow_redirects=True,
             trust_env=name == "web",  # never send loopback requests through a proxy
@@ -352,7 +365,11 @@ class ApiSource:
             if since and cursor is None:
                 warnings.append("unrecognised sync cursor; reading the whole library")
             if cursor is not None:
-                snapshot = self._read_changes(cursor)
+                try:
+                    snapshot = self._read_changes(cursor)
+                except _LibraryChanged:  # torn or restored: only a full read is safe
+                    snapshot = None
+                    self._reset()
                 if snapshot is not None:
                     return snapshot
             return self._read_full(warnings)
@@ -453,15 +470,21 @@ class ApiSource:
         return self._snapshot(items, frozenset(tree), new_cursor.encode(), True, warnings)
 
     def _changed_versions(self, since: int) -> tuple[dict[str, int], int] | None:
-        """Keys → versions of every object changed since `since`, or None for a 304."""
+        """Keys → versions of every object changed since `since`, or None for a 304.
+
+        Raises `_LibraryChanged` when the library's version went *back* (a restored or
+        replaced library, another server behind the same URL): only a full read is safe.
+        """
         response = self._get(
             f"{self.prefix}/items",
             {"since": since, "format": "versions", "includeTrashed": 1},
             {"If-Modified-Since-Version": str(since)},
         )
+        version = _int(response.headers.get("Last-Modified-Version"))
+        if version is not None and version < since:
+            raise _LibraryChanged
         if response.status_code == 304:
             return None
-        version = _int(response.headers.get("Last-Modified-Version"))
         return dict(response.json()), version if version is not None else since
 
     def _deleted_keys(self, cursor: _Cursor) -> set[str]:

@@ -205,18 +205,26 @@ def _annotations_by_attachment(
     return grouped
 
 
+def _sortable_date(value: object) -> str:
+    try:
+        return normalise_timestamp(value) if isinstance(value, str) else ""
+    except ValueError:
+        return ""
+
+
 def _attachments_by_parent(
     attachments: Split,
     annotations: dict[str, list[Annotation]],
     regular: Split,
     sink: Warnings,
 ) -> dict[str, list[Attachment]]:
-    """Converted attachments grouped by parent item key, each group in key order.
+    """Converted attachments grouped by parent item key, each group by (dateAdded, key).
 
-    Key order (not input order) so that every source lists an item's files the same way.
+    The order the sqlite source uses, so that every source lists an item's files the same way.
     Standalone attachments (no parent) are not regular items and are dropped silently.
     """
     grouped: dict[str, list[Attachment]] = {}
+    added: dict[str, str] = {}
     for key, (_raw, data) in attachments.items():
         parent = data.get("parentItem")
         if not parent:
@@ -230,8 +238,9 @@ def _attachments_by_parent(
             sink.append(f"attachment {key}: not converted ({type(exc).__name__}: {exc})")
             continue
         grouped.setdefault(parent, []).append(attachment)
+        added[key] = _sortable_date(data.get("dateAdded"))
     for group in grouped.values():
-        group.sort(key=lambda a: a.key)
+        group.sort(key=lambda a: (added[a.key], a.key))
     return grouped
 
 
@@ -374,7 +383,9 @@ def _creator(raw: Any, where: str, sink: Warnings) -> Creator | None:
 
 
 def _tags(data: Mapping[str, Any], where: str, sink: Warnings) -> tuple[str, ...]:
-    """Tag names in Zotero's order, each once (`{tag, type}` objects or bare strings)."""
+    """Tag names sorted, each once (`{tag, type}` objects or bare strings).
+
+    Sorted like the sqlite source, so both sources give identical items and notes."""
     seen: dict[str, None] = {}
     for raw in _list(data, "tags", where, sink):
         name = raw.get("tag") if isinstance(raw, dict) else raw
@@ -383,7 +394,7 @@ def _tags(data: Mapping[str, Any], where: str, sink: Warnings) -> tuple[str, ...
             continue
         if name.strip():
             seen.setdefault(name.strip(), None)
-    return tuple(seen)
+    return tuple(sorted(seen))
 
 
 def _collections(

@@ -1,0 +1,983 @@
+"""The web/local API source against a real HTTP server speaking Zotero's API.
+
+`FakeZotero` is a small but faithful Zotero API server (pytest-httpserver): object versions,
+`since=`, `format=json|keys|versions`, `itemKey=`, `includeTrashed=`, `/deleted` (with 409 when
+`since` is too old), `If-Modified-Since-Version` → 304, `limit`/`start` pages with `Link` and
+`Total-Results`, auth by API key, and injectable faults (429, 500, `Backoff`). The source is
+driven through pyzotero exactly as in production; only the base URL differs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from click.testing import CliRunner
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from bridge import sources
+from bridge.cli import main
+from bridge.config import Config
+from bridge.errors import ConfigError, SourceError
+from bridge.model import Library
+from bridge.sources import api
+from bridge.sources.api import ApiSource, RetryPolicy
+from bridge.sync import sync
+from tests.helpers import zkey
+
+KEY = "sEcReTkEy9876543210abcd"  # what ZOTERO_API_KEY holds in these tests
+STAMP = "2024-03-12T09:15:22Z"
+
+
+# ── a Zotero API server ──────────────────────────────────────────────────────────────────────
+
+
+class FakeZotero:
+    """Zotero's API for one library, over a real HTTP server."""
+
+    def __init__(
+        self,
+        server: HTTPServer,
+        *,
+        prefix: str = "/users/1",
+        key: str | None = KEY,
+        page_cap: int = 100,
+        library: dict[str, Any] | None = None,
+    ) -> None:
+        self.server = server
+        self.prefix = prefix
+        self.key = key
+        self.page_cap = page_cap
+        self.library = library or {"type": "user", "id": 1, "name": "tester"}
+        self.version = 0
+        self.objects: dict[str, dict] = {}
+        self.collections: dict[str, dict] = {}
+        self.deleted_items: dict[str, int] = {}
+        self.deleted_collections: dict[str, int] = {}
+        self.deleted_floor = 0  # /deleted?since below this answers 409
+        self.faults: list[Response] = []  # served first, one per request
+        self.forbidden = False  # every request answers 403 (a disabled local API)
+        self.on_request: Any = None  # callback(self, path) before answering
+        self.log: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/").rstrip("/")
+
+    # -- editing the library (each edit is one library version, as a sync upload is)
+
+    def bump(self) -> int:
+        self.version += 1
+        return self.version
+
+    def put(self, *datas: dict) -> None:
+        version = self.bump()
+        for data in datas:
+            data["version"] = version
+            self.objects[data["key"]] = data
+
+    def edit(self, key: str, **fields: Any) -> None:
+        data = self.objects[key]
+        data.update(fields)
+        data["dateModified"] = "2024-04-01T10:00:00Z"
+        self.put(data)
+
+    def erase(self, *keys: str) -> None:
+        version = self.bump()
+        for key in keys:
+            self.objects.pop(key)
+            self.deleted_items[key] = version
+
+    def put_collection(self, key: str, name: str, parent: str | bool = False) -> None:
+        version = self.bump()
+        self.collections[key] = {
+            "key": key, "version": version, "name": name, "parentCollection": parent,
+            "relations": {},
+        }  # fmt: skip
+
+    # -- the HTTP side
+
+    def requests(self, part: str = "") -> list[tuple[str, dict[str, str], dict[str, str]]]:
+        return [r for r in self.log if part in r[0]]
+
+    def handle(self, request: Request) -> Response:
+        args = {k: v for k, v in request.args.items()}
+        self.log.append((request.path, args, dict(request.headers)))
+        if self.on_request:
+            self.on_request(self, request.path)
+        if self.faults:
+            return self.faults.pop(0)
+        if self.forbidden:
+            return Response("Local API is not enabled", 403)
+        if self.key and request.headers.get("Authorization") != f"Bearer {self.key}":
+            return Response("Forbidden", 403)
+        if request.path == "/keys/current":
+            return self._json(
+                {"key": self.key, "userID": 1, "username": "tester",
+                 "access": {"user": {"library": True, "files": True}}},
+            )  # fmt: skip
+        if not request.path.startswith(self.prefix + "/"):
+            return Response("Not found", 404)
+        return self._route(request, request.path[len(self.prefix) :], args)
+
+    def _route(self, request: Request, rest: str, args: dict[str, str]) -> Response:
+        if rest == "/deleted":
+            since = int(args.get("since", "-1"))
+            if since < self.deleted_floor:
+                return Response("'since' value too old", 409)
+            body = {
+                "items": [k for k, v in self.deleted_items.items() if v > since],
+                "collections": [k for k, v in self.deleted_collections.items() if v > since],
+                "searches": [], "tags": [], "settings": [],
+            }  # fmt: skip
+            return self._json(body)
+        if rest == "/collections":
+            cols = [self._wrap_collection(c) for c in self.collections.values()]
+            return self._listing(request, args, cols)
+        member = re.fullmatch(r"/collections/([A-Z0-9]+)/items/top", rest)
+        if rest in ("/items", "/items/top") or member:
+            objs = self._select(args, top=rest != "/items", collection=member and member[1])
+            return self._listing(request, args, objs)
+        return Response("Not found", 404)
+
+    def _select(self, args: dict[str, str], *, top: bool, collection: str | None) -> list[dict]:
+        objs = list(self.objects.values())
+        if top:
+            objs = [o for o in objs if not o.get("parentItem")]
+        if collection:
+            objs = [o for o in objs if collection in o.get("collections", [])]
+        if args.get("includeTrashed") != "1":
+            objs = [o for o in objs if not o.get("deleted")]
+        if "since" in args:
+            objs = [o for o in objs if o["version"] > int(args["since"])]
+        if "itemKey" in args:
+            wanted = set(args["itemKey"].split(","))
+            objs = [o for o in objs if o["key"] in wanted]
+        return [self._wrap(o) for o in objs]
+
+    def _listing(self, request: Request, args: dict[str, str], objs: list[dict]) -> Response:
+        headers = {"Last-Modified-Version": str(self.version), "Total-Results": str(len(objs))}
+        condition = request.headers.get("If-Modified-Since-Version")
+        if condition is not None and int(condition) >= self.version:
+            return Response(status=304, headers=headers)
+        fmt = args.get("format", "json")
+        if fmt == "keys":
+            body = "\n".join(o["key"] for o in objs) + "\n"
+            return Response(body, 200, headers, content_type="text/plain")
+        if fmt == "versions":
+            return self._json({o["key"]: o["version"] for o in objs}, headers)
+        start = int(args.get("start", "0"))
+        limit = min(int(args.get("limit", "25")), self.page_cap)
+        page = objs[start : start + limit]
+        if start + limit < len(objs):
+            nxt = {**args, "start": str(start + limit), "limit": str(limit)}
+            last = {**args, "start": str((len(objs) - 1) // limit * limit), "limit": str(limit)}
+            base = self.url + request.path
+            headers["Link"] = (
+                f'<{base}?{urlencode(nxt)}>; rel="next", <{base}?{urlencode(last)}>; rel="last"'
+            )
+        return self._json(page, headers)
+
+    def _wrap(self, data: dict) -> dict:
+        meta: dict[str, Any] = {}
+        if data.get("creators"):
+            meta["creatorSummary"] = data["creators"][0].get("lastName", "")
+        return {
+            "key": data["key"],
+            "version": data["version"],
+            "library": self.library,
+            "links": {"self": {"href": f"{self.url}{self.prefix}/items/{data['key']}"}},
+            "meta": meta,
+            "data": data,
+        }
+
+    def _wrap_collection(self, data: dict) -> dict:
+        meta = {"numCollections": 0, "numItems": 0}
+        return {"key": data["key"], "version": data["version"], "library": self.library,
+                "links": {}, "meta": meta, "data": data}  # fmt: skip
+
+    def _json(self, body: Any, headers: dict[str, str] | None = None) -> Response:
+        headers = {"Last-Modified-Version": str(self.version), **(headers or {})}
+        return Response(json.dumps(body), 200, headers, content_type="application/json")
+
+
+# ── Zotero JSON builders ─────────────────────────────────────────────────────────────────────
+
+
+def item(
+    key: str,
+    title: str,
+    *,
+    item_type: str = "journalArticle",
+    creators: list[dict] | None = None,
+    tags: list[str] = (),  # type: ignore[assignment]
+    collections: list[str] = (),  # type: ignore[assignment]
+    related: list[str] = (),  # type: ignore[assignment]
+    **fields: Any,
+) -> dict:
+    """A regular item's `data`, with the empty fields Zotero always sends."""
+    return {
+        "key": key, "version": 0, "itemType": item_type, "title": title,
+        "creators": creators if creators is not None
+        else [{"creatorType": "author", "firstName": "Ada", "lastName": "Lovelace"}],
+        "abstractNote": "", "publicationTitle": "", "volume": "", "date": "2016",
+        "DOI": "", "url": "", "extra": "",
+        "tags": [{"tag": t} for t in tags], "collections": list(collections),
+        "relations": {"dc:relation": [f"http://zotero.org/users/1/items/{k}" for k in related]}
+        if related else {},
+        "dateAdded": STAMP, "dateModified": STAMP,
+        **fields,
+    }  # fmt: skip
+
+
+def attachment(key: str, parent: str, filename: str = "paper.pdf", **fields: Any) -> dict:
+    return {
+        "key": key, "version": 0, "itemType": "attachment", "parentItem": parent,
+        "linkMode": "imported_file", "title": "Full Text PDF", "accessDate": "", "url": "",
+        "note": "", "contentType": "application/pdf", "charset": "", "filename": filename,
+        "md5": None, "mtime": None, "tags": [], "relations": {},
+        "dateAdded": STAMP, "dateModified": STAMP, **fields,
+    }  # fmt: skip
+
+
+def annotation(key: str, att: str, text: str, *, page: int = 1, **fields: Any) -> dict:
+    position = json.dumps({"pageIndex": page - 1, "rects": [[100.5, 200.25, 300.75, 212.5]]},
+                          separators=(",", ":"))  # fmt: skip
+    return {
+        "key": key, "version": 0, "itemType": "annotation", "parentItem": att,
+        "annotationType": "highlight", "annotationText": text, "annotationComment": "",
+        "annotationColor": "#ffd400", "annotationPageLabel": str(page),
+        "annotationSortIndex": f"{page - 1:05d}|000100|00200", "annotationPosition": position,
+        "tags": [], "relations": {}, "dateAdded": STAMP, "dateModified": STAMP, **fields,
+    }  # fmt: skip
+
+
+def small_library(fake: FakeZotero) -> None:
+    """Three papers (one with a PDF and two highlights), a collection, a standalone note."""
+    fake.put_collection("COLL2222", "Vision")
+    fake.put(
+        item("AAAA2222", "Deep Residual Learning", collections=["COLL2222"], tags=["cnn"],
+             citationKey="he2016deep"),
+        attachment("ATT22222", "AAAA2222"),
+        annotation("ANN22222", "ATT22222", "residual functions", page=2),
+        annotation("ANN33333", "ATT22222", "shortcut connections", page=3,
+                   annotationColor="#2ea8e5"),
+        item("BBBB2222", "Highway Networks", extra="Citation Key: srivastava2015highway"),
+        item("CCCC2222", "Batch Normalization", citationKey="ioffe2015batch"),
+        {"key": "NOTE2222", "version": 0, "itemType": "note", "note": "<p>hi</p>",
+         "tags": [], "collections": [], "relations": {}, "dateAdded": STAMP,
+         "dateModified": STAMP},
+    )  # fmt: skip
+
+
+# ── fixtures and helpers ─────────────────────────────────────────────────────────────────────
+
+
+class Sleeps(list):
+    """A `sleep` that records instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(round(seconds, 3))
+
+
+@pytest.fixture
+def fake(httpserver: HTTPServer) -> FakeZotero:
+    return FakeZotero(httpserver)
+
+
+@pytest.fixture
+def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("ZOTERO_API_KEY", KEY)
+    return KEY
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """Retries in every source (also those built from a config) record their waits."""
+    recorded = Sleeps()
+    policy = RetryPolicy(attempts=4, base_delay=0.5, max_wait=60.0, sleep=recorded)
+    monkeypatch.setattr(api, "DEFAULT_RETRY", policy)
+    return recorded
+
+
+def web_config(vault: Path, fake: FakeZotero, **kwargs: Any) -> Config:
+    vault.mkdir(exist_ok=True)
+    return Config(vault=vault, source="web", library_id="1", api_url=fake.url, **kwargs)
+
+
+def web_source(fake: FakeZotero, **kwargs: Any) -> ApiSource:
+    return ApiSource("web", "1", "user", KEY, fake.url, **kwargs)
+
+
+def papers(vault: Path) -> dict[str, str]:
+    return {p.name: p.read_text("utf-8") for p in sorted((vault / "Papers").glob("*.md"))}
+
+
+def every_byte(root: Path) -> Iterator[tuple[Path, bytes]]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            yield path, path.read_bytes()
+
+
+# ── full and incremental web syncs ───────────────────────────────────────────────────────────
+
+
+def test_full_sync_writes_every_paper(tmp_path: Path, fake: FakeZotero, key_env: str) -> None:
+    fake.page_cap = 2  # force Link: rel="next" paging over the 7 objects
+    small_library(fake)
+    result = sync(web_config(tmp_path / "vault", fake))
+    assert result.ok and result.counts()["created"] == 3
+    notes = papers(tmp_path / "vault")
+    assert set(notes) == {"he2016deep.md", "srivastava2015highway.md", "ioffe2015batch.md"}
+    he = notes["he2016deep.md"]
+    assert "residual functions" in he and "shortcut connections" in he
+    assert "^ann22222" in he.lower() and "zotero://open-pdf/library/items/ATT22222" in he
+    assert "Vision" in he
+    item_pages = [r for r in fake.requests("/users/1/items") if r[1].get("format") != "versions"]
+    assert len(item_pages) == 4 and all(r[1]["includeTrashed"] == "1" for r in item_pages)
+    assert all(r[2]["Authorization"] == f"Bearer {KEY}" for r in fake.log)
+
+
+def test_snapshot_model(fake: FakeZotero) -> None:
+    small_library(fake)
+    snapshot = web_source(fake).read()
+    by_key = {i.key: i for i in snapshot.items}
+    assert snapshot.all_keys == {"AAAA2222", "BBBB2222", "CCCC2222"}
+    assert not snapshot.incremental and snapshot.source_name == "web"
+    he = by_key["AAAA2222"]
+    assert he.citation_key == "he2016deep" and he.collections == ("Vision",)
+    assert [a.text for a in he.annotations] == ["residual functions", "shortcut connections"]
+    assert [a.color for a in he.annotations] == ["#ffd400", "#2ea8e5"]
+    assert he.attachments[0].path == "storage:paper.pdf"
+    assert by_key["BBBB2222"].citation_key == "srivastava2015highway"
+
+
+def test_incremental_sync_requests_only_changes(
+    tmp_path: Path, fake: FakeZotero, key_env: str
+) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    before = fake.version
+    fake.log.clear()
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+    result = sync(config)
+    assert result.counts()["updated"] == 1 and result.counts()["created"] == 0
+    assert "Highway Networks, revised" in papers(tmp_path / "vault")["srivastava2015highway.md"]
+    probe = fake.log[0]
+    assert probe[1]["since"] == str(before) and probe[1]["format"] == "versions"
+    assert probe[2]["If-Modified-Since-Version"] == str(before)
+    item_requests = [r for r in fake.requests("/items") if r is not probe]
+    assert item_requests and all("itemKey" in r[1] for r in item_requests)
+    assert {k for r in item_requests for k in r[1]["itemKey"].split(",")} == {"BBBB2222"}
+    assert fake.requests("/deleted")[0][1]["since"] == str(before)
+
+
+def test_annotation_edit_brings_its_paper(tmp_path: Path, fake: FakeZotero, key_env: str) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    fake.log.clear()
+    fake.edit("ANN33333", annotationText="identity shortcuts", annotationComment="key idea")
+    result = sync(config)
+    assert result.counts()["updated"] == 1
+    he = papers(tmp_path / "vault")["he2016deep.md"]
+    assert "identity shortcuts" in he and "key idea" in he
+    assert "residual functions" in he  # the unchanged highlight is still there
+    fetched = {k for r in fake.requests("/items") for k in r[1].get("itemKey", "").split(",")}
+    assert {"ANN33333", "AAAA2222", "ATT22222", "ANN22222"} <= fetched
+
+
+def test_new_annotation_on_known_attachment(fake: FakeZotero) -> None:
+    small_library(fake)
+    source = web_source(fake)
+    first = source.read()
+    fake.put(annotation("ANN44444", "ATT22222", "a third highlight", page=5))
+    second = source.read(first.cursor)
+    assert second.incremental and [i.key for i in second.items] == ["AAAA2222"]
+    assert len(second.items[0].annotations) == 3
+
+
+def test_deleted_annotation_is_removed_from_its_paper(
+    tmp_path: Path, fake: FakeZotero, key_env: str
+) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    fake.erase("ANN22222")
+    result = sync(config)
+    assert result.counts()["updated"] == 1
+    he = papers(tmp_path / "vault")["he2016deep.md"]
+    assert "residual functions" not in he and "shortcut connections" in he
+
+
+def test_deleted_item_found_through_deleted(tmp_path: Path, fake: FakeZotero, key_env: str) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    fake.erase("CCCC2222")
+    result = sync(config)
+    assert result.counts()["deleted"] == 1
+    assert "deleted-in-zotero" in papers(tmp_path / "vault")["ioffe2015batch.md"]
+    assert fake.requests("/deleted")
+
+
+def test_409_from_deleted_falls_back_to_key_comparison(fake: FakeZotero) -> None:
+    small_library(fake)
+    source = web_source(fake)
+    first = source.read()
+    fake.erase("CCCC2222", "ANN22222")
+    fake.deleted_floor = fake.version  # the cursor's version is now "too old"
+    second = source.read(first.cursor)
+    assert second.incremental and second.all_keys == {"AAAA2222", "BBBB2222"}
+    assert [i.key for i in second.items] == ["AAAA2222"]
+    assert [a.key for a in second.items[0].annotations] == ["ANN33333"]
+    keys_requests = [r for r in fake.requests("/items") if r[1].get("format") == "keys"]
+    assert keys_requests and "since" not in keys_requests[0][1]
+
+
+def test_trash_and_restore(fake: FakeZotero) -> None:
+    small_library(fake)
+    source = web_source(fake)
+    first = source.read()
+    fake.edit("BBBB2222", deleted=1)
+    second = source.read(first.cursor)
+    assert [(i.key, i.trashed) for i in second.items] == [("BBBB2222", True)]
+    assert "BBBB2222" in second.all_keys
+    fake.edit("BBBB2222", deleted=0)
+    third = source.read(second.cursor)
+    assert [(i.key, i.trashed) for i in third.items] == [("BBBB2222", False)]
+
+
+def test_renamed_collection_updates_its_items(fake: FakeZotero) -> None:
+    small_library(fake)
+    source = web_source(fake)
+    first = source.read()
+    fake.put_collection("COLL2222", "Computer Vision")
+    second = source.read(first.cursor)
+    assert [(i.key, i.collections) for i in second.items] == [("AAAA2222", ("Computer Vision",))]
+
+
+def test_deleted_collection_means_full_read(fake: FakeZotero) -> None:
+    small_library(fake)
+    source = web_source(fake)
+    first = source.read()
+    del fake.collections["COLL2222"]
+    fake.objects["AAAA2222"]["collections"] = []
+    fake.deleted_collections["COLL2222"] = fake.bump()
+    second = source.read(first.cursor)
+    assert not second.incremental and len(second.items) == 3
+    assert {i.key: i.collections for i in second.items}["AAAA2222"] == ()
+
+
+def test_304_means_nothing_changed(tmp_path: Path, fake: FakeZotero, key_env: str) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    fake.log.clear()
+    result = sync(config)
+    counts = result.counts()
+    assert counts["created"] == counts["updated"] == counts["deleted"] == 0
+    assert len(fake.log) == 1 and fake.log[0][2]["If-Modified-Since-Version"] == str(fake.version)
+    snapshot = web_source(fake).read(web_source(fake).read().cursor)
+    assert snapshot.incremental and snapshot.items == ()
+    assert snapshot.all_keys == {"AAAA2222", "BBBB2222", "CCCC2222"}
+
+
+def test_library_version_going_back_means_full_read(fake: FakeZotero) -> None:
+    small_library(fake)
+    first = web_source(fake).read()
+    fake.version = 1  # a restored library: its version is lower than the cursor's
+    second = web_source(fake).read(first.cursor)
+    assert not second.incremental and len(second.items) == 3
+
+
+def test_library_changing_during_paging_is_read_again(fake: FakeZotero) -> None:
+    fake.page_cap = 2
+    small_library(fake)
+    pages = []
+
+    def edit_once(server: FakeZotero, path: str) -> None:
+        pages.append(path)
+        if len(pages) == 2:  # between the first and second page
+            server.edit("CCCC2222", title="Batch Normalization (v2)")
+
+    fake.on_request = edit_once
+    snapshot = web_source(fake).read()
+    titles = {i.key: i.title for i in snapshot.items}
+    assert titles["CCCC2222"] == "Batch Normalization (v2)" and len(titles) == 3
+
+
+def test_many_changes_are_listed_not_fetched_by_key(fake: FakeZotero) -> None:
+    small_library(fake)
+    source = web_source(fake)
+    first = source.read()
+    fake.log.clear()
+    fake.put(*(item(zkey(5000 + n), f"Paper {n}") for n in range(150)))
+    second = source.read(first.cursor)
+    assert len(second.items) == 150 and len(second.all_keys) == 153
+    listing = [r for r in fake.requests("/items") if r[1].get("since") and "format" in r[1]]
+    assert any(r[1]["format"] == "json" for r in listing)
+
+
+# ── retries, backoff, failures ───────────────────────────────────────────────────────────────
+
+
+def test_429_then_success(fake: FakeZotero, sleeps: Sleeps) -> None:
+    small_library(fake)
+    fake.faults.append(Response("Too Many Requests", 429, {"Retry-After": "7"}))
+    snapshot = web_source(fake).read()
+    assert len(snapshot.items) == 3 and sleeps == [7.0]
+
+
+def test_backoff_header_delays_the_next_request(fake: FakeZotero, sleeps: Sleeps) -> None:
+    fake.page_cap = 2
+    small_library(fake)
+    fake.faults.append(
+        Response(json.dumps([]), 200, {"Backoff": "5", "Last-Modified-Version": "1"})
+    )
+    source = web_source(fake)
+    source.zot.items(limit=1)  # the answer carrying Backoff
+    assert sleeps == []
+    source.read()
+    assert sleeps[0] == pytest.approx(5.0, abs=0.5)
+
+
+def test_503_and_timeouts_retry_with_growing_waits(fake: FakeZotero, sleeps: Sleeps) -> None:
+    small_library(fake)
+    fake.faults += [Response("busy", 503), Response("busy", 502)]
+    assert len(web_source(fake).read().items) == 3
+    assert sleeps == [0.5, 1.0]
+
+
+def test_retry_after_longer_than_max_wait_gives_up_at_once(fake: FakeZotero) -> None:
+    recorded = Sleeps()
+    fake.faults.append(Response("slow down", 429, {"Retry-After": "3600"}))
+    source = web_source(fake, retry=RetryPolicy(max_wait=60, sleep=recorded))
+    with pytest.raises(SourceError) as caught:
+        source.read()
+    assert "3600" in caught.value.message and "try again later" in str(caught.value)
+    assert recorded == []
+
+
+def test_500_run_out_exits_3(
+    tmp_path: Path, fake: FakeZotero, key_env: str, sleeps: Sleeps
+) -> None:
+    fake.faults += [Response("Internal Server Error", 500)] * 10
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    result = CliRunner().invoke(
+        main,
+        ["sync", "--source", "web", "--library-id", "1", "--api-url", fake.url, "--vault",
+         str(vault)],
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "500" in result.output and "after 4 attempt(s)" in result.output
+    assert "try again later" in result.output and "Traceback" not in result.output
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert KEY not in result.output
+
+
+def test_forbidden_key_is_reported_without_the_key(fake: FakeZotero) -> None:
+    fake.faults.append(Response(f"Invalid key {KEY}", 403))
+    with pytest.raises(SourceError) as caught:
+        web_source(fake).read()
+    text = str(caught.value)
+    assert "refused the API key" in text and "zotero.org/settings/keys" in text
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert KEY not in getattr(caught.value.__context__, "detail", "")
+
+
+def test_api_key_never_written_or_printed(
+    tmp_path: Path, fake: FakeZotero, key_env: str, sleeps: Sleeps
+) -> None:
+    small_library(fake)
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    args = ["sync", "--source", "web", "--library-id", "1", "--api-url", fake.url,
+            "--vault", str(vault)]  # fmt: skip
+    runner = CliRunner()
+    outputs = [runner.invoke(main, args)]
+    fake.edit("ANN22222", annotationComment="a comment")
+    fake.erase("CCCC2222")
+    outputs.append(runner.invoke(main, args))
+    outputs.append(runner.invoke(main, [*args, "--json"]))
+    outputs.append(runner.invoke(main, ["status", "--vault", str(vault)]))
+    outputs.append(runner.invoke(main, ["doctor", *args[1:]]))
+    fake.faults.append(Response(f"Invalid key {KEY}", 403))
+    outputs.append(runner.invoke(main, args))
+    assert [o.exit_code for o in outputs] == [0, 0, 0, 0, 0, 3], [o.output for o in outputs]
+    for output in outputs:
+        assert KEY not in output.output
+    written = list(every_byte(vault))
+    assert any(p.name == "state.sqlite" for p, _ in written)
+    for path, data in written:
+        assert KEY.encode() not in data, path
+
+
+# ── configuration ────────────────────────────────────────────────────────────────────────────
+
+
+def test_web_needs_a_key_and_a_library_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as no_key:
+        ApiSource.from_config(Config(source="web", library_id="1"))
+    assert "zotero.org/settings/keys" in str(no_key.value)
+    monkeypatch.setenv("ZOTERO_API_KEY", KEY)
+    with pytest.raises(ConfigError) as no_id:
+        ApiSource.from_config(Config(source="web"))
+    assert "library ID" in str(no_id.value) and "zotero.org/settings/keys" in str(no_id.value)
+    result = CliRunner().invoke(
+        main, ["sync", "--source", "web", "--vault", str(tmp_path)], env={"ZOTERO_API_KEY": ""}
+    )
+    assert result.exit_code == 2 and "API key" in result.output
+
+
+def test_api_key_file_and_its_permissions(tmp_path: Path, fake: FakeZotero) -> None:
+    key_file = tmp_path / "zotero.key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o644)
+    config = Config(source="web", library_id="1", api_url=fake.url, api_key_file=key_file)
+    small_library(fake)
+    loose = ApiSource.from_config(config).read()
+    assert any("chmod 600" in w for w in loose.warnings) and len(loose.items) == 3
+    key_file.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    tight = ApiSource.from_config(config).read()
+    assert not any("chmod" in w for w in tight.warnings)
+
+
+def test_group_library(tmp_path: Path, httpserver: HTTPServer, key_env: str) -> None:
+    fake = FakeZotero(httpserver, prefix="/groups/4242",
+                      library={"type": "group", "id": 4242, "name": "Lab"})  # fmt: skip
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake, library_type="group")
+    config = Config(**{**config.__dict__, "library_id": "4242"})
+    snapshot = ApiSource.from_config(config).read()
+    assert {i.library for i in snapshot.items} == {Library("group", 4242)}
+    assert snapshot.library == Library("group", 4242)
+    sync(config)
+    he = papers(tmp_path / "vault")["he2016deep.md"]
+    assert "zotero://select/groups/4242/items/AAAA2222" in he
+
+
+# ── the local API ────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def local(httpserver: HTTPServer) -> FakeZotero:
+    return FakeZotero(httpserver, prefix="/api/users/0", key=None)
+
+
+def local_source(fake: FakeZotero) -> ApiSource:
+    return ApiSource.from_config(Config(source="local", api_url=fake.url + "/api"))
+
+
+def test_local_reads_fully_and_reports_unchanged(local: FakeZotero) -> None:
+    local.page_cap = 3
+    small_library(local)
+    source = local_source(local)
+    first = source.read()
+    assert first.source_name == "local" and len(first.items) == 3 and not first.incremental
+    assert all("Authorization" not in r[2] for r in local.log)
+    assert not local.requests("/deleted")
+    second = source.read(first.cursor)
+    assert second.incremental and second.items == () and second.cursor == first.cursor
+    local.edit("ANN22222", annotationText="changed locally")  # never synced: version-blind
+    third = source.read(second.cursor)
+    assert not third.incremental and len(third.items) == 3
+    assert "changed locally" in [a.text for i in third.items for a in i.annotations]
+
+
+def test_local_api_disabled(local: FakeZotero) -> None:
+    local.forbidden = True
+    with pytest.raises(SourceError) as caught:
+        local_source(local).read()
+    assert "Allow other applications on this computer to communicate with Zotero" in str(
+        caught.value
+    )
+
+
+def test_zotero_not_running() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    source = ApiSource.from_config(Config(source="local", api_url=f"http://127.0.0.1:{port}/api"))
+    with pytest.raises(SourceError) as caught:
+        source.read()
+    assert "Zotero is not running" in str(caught.value)
+
+
+def test_source_protocol(fake: FakeZotero) -> None:
+    source: sources.Source = web_source(fake)
+    assert source.name == "web" and KEY not in repr(source)
+
+
+# ── zob doctor ───────────────────────────────────────────────────────────────────────────────
+
+
+def test_doctor_web_all_good(tmp_path: Path, fake: FakeZotero, key_env: str) -> None:
+    small_library(fake)
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    result = CliRunner().invoke(
+        main, ["doctor", "--source", "web", "--library-id", "1", "--api-url", fake.url,
+               "--vault", str(vault)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "✓ API key: accepted: user tester (ID 1)" in result.output
+    assert "✓ library: users/1: 4 top-level items" in result.output
+    assert "✗" not in result.output and KEY not in result.output
+
+
+def test_doctor_web_bad_key_exits_3(tmp_path: Path, fake: FakeZotero, key_env: str) -> None:
+    fake.key = "another key"
+    result = CliRunner().invoke(
+        main, ["doctor", "--source", "web", "--library-id", "1", "--api-url", fake.url,
+               "--vault", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 3
+    assert "✗ API key" in result.output and "zotero.org/settings/keys" in result.output
+
+
+def test_doctor_config_problems_exit_2(tmp_path: Path, fake: FakeZotero) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(main, ["doctor", "--source", "web", "--library-id", "1",
+                                   "--api-url", fake.url, "--vault", str(tmp_path)])  # fmt: skip
+    assert missing.exit_code == 2 and "✗ API settings" in missing.output
+    no_vault = runner.invoke(main, ["doctor", "--vault", str(tmp_path / "nope")])
+    assert no_vault.exit_code == 2 and "✗ config" in no_vault.output
+
+
+def test_doctor_local_not_running(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["doctor", "--source", "local", "--api-url", "http://127.0.0.1:9/api",
+               "--vault", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 3 and "Zotero is not running" in result.output
+
+
+def test_doctor_sqlite(tmp_path: Path) -> None:
+    from tests.zotero_db import ZoteroDB
+
+    data_dir = tmp_path / "Zotero"
+    data_dir.mkdir()
+    with ZoteroDB.create(data_dir / "zotero.sqlite") as db:
+        db.add_item(title="One paper", creators=[("author", "Ada", "Lovelace")])
+    result = CliRunner().invoke(
+        main, ["doctor", "--zotero-dir", str(data_dir), "--vault", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 items, userdata schema 123" in result.output
+    empty = CliRunner().invoke(main, ["doctor", "--zotero-dir", str(tmp_path / "none"),
+                                      "--vault", str(tmp_path)])  # fmt: skip
+    assert empty.exit_code == 3 and "✗ Zotero database" in empty.output
+
+
+# ── contract: the API and zotero.sqlite give the same items and the same notes ──────────────
+
+# One small library, described once and built twice: in Zotero's database layout (the shared
+# builder) and as the JSON Zotero's API serves for it.
+POSITION = {"pageIndex": 1, "rects": [[100.5, 200.25, 300.75, 212.5]]}
+CONTRACT_ITEMS: list[dict[str, Any]] = [
+    {
+        "key": "AAAA2222", "item_type": "journalArticle", "version": 12,
+        "title": "Deep Residual Learning for Image Recognition", "date": "2016-06-27",
+        "creators": [("author", "Kaiming", "He"), ("author", "Xiangyu", "Zhang"),
+                     ("editor", "", "CVPR Program Committee", 1)],
+        "tags": ["cnn", "extends:Highway Network", "proposes:ResNet"],
+        "collections": ["Vision/Detection"], "citation_key": "he2016deep",
+        "fields": {"DOI": "10.1109/CVPR.2016.90", "publicationTitle": "CVPR",
+                   "abstractNote": "We present a residual learning framework.",
+                   "url": "https://arxiv.org/abs/1512.03385"},
+    },
+    {
+        "key": "BBBB2222", "item_type": "conferencePaper", "version": 9,
+        "title": "Highway Networks", "date": "May 2015",
+        "creators": [("author", "Rupesh Kumar", "Srivastava"), ("author", "Klaus", "Greff")],
+        "tags": ["proposes:Highway Network"], "collections": ["Vision"],
+        "extra": "Citation Key: srivastava2015highway",
+        "fields": {"proceedingsTitle": "ICML Deep Learning Workshop"},
+    },
+    {
+        "key": "CCCC2222", "item_type": "book", "version": 3, "title": "An Old Book",
+        "date": "1999", "creators": [("author", "Ada", "Lovelace")], "trashed": True,
+        "fields": {"publisher": "Old Press", "place": "London"},
+    },
+]  # fmt: skip
+CONTRACT_ANNOTATIONS = [
+    {"key": "ANN22222", "type": "highlight", "text": "residual functions", "comment": "key idea",
+     "color": "#ffd400", "page_label": "2", "sort_index": "00001|000100|00200"},
+    {"key": "ANN33333", "type": "underline", "text": "shortcut connections", "comment": "",
+     "color": "#2EA8E5", "page_label": "2", "sort_index": "00001|000300|00100"},
+]  # fmt: skip
+
+
+def build_contract_db(data_dir: Path) -> None:
+    from tests.zotero_db import ZoteroDB
+
+    data_dir.mkdir()
+    with ZoteroDB.create(data_dir / "zotero.sqlite", user_id=1) as db:
+        for spec in CONTRACT_ITEMS:
+            db.add_item(
+                spec["item_type"], key=spec["key"], title=spec["title"], date=spec["date"],
+                creators=spec["creators"], tags=spec.get("tags", ()),
+                collections=spec.get("collections", ()), extra=spec.get("extra"),
+                citation_key=spec.get("citation_key"), version=spec["version"],
+                **spec["fields"],
+            )  # fmt: skip
+        db.add_attachment("AAAA2222", key="ATT22222", filename="he2016.pdf", title="Full Text PDF")
+        for ann in CONTRACT_ANNOTATIONS:
+            db.add_annotation("ATT22222", position=POSITION, **ann)
+        db.add_note("AAAA2222", "<p>a child note</p>", key="NOTE2222")
+        db.add_note(None, "<p>a standalone note</p>", key="NOTE3333")
+        db.relate("AAAA2222", "BBBB2222")
+        db.trash("CCCC2222")
+
+
+def _db_rows(data_dir: Path) -> tuple[dict[str, tuple[str, str, int]], dict[str, tuple]]:
+    """Timestamps/versions of items and the collections, as the builder stamped them."""
+    with closing(sqlite3.connect(data_dir / "zotero.sqlite")) as conn:
+        item_rows = conn.execute("SELECT key, dateAdded, dateModified, version FROM items")
+        items = {key: (added, modified, version) for key, added, modified, version in item_rows}
+        collection_rows = conn.execute(
+            "SELECT collectionID, key, collectionName, parentCollectionID FROM collections"
+        )
+        collections = {cid: (key, name, parent) for cid, key, name, parent in collection_rows}
+    return items, collections
+
+
+def _iso(text: str) -> str:
+    return text.replace(" ", "T") + "Z"
+
+
+def serve_contract_library(fake: FakeZotero, data_dir: Path) -> None:
+    """The JSON Zotero's API serves for the library `build_contract_db` made."""
+    stamps, collections = _db_rows(data_dir)
+    path_keys: dict[str, str] = {}
+    for _cid, (key, name, parent) in sorted(collections.items()):
+        fake.put_collection(key, name, collections[parent][0] if parent else False)
+        path_keys[name if not parent else f"{collections[parent][1]}/{name}"] = key
+
+    def stamped(data: dict) -> dict:
+        added, modified, version = stamps[data["key"]]
+        data.update(dateAdded=_iso(added), dateModified=_iso(modified))
+        return data
+
+    objects = []
+    for spec in CONTRACT_ITEMS:
+        creators = [
+            {"creatorType": c[0], "name": c[2]} if len(c) > 3 and c[3] == 1
+            else {"creatorType": c[0], "firstName": c[1], "lastName": c[2]}
+            for c in spec["creators"]
+        ]  # fmt: skip
+        other = "BBBB2222" if spec["key"] == "AAAA2222" else "AAAA2222"
+        in_collections = [path_keys[p] for p in spec.get("collections", ())]
+        data = item(
+            spec["key"], spec["title"], item_type=spec["item_type"], creators=creators,
+            tags=spec.get("tags", []), collections=in_collections,
+            related=[other] if spec["key"] != "CCCC2222" else [], date=spec["date"],
+            extra=spec.get("extra", ""), citationKey=spec.get("citation_key", ""),
+            **spec["fields"],
+        )  # fmt: skip
+        if spec.get("trashed"):
+            data["deleted"] = 1
+        objects.append(stamped(data))
+    objects.append(stamped(attachment("ATT22222", "AAAA2222", "he2016.pdf")))
+    for ann in CONTRACT_ANNOTATIONS:
+        data = annotation(ann["key"], "ATT22222", ann["text"], page=2)
+        data.update(
+            annotationType=ann["type"], annotationComment=ann["comment"],
+            annotationColor=ann["color"], annotationPageLabel=ann["page_label"],
+            annotationSortIndex=ann["sort_index"],
+            annotationPosition=json.dumps(POSITION, separators=(",", ":")),
+        )  # fmt: skip
+        objects.append(stamped(data))
+    for key, parent in (("NOTE2222", "AAAA2222"), ("NOTE3333", None)):
+        note = {
+            "key": key,
+            "version": 0,
+            "itemType": "note",
+            "note": "<p>n</p>",
+            "tags": [],
+            "relations": {},
+            **({"parentItem": parent} if parent else {"collections": []}),
+        }
+        objects.append(stamped(note))
+    fake.put(*objects)
+    for data in objects:  # the versions Zotero's server holds for them
+        data["version"] = stamps[data["key"]][2] or data["version"]
+
+
+@pytest.fixture
+def contract(tmp_path: Path, fake: FakeZotero) -> tuple[Path, FakeZotero]:
+    data_dir = tmp_path / "Zotero"
+    build_contract_db(data_dir)
+    serve_contract_library(fake, data_dir)
+    return data_dir, fake
+
+
+def test_contract_same_items(contract: tuple[Path, FakeZotero]) -> None:
+    from bridge.sources.sqlite import SqliteSource
+
+    data_dir, fake = contract
+    from_db = SqliteSource(data_dir).read()
+    from_api = web_source(fake).read()
+    assert from_api.all_keys == from_db.all_keys == {"AAAA2222", "BBBB2222", "CCCC2222"}
+    db_items = {i.key: i for i in from_db.items}
+    api_items = {i.key: i for i in from_api.items}
+    for key in sorted(db_items):
+        assert api_items[key] == db_items[key], key
+    he = api_items["AAAA2222"]
+    assert he.related == ("BBBB2222",) and he.collections == ("Vision/Detection",)
+    assert [a.color for a in he.annotations] == ["#ffd400", "#2ea8e5"]
+    assert api_items["CCCC2222"].trashed and not he.trashed
+    assert from_api.warnings == () and from_db.warnings == ()
+
+
+def test_contract_byte_identical_notes(tmp_path: Path, contract: tuple[Path, FakeZotero]) -> None:
+    from bridge.sources.sqlite import SqliteSource
+
+    data_dir, fake = contract
+    via_db, via_api = tmp_path / "via-db", tmp_path / "via-api"
+    sync(Config(vault=via_db.mkdir() or via_db), source=SqliteSource(data_dir))
+    sync(Config(vault=via_api.mkdir() or via_api), source=web_source(fake))
+    db_notes = dict(every_byte(via_db / "Papers"))
+    api_notes = dict(every_byte(via_api / "Papers"))
+    assert len(db_notes) == 3
+    assert {p.name: b for p, b in api_notes.items()} == {p.name: b for p, b in db_notes.items()}
+
+
+def test_contract_tag_and_attachment_order(tmp_path: Path, fake: FakeZotero) -> None:
+    from bridge.sources.sqlite import SqliteSource
+    from tests.zotero_db import ZoteroDB
+
+    data_dir = tmp_path / "Zotero"
+    data_dir.mkdir()
+    with ZoteroDB.create(data_dir / "zotero.sqlite", user_id=1) as db:
+        db.add_item(key="AAAA2222", title="T", date="2016", tags=["zeta", "alpha"],
+                    creators=[("author", "Ada", "Lovelace")])  # fmt: skip
+        db.add_attachment("AAAA2222", key="ZZZZ2222", filename="first.pdf")
+        db.add_attachment("AAAA2222", key="ATT22222", filename="second.pdf")
+    stamps, _ = _db_rows(data_dir)
+    objects = [
+        item("AAAA2222", "T", tags=["zeta", "alpha"]),
+        attachment("ZZZZ2222", "AAAA2222", "first.pdf", title="first.pdf"),
+        attachment("ATT22222", "AAAA2222", "second.pdf", title="second.pdf"),
+    ]
+    for data in objects:
+        added, modified, _version = stamps[data["key"]]
+        data.update(dateAdded=_iso(added), dateModified=_iso(modified))
+    fake.put(*objects)
+    fake.objects["AAAA2222"]["version"] = 0
+    assert web_source(fake).read().items == SqliteSource(data_dir).read().items
