@@ -91,6 +91,10 @@ def _execute(action: Action, vault: Vault, result: SyncResult) -> Action | None:
         elif action.kind == "update":
             assert action.text is not None and action.state is not None
             action.state.etag = vault.replace(action.path, action.text, action.expected_etag)
+        elif action.kind == "copy":
+            with open(action.source_path, "rb") as handle:
+                vault.write_file_bytes(action.path, handle.read())
+            return None
     except NoteError as exc:
         result.skip(action.path, action.note_id, exc.message)
         return None

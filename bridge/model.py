@@ -62,6 +62,9 @@ class Annotation:
     tags: tuple[str, ...] = ()
     date_added: str = ""
     date_modified: str = ""
+    # Image/ink annotations: Zotero's rendered PNG in its cache, when the source can see one
+    # (`<data dir>/cache/library/KEY.png`); the bridge copies it into the vault.
+    image_path: str = ""
 
     @property
     def page_index(self) -> int | None:

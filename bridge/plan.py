@@ -6,6 +6,7 @@ It only reads: nothing here writes a file or the state DB, so `zob sync --dry-ru
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,7 @@ class Action:
     open_conflicts: set[str] = field(default_factory=set)
     reason: str = ""
     deleted: bool = False  # the item is trashed/erased in Zotero (newly marked)
+    source_path: str = ""  # kind "copy": the file to copy to `path`
 
     def describe(self) -> str:
         extra = f" — conflicts: {', '.join(self.conflicts)}" if self.conflicts else ""
@@ -85,8 +87,9 @@ def plan(
         methods=_method_names(snapshot.items, ctx),
     )
     actions = [
-        _plan_item(item, notes.get(item.key), paths[item.key], vault, ctx, names)
+        action
         for item in snapshot.items
+        for action in _plan_item(item, notes.get(item.key), paths[item.key], vault, ctx, names)
     ]
     actions.extend(_plan_erased(snapshot, notes, vault))
     return actions
@@ -145,12 +148,15 @@ def _plan_item(
     vault: VaultView,
     ctx: PlanContext,
     names: LinkNames,
-) -> Action:
+) -> list[Action]:
     try:
         desired = ctx.renderer.paper(item, names)
     except NoteError as exc:
-        return Action("skip", item.key, path, reason=exc.message)
-    return plan_note(desired, note, path, vault, ctx, trashed=item.trashed)
+        return [Action("skip", item.key, path, reason=exc.message)]
+    action = plan_note(desired, note, path, vault, ctx, trashed=item.trashed)
+    if action.kind in ("user-deleted", "skip") or (note is not None and note.user_deleted):
+        return [action]
+    return [action, *plan_copies(desired, vault)]
 
 
 def plan_note(
@@ -173,6 +179,8 @@ def plan_note(
             return Action("user-deleted", note_id, path, state=note)
         path, etag = moved, vault.etag(moved)
     status = _status_change(trashed, note)
+    if desired.extra_base.get("reading_hint") and not (note and note.base.get("reading_hint")):
+        status = replace(status, hint_reading=True)
     if etag is None:
         return _create(desired, path, trashed)
     fast = (
@@ -283,7 +291,24 @@ def _plan_erased(
 
 
 def _base(desired: RenderedNote) -> dict:
-    return {"properties": desired.properties, "regions": desired.regions}
+    return {"properties": desired.properties, "regions": desired.regions, **desired.extra_base}
+
+
+def plan_copies(desired: RenderedNote, vault: VaultView) -> list[Action]:
+    """Annotation images to copy into the vault: missing there, or older than Zotero's."""
+    actions = []
+    for source, dest in desired.copies:
+        try:
+            src = os.stat(source)
+        except OSError:
+            continue
+        etag = vault.etag(dest)
+        if etag is not None:
+            mtime_ns, size = (int(x) for x in etag.split(";")[:2])
+            if size == src.st_size and mtime_ns >= src.st_mtime_ns:
+                continue
+        actions.append(Action("copy", desired.note_id, dest, source_path=source))
+    return actions
 
 
 def plan_methods(

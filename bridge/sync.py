@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import obsidian_templates
@@ -20,6 +21,8 @@ from bridge.state import State, now_iso
 from bridge.vault.fs import Vault
 from bridge.vault.papers import collect_papers
 from bridge.vault.render import Renderer
+from bridge.workflow.filters import SyncFilter, filter_snapshot
+from bridge.workflow.hooks import after_sync
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
 
@@ -29,6 +32,7 @@ class SyncOptions:
     dry_run: bool = False
     force: bool = False
     full: bool = False  # ignore the cursor and read everything
+    now: datetime | None = None  # the reading history's clock (tests pass fixed dates)
 
 
 def open_source(config: Config) -> Source:
@@ -63,6 +67,7 @@ def make_renderer(config: Config) -> Renderer:
         color_sections=config.color_sections,
         proposes_prefix=config.proposes_prefix,
         extends_prefix=config.extends_prefix,
+        attachments_folder=config.attachments_folder,
     )
 
 
@@ -74,6 +79,8 @@ def render_fingerprint(config: Config) -> str:
         config.proposes_prefix,
         config.extends_prefix,
         config.papers_folder,
+        config.attachments_folder,
+        repr((config.filter_collections, config.filter_tags)),  # filters changed → full read
     ]
     template_dirs = [Path(obsidian_templates.__file__).parent]
     if config.templates_dir:
@@ -103,6 +110,7 @@ def sync(
         full = options.full or state.get_meta("render_fingerprint") != fingerprint
         cursor = None if full else state.get_meta(cursor_key)
         snapshot = source.read(since=cursor)
+        snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
         vault = Vault(vault_root)
         ctx = PlanContext(config.papers_folder, make_renderer(config), force=options.force)
         notes = state.notes()
@@ -125,6 +133,7 @@ def sync(
         method_actions = _plan_methods(config, state, vault, ctx, result, write_cache=True)
         apply(method_actions, vault, state, result)
         result.actions = actions + method_actions
+        after_sync(config, state, vault, ctx, result, snapshot.items, now=options.now)
         with state.transaction():
             if snapshot.cursor is not None:
                 state.set_meta(cursor_key, snapshot.cursor)

@@ -268,6 +268,7 @@ class _Cursor:
     children: str
     bbt: str
     boundary: dict[str, str] = field(default_factory=dict, hash=False)
+    images: str = ""  # digest of which image/ink annotations have a cached PNG
 
     def encode(self) -> str:
         payload = {
@@ -277,6 +278,7 @@ class _Cursor:
             "ch": self.children,
             "bbt": self.bbt,
             "edge": self.boundary,
+            "img": self.images,
         }
         return CURSOR_PREFIX + json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
@@ -294,6 +296,7 @@ class _Cursor:
                 str(data["ch"]),
                 str(data["bbt"]),
                 edge,
+                str(data.get("img", "")),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -531,10 +534,18 @@ def _library_info(conn: sqlite3.Connection, wanted: int | None, label: str) -> _
 class _Builder:
     """Turns grouped rows into model objects, and works out what changed since a cursor."""
 
-    def __init__(self, rows: _Rows, info: _LibraryInfo, bbt_keys: dict[str, str]) -> None:
+    def __init__(
+        self,
+        rows: _Rows,
+        info: _LibraryInfo,
+        bbt_keys: dict[str, str],
+        image_dir: Path | None = None,
+    ) -> None:
         self.rows = rows
         self.info = info
         self.bbt_keys = bbt_keys
+        self.image_dir = image_dir
+        self._cached_images: set[str] | None = None
         self.warnings: list[str] = []
         self.regular = [
             item_id
@@ -569,6 +580,7 @@ class _Builder:
             children=_children_digest(self._child_rows(), max_item_id),
             bbt=_bbt_digest(self.bbt_keys),
             boundary=boundary,
+            images=self.images_digest(),
         )
 
     def _child_rows(self) -> Iterable[tuple[int, str, int | None]]:
@@ -583,7 +595,26 @@ class _Builder:
             old.library_id != self.info.library_id
             or _children_digest(self._child_rows(), old.max_item_id) != old.children
             or _bbt_digest(self.bbt_keys) != old.bbt
+            or self.images_digest() != old.images
         )
+
+    def cached_images(self) -> set[str]:
+        """Keys of image/ink annotations whose rendered PNG is in Zotero's cache.
+
+        Zotero renders that PNG some time after the annotation is saved, touching no row, so
+        the set itself goes into the cursor: a new image shows up on the next sync."""
+        if self._cached_images is None:
+            self._cached_images = set()
+            if self.image_dir is not None and self.image_dir.is_dir():
+                for ann_id, row in self.rows.annotations.items():
+                    key = self.rows.items[ann_id][0]
+                    if row[1] in (3, 4) and (self.image_dir / f"{key}.png").is_file():
+                        self._cached_images.add(key)
+        return self._cached_images
+
+    def images_digest(self) -> str:
+        text = "\n".join(sorted(self.cached_images()))
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
     def touched(self, stamped: Callable[[str], bool]) -> set[int]:
         """Regular items saved at a matching time, or whose attachments, annotations,
@@ -689,6 +720,9 @@ class _Builder:
             tags=_tag_tuple(self.rows.tags.get(ann_id)),
             date_added=_iso(added),
             date_modified=_iso(modified),
+            image_path=str(self.image_dir / f"{key}.png")
+            if self.image_dir is not None and key in self.cached_images()
+            else "",
         )
 
     def _related(self, item_id: int) -> tuple[str, ...]:
@@ -831,8 +865,15 @@ class SqliteSource:
             rows = _query_rows(conn, info.library_id)
         keys_by_id = {item_id: row[0] for item_id, row in rows.items.items()}
         bbt_keys, warnings = self._bbt_keys(tmp, info.library_id, keys_by_id)
-        builder = _Builder(rows, info, bbt_keys)
+        builder = _Builder(rows, info, bbt_keys, self._image_dir(info))
         return self._snapshot(builder, since, warnings)
+
+    def _image_dir(self, info: _LibraryInfo) -> Path:
+        """Where Zotero caches rendered image/ink annotations for this library."""
+        cache = self.data_dir / "cache"
+        if info.library.kind == "group":
+            return cache / "groups" / str(info.library.group_id)
+        return cache / "library"
 
     def _check_schema_version(self, conn: sqlite3.Connection) -> int:
         if not _has_table(conn, "version"):

@@ -46,6 +46,9 @@ class StatusChange:
 
     mark_deleted: bool = False
     restore_to: str | None = None
+    # The paper got its first highlights: `to-read` at pass 0 (as the bridge created it)
+    # becomes `reading`. Done once per note, so a user who sets it back is never overridden.
+    hint_reading: bool = False
 
 
 def new_note_text(desired: RenderedNote) -> str:
@@ -168,6 +171,8 @@ def _apply_status(properties: dict[str, Any], status: StatusChange) -> str | Non
         return current if isinstance(current, str) else None
     if status.restore_to is not None and current == DELETED_STATUS:
         properties["status"] = status.restore_to
+    if status.hint_reading and current == "to-read" and properties.get("pass") in (0, "0", None):
+        properties["status"] = "reading"
     return None
 
 

@@ -52,6 +52,8 @@ class RenderedNote:
     initial_properties: dict[str, Any] = field(default_factory=dict)
     body: str = ""
     owned_keys: tuple[str, ...] = BRIDGE_KEYS
+    extra_base: dict[str, Any] = field(default_factory=dict)  # remembered in the state DB
+    copies: tuple[tuple[str, str], ...] = ()  # (source file, vault path) to copy alongside
 
     @property
     def render_hash(self) -> str:
@@ -84,13 +86,16 @@ class Renderer:
         color_sections: dict[str, str] | None = None,
         proposes_prefix: str = "proposes:",
         extends_prefix: str = "extends:",
+        attachments_folder: str = "Attachments/zotero",
     ) -> None:
+        self.attachments_folder = attachments_folder
         self.language = language
         self.env = _environment(templates_dir)
         self.color_sections = color_sections or {}
         self.proposes_prefix = proposes_prefix
         self.extends_prefix = extends_prefix
         self.templates_dir = templates_dir
+        self.attachments_folder = attachments_folder
 
     # --- templates -----------------------------------------------------------------------
 
@@ -111,8 +116,10 @@ class Renderer:
         try:
             return template.render(**context)
         except jinja2.TemplateError as exc:
+            where = template.filename or template_name
+            line = template_line(exc, where)
             raise ConfigError(
-                f"template {template.filename or name}: {exc}",
+                f"template {where}{f', line {line}' if line else ''}: {exc}",
                 hint="fix the template (see `zob templates export`)",
             ) from exc
 
@@ -130,9 +137,15 @@ class Renderer:
             "paper.md.j2", **context,
             region=lambda name: wrap_region(name, regions.get(name, "")),
         )  # fmt: skip
+        annotated = bool(item.annotations)
         return RenderedNote(
             note_id=item.key, kind="paper", properties=properties, regions=regions,
-            initial_properties={"pass": 0, "status": "to-read"}, body=body,
+            initial_properties={"pass": 0, "status": "reading" if annotated else "to-read"},
+            body=body, extra_base={"reading_hint": True} if annotated else {},
+            copies=tuple(
+                (a.image_path, self.image_vault_path(a.key))
+                for a in item.annotations if a.image_path
+            ),
         )  # fmt: skip
 
     def paper_properties(self, item: Item, names: LinkNames) -> dict[str, Any]:
@@ -224,6 +237,9 @@ class Renderer:
 
     # --- annotations ---------------------------------------------------------------------
 
+    def image_vault_path(self, annotation_key: str) -> str:
+        return f"{self.attachments_folder}/{annotation_key}.png"
+
     def annotations(self, item: Item) -> str:
         sections = self.annotation_sections(item)
         if not sections:
@@ -237,9 +253,11 @@ class Renderer:
         for attachment in item.attachments:
             for annotation in sorted(attachment.annotations, key=lambda a: (a.sort_index, a.key)):
                 title = self.section_for(annotation.color)
-                grouped.setdefault(title, []).append(
-                    annotation_context(item, attachment, annotation)
-                )
+                context = annotation_context(item, attachment, annotation)
+                if annotation.image_path:
+                    context["image"] = self.image_vault_path(annotation.key).rsplit("/", 1)[-1]
+                    context["image_missing"] = False
+                grouped.setdefault(title, []).append(context)
         return [{"title": t, "annotations": a} for t, a in grouped.items() if a]
 
     def section_for(self, color: str) -> str:
@@ -276,6 +294,18 @@ def annotation_context(item: Item, attachment: Attachment, annotation: Annotatio
         "image": None,
         "image_missing": annotation.annotation_type in ("image", "ink"),
     }
+
+
+def template_line(exc: BaseException, filename: str) -> int | None:
+    """The template line a render error happened on: Jinja2 rewrites the traceback so the
+    template's own frames carry its file name and line numbers; the innermost one wins."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def escape_comment_markers(text: str) -> str:
