@@ -6,11 +6,13 @@ since the scan, read-only, a symlink) becomes a skip with a message; the rest go
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.errors import NoteError
+from bridge.lineage import PaperInfo
 from bridge.plan import Action
 from bridge.state import State
 from bridge.vault.fs import Vault
@@ -119,6 +121,19 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
                 continue
             action.state.path = action.path
             state.put_note(action.state)
+            if action.properties is not None and action.state.kind == "paper":
+                # what method notes need, from the properties just written: no re-read
+                info = PaperInfo.from_properties(action.note_id, action.path, action.properties)
+                state.put_paper_meta(
+                    [
+                        (
+                            action.note_id,
+                            action.path,
+                            vault.etag(action.path),
+                            dataclasses.asdict(info),
+                        )
+                    ]
+                )
             state.resolve_conflicts_for(action.note_id, action.open_conflicts)
             for name in action.conflicts:
                 state.add_conflict(action.note_id, action.path, name)

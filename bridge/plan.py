@@ -48,6 +48,7 @@ class Action:
     reason: str = ""
     deleted: bool = False  # the item is trashed/erased in Zotero (newly marked)
     source_path: str = ""  # kind "copy": the file to copy to `path`
+    properties: dict | None = None  # the note's properties after this action (if known)
 
     def describe(self) -> str:
         extra = f" — conflicts: {', '.join(self.conflicts)}" if self.conflicts else ""
@@ -213,13 +214,23 @@ def _status_change(trashed: bool, note: NoteState | None) -> StatusChange:
 
 def _create(desired: RenderedNote, path: str, trashed: bool) -> Action:
     text = new_note_text(desired)
+    properties = {**desired.properties, **desired.initial_properties}
     if trashed:
-        text = merge_note(path, text, None, None, StatusChange(mark_deleted=True)).text
+        result = merge_note(path, text, None, None, StatusChange(mark_deleted=True))
+        text, properties = result.text, result.properties
     state = NoteState(
         desired.note_id, desired.kind, path, _base(desired), desired.render_hash, None,
         zotero_deleted=trashed, content_hash=text_hash(text),
     )  # fmt: skip
-    return Action("create", desired.note_id, path, text=text, state=state, deleted=trashed)
+    return Action(
+        "create",
+        desired.note_id,
+        path,
+        text=text,
+        state=state,
+        deleted=trashed,
+        properties=properties,
+    )
 
 
 def _merge(
@@ -251,7 +262,7 @@ def _merge(
     return Action(
         kind, note_id, path, text=result.text if kind == "update" else None,
         expected_etag=etag, state=state, conflicts=result.conflicts,
-        open_conflicts=result.open_conflicts, deleted=status.mark_deleted,
+        open_conflicts=result.open_conflicts, properties=result.properties, deleted=status.mark_deleted,
     )  # fmt: skip
 
 

@@ -46,7 +46,7 @@ def test_group_norm_extends_both_normalizations(demo_vault: Path) -> None:
     assert "[[Batch Normalization]]" in extends and "[[Instance Normalization]]" in extends
     paper = (demo_vault / "Papers" / "wu2018group.md").read_text()
     assert "'[[Batch Normalization]]'" in paper and "'[[Instance Normalization]]'" in paper
-    assert "related:\n  - '[[ioffe2015batch]]'" in paper  # Zotero related items, both ways
+    assert "related:\n- '[[ioffe2015batch]]'" in paper  # Zotero related items, both ways
     assert "'[[wu2018group]]'" in (demo_vault / "Papers" / "ioffe2015batch.md").read_text()
 
 
@@ -100,7 +100,7 @@ def test_user_added_extends_reaches_method_note_and_can_be_removed(tmp_path: Pat
         assert "[[me2024]]" in region(method.read_text(), "extended-by")
         assert "[[Dropout]]" in note.read_text()
     text = note.read_text()
-    note.write_text(re.sub(r"extends:\n  - '\[\[Dropout\]\]'\n", "", text))
+    note.write_text(re.sub(r"extends:\n- '\[\[Dropout\]\]'\n", "", text))
     sync(config, source=source)
     assert "[[me2024]]" not in method.read_text()
 

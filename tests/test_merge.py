@@ -63,11 +63,11 @@ def test_both_changed_scalar_conflict_preserves_users_value(env) -> None:
 
 def test_both_changed_lists_merge_as_sets(env) -> None:
     source, config, path, item = env
-    edit(path, "tags:\n  - cnn", "tags:\n  - cnn\n  - my-own")
+    edit(path, "tags:\n- cnn", "tags:\n- cnn\n- my-own")
     source.put(replace(item, tags=("vision",)))  # Zotero removed cnn, added vision
     sync(config, source=source)
     text = path.read_text()
-    assert "  - my-own" in text and "  - vision" in text and "  - cnn" not in text
+    assert "\n- my-own" in text and "\n- vision" in text and "\n- cnn" not in text
 
 
 def test_region_conflict_keeps_users_region_text(env) -> None:

@@ -129,7 +129,8 @@ class NoteMachine(RuleBasedStateMachine):
         token = self.token().lower()
         text = self._text()
         if "\ntags:\n" in text:
-            self._write(text.replace("\ntags:\n", f"\ntags:\n  - {token}\n", 1))
+            indent = "  " if "\ntags:\n  - " in text else ""
+            self._write(text.replace("\ntags:\n", f"\ntags:\n{indent}- {token}\n", 1))
             self.user_lines.add(token)
 
     # --- syncs ---------------------------------------------------------------------------

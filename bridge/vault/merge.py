@@ -38,6 +38,7 @@ class MergeResult:
     conflicts: list[str] = field(default_factory=list)
     open_conflicts: set[str] = field(default_factory=set)
     prev_status: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)  # the note's properties now
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def merge_note(
     note.body = body
     new_text = note.render(properties if fm_changed else None)
     names = [k for k, _ in conflicts] + [n for n, _ in region_conflicts]
-    return MergeResult(new_text, names, open_callouts(new_text), prev_status)
+    return MergeResult(new_text, names, open_callouts(new_text), prev_status, properties)
 
 
 def _merge_property(
