@@ -202,6 +202,10 @@ def _names_super_journal(journal: Path) -> bool:
         return handle.read(8) == JOURNAL_MAGIC
 
 
+def _decode_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
 def _open_copy(path: Path, label: str) -> sqlite3.Connection:
     """Open a private copy. It is opened read-write only so SQLite can replay its WAL or roll
     back a hot journal; after that first read the connection is made query-only."""
@@ -219,6 +223,8 @@ def _open_copy(path: Path, label: str) -> sqlite3.Connection:
             "Advanced → Files and Folders) or its zotero.sqlite",
         )
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # Invalid UTF-8 (a broken import or plugin) must cost a character, not the whole read.
+    conn.text_factory = _decode_text
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         conn.execute("PRAGMA query_only=ON")

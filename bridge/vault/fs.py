@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,7 +148,8 @@ class Vault:
                 "nothing was lost; run the sync again",
             )
         mode = os.stat(path).st_mode & 0o7777
-        if not os.access(path, os.W_OK):
+        # the user's read-only bit is a wish, also when we run as root (os.access says yes)
+        if not mode & stat.S_IWUSR or not os.access(path, os.W_OK):
             raise NoteError(
                 rel,
                 "the note is read-only; it was left untouched",

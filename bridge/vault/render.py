@@ -191,10 +191,10 @@ class Renderer:
     def _paper_context(self, item: Item, properties: dict[str, Any]) -> dict[str, Any]:
         return {
             "item": item,
-            "title": item.title or "Untitled",
-            "authors": properties.get("authors", []),
+            "title": one_line(item.title) or "Untitled",
+            "authors": [one_line(a) for a in properties.get("authors", [])],
             "year": item.year or "",
-            "venue": properties.get("venue", ""),
+            "venue": one_line(properties.get("venue", "")),
             "zotero_uri": properties["zotero"],
             "pdf_uri": properties.get("pdf", ""),
             "doi": properties.get("doi", ""),
@@ -309,8 +309,19 @@ def template_line(exc: BaseException, filename: str) -> int | None:
 
 
 def escape_comment_markers(text: str) -> str:
-    """`%%` would start an Obsidian comment (and could fake a region marker)."""
-    return (text or "").replace("%%", "%\\%")
+    """Zotero text made inert in a note body.
+
+    `%%` would start an Obsidian comment (and could fake a region marker); `[[` and `](`
+    would make a title or highlight into a link Obsidian tries to resolve. A zero-width space
+    splits the latter two; the text reads the same.
+    """
+    text = (text or "").replace("%%", "%\\%")
+    return text.replace("[[", "[\u200b[").replace("](", "]\u200b(")
+
+
+def one_line(text: str) -> str:
+    """For headings and list rows: a line break in a title must not start a new block."""
+    return " ".join(escape_comment_markers(text).split())
 
 
 def nearest_color(color: str, palette: list[str]) -> str:
@@ -333,9 +344,9 @@ def nearest_color(color: str, palette: list[str]) -> str:
 
 def _paper_row(paper: PaperInfo) -> dict[str, Any]:
     return {
-        "stem": paper.stem, "title": escape_comment_markers(paper.title),
+        "stem": paper.stem, "title": one_line(paper.title),
         "year": paper.year or "",
-        "venue": paper.venue, "pass": paper.reading_pass, "status": paper.status,
+        "venue": one_line(paper.venue), "pass": paper.reading_pass, "status": paper.status,
     }  # fmt: skip
 
 
