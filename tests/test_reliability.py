@@ -238,15 +238,6 @@ def test_papers_folder_symlinked_out_of_the_vault_is_refused(tmp_path: Path) -> 
     assert list(outside.iterdir()) == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write read-only files")
-def test_read_only_note_is_skipped_with_a_message(synced) -> None:
-    source, config, vault, note, item = synced
-    note.chmod(0o444)
-    change_title(source, item, "Changed")
-    result = sync(config, source=source)
-    assert result.skipped == 1 and "read-only" in result.errors[0]["message"]
-
-
 def test_read_only_note_is_never_replaced_even_as_root(synced) -> None:
     """os.access says yes to root; the bridge still honours the user's read-only bit."""
     source, config, vault, note, item = synced
