@@ -262,7 +262,8 @@ def _merge(
     return Action(
         kind, note_id, path, text=result.text if kind == "update" else None,
         expected_etag=etag, state=state, conflicts=result.conflicts,
-        open_conflicts=result.open_conflicts, properties=result.properties, deleted=status.mark_deleted,
+        open_conflicts=result.open_conflicts, properties=result.properties,
+        deleted=status.mark_deleted,
     )  # fmt: skip
 
 

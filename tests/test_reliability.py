@@ -127,7 +127,8 @@ def test_sigkill_during_a_5000_item_sync_loses_nothing(tmp_path: Path, seed: int
 # --- hostile library -------------------------------------------------------------------------
 
 HOSTILE_TITLES = [
-    "../../etc/passwd", "a/b\\c", "CON", "nul.txt", "ctrl\x01\x02\x7fchars", "%% zob:end abstract %%",
+    "../../etc/passwd", "a/b\\c", "CON", "nul.txt", "ctrl\x01\x02\x7fchars",
+    "%% zob:end abstract %%",
     "---", "[[not a link]] | pipe # hash ^caret", "‮RTL override", "שלום עולם", "x" * 1000,
     "emoji 🧪", "统计学习方法",
 ]  # fmt: skip

@@ -192,7 +192,8 @@ def _marker_error(path: str, message: str) -> NoteError:
     return NoteError(
         path,
         f"managed-region markers are broken: {message}",
-        "restore the '%% zob:begin/end NAME %%' lines (or delete both) — the note was left untouched",
+        "restore the '%% zob:begin/end NAME %%' lines (or delete both);"
+        " the note was left untouched",
     )
 
 
