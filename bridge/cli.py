@@ -372,6 +372,277 @@ def backlinks(note: str, config_path: Path | None, vault: Path | None, as_json: 
         click.echo(f"Nothing links to {note}.", err=True)
 
 
+# --- the reading workflow (bridge/workflow/) -----------------------------------------------
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _pick_from_list(matches: list[Any]) -> Any:
+    """A numbered choice list, for a person at a terminal."""
+    click.echo("Several items match:", err=True)
+    for number, match in enumerate(matches, 1):
+        click.echo(f"  {number}. {match.describe()}", err=True)
+    number = click.prompt("Which one", type=click.IntRange(1, len(matches)), err=True)
+    return matches[number - 1]
+
+
+def _print_notes(result: Any) -> None:
+    for warning in result.warnings:
+        click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
+    for error in result.errors:
+        click.echo(click.style("skipped: ", fg="yellow") + error["message"], err=True)
+
+
+@main.command(epilog=EPILOG)
+@click.argument("query", required=False)
+@source_options
+@click.option("--first", is_flag=True, help="When several items match, take the best one.")
+@click.option("--open", "open_note", is_flag=True, help="Open the note in Obsidian afterwards.")
+@click.option(
+    "--method", "method_name", metavar="NAME", help="Create the method note NAME instead."
+)
+@click.option(
+    "--extends", multiple=True, metavar="X", help="With --method: a method NAME extends (repeat)."
+)
+def new(
+    query: str | None,
+    config_path: Path | None,
+    first: bool,
+    open_note: bool,
+    method_name: str | None,
+    extends: tuple[str, ...],
+    **overrides: Any,
+) -> None:
+    """Make one paper's note now — the one you are about to read — or a new method note.
+
+    QUERY is a citation key (he2016deep), a Zotero item key (HC3BQT5N) or words of the
+    title ("deep residual", typos forgiven). The note is created, or refreshed when it
+    exists, exactly as a sync would — even for an item outside the [filters] of the config,
+    and later syncs keep it up to date. A note you deleted comes back. Prints its path in
+    the vault; --open also opens it in Obsidian.
+
+    When several items match, a terminal shows a numbered list to choose from; otherwise
+    they are listed and the command exits 2 (--first takes the best match instead).
+
+    With --method NAME it creates Methods/NAME.md from the method template instead; later
+    syncs fill in the papers that propose and extend NAME and keep your --extends links.
+
+    \b
+      zob new he2016deep --open
+      zob new "attention all you need" --first
+      zob new --method "Soft-NMS v2" --extends Soft-NMS
+    """
+    from bridge.workflow.newnote import new_method_note, new_paper_note
+
+    if bool(query) == bool(method_name):
+        raise click.UsageError("give either QUERY or --method NAME")
+    if extends and not method_name:
+        raise click.UsageError("--extends goes with --method NAME")
+    config = load(config_path, **overrides)
+    if method_name:
+        made = new_method_note(config, method_name, extends)
+    else:
+        choose = _pick_from_list if _interactive() and not first else None
+        made = new_paper_note(config, query or "", first=first, choose=choose)
+    _print_notes(made.result)
+    if made.action == "exists":
+        click.echo(f"{made.path} exists already; it was left as it is.", err=True)
+    click.echo(made.path)
+    if open_note:
+        click.launch(made.uri)
+    _finish(made.result)
+
+
+@main.command(epilog=EPILOG)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder.")
+def queue(config_path: Path | None, vault: Path | None) -> None:
+    """Rewrite the reading queue note now, from the paper notes as they are.
+
+    `Reading queue.md` lists every paper under To read, Pass 1 done → decide, Pass 2,
+    Pass 3 and Dropped, from each note's `pass` (passes finished, 0–3) and `status`
+    (to-read, reading, done, dropped), newest first. Every sync rewrites it; run this after
+    editing `pass`/`status` in Obsidian to see the queue without reading Zotero. It also
+    brings the note back if you deleted it. The lists live between `zob` markers: write
+    anywhere else in the note. Path: workflow.reading_queue in the config ("" = off).
+    """
+    from bridge.workflow.queue import rebuild_queue
+
+    path, result = rebuild_queue(load(config_path, vault=vault))
+    _print_notes(result)
+    click.echo(path)
+    _finish(result)
+
+
+@main.command(epilog=EPILOG)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder.")
+@click.option(
+    "--week",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[DATE]",
+    help="The week: 2024-W05, or any day in it (2024-01-31). Default: this week.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report's data as JSON.")
+def report(config_path: Path | None, vault: Path | None, week: str | None, as_json: bool) -> None:
+    """Write the weekly reading report, Reports/YYYY-Www.md, and print its path.
+
+    For one ISO week (Monday to Sunday, UTC): the papers whose pass advanced, the highlights
+    added in Zotero, the method notes created or changed, the papers dropped, and a Mermaid
+    chart of passes finished over the last eight weeks. It is built from the progress the
+    bridge recorded at each sync, so any past week can be reported, and making it again
+    keeps what you wrote in the note outside its `zob` markers. --json prints the same data.
+
+    \b
+      zob report --week              this week
+      zob report --week 2024-W05     an ISO week
+      zob report --week 2024-01-31   the week holding that day
+    """
+    from bridge.workflow.report import weekly_report
+
+    data, result = weekly_report(load(config_path, vault=vault), week)
+    _print_notes(result)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(data["path"])
+    _finish(result)
+
+
+@main.group(epilog=EPILOG)
+def templates() -> None:
+    """The note templates: copy the bundled ones to make them your own.
+
+    Paper, method, annotation, queue and report notes are rendered from Jinja2 templates
+    (English, and Chinese in zh/). `zob templates export DIR` copies them; set
+    `templates_dir = "DIR"` in the config and the files there win over the bundled ones.
+    A template error names the file and line. core/ holds plain versions of the paper and
+    method templates for Obsidian's core Templates plugin ({{title}}, {{date}}).
+    """
+
+
+@templates.command("export", epilog=EPILOG)
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files that exist in DIRECTORY.")
+def templates_export(directory: Path, force: bool) -> None:
+    """Copy the bundled templates into DIRECTORY, to customise them.
+
+    Keeps the layout (zh/ for Chinese, core/ for Obsidian's core Templates plugin); files
+    already in DIRECTORY are kept unless --force. Then set `templates_dir` in the config to
+    DIRECTORY: what you change there is used from the next sync on (a changed template makes
+    that sync re-render every note; your own words in the notes are kept).
+    """
+    from bridge.workflow.templates_export import export_templates
+
+    done = export_templates(directory, force=force)
+    for path in done.written:
+        click.echo(f"wrote {path}")
+    for path in done.kept:
+        click.echo(f"kept  {path} (exists; --force overwrites)", err=True)
+    click.echo(f'Next: set templates_dir = "{directory.resolve()}" in the config.')
+
+
+@main.command(epilog=EPILOG)
+@source_options
+@click.option(
+    "--polling",
+    is_flag=True,
+    help="Scan the files every second instead of the OS's file events (network drives, synced "
+    "folders; also `watch.polling` in the config).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every change that leads to a sync.")
+def watch(config_path: Path | None, polling: bool, verbose: bool, **overrides: Any) -> None:
+    """Keep the vault in step while you read: sync now, then after every change.
+
+    Watches Zotero's data directory (zotero.sqlite with its -wal and -journal,
+    better-bibtex.sqlite, the annotation image cache) and your paper notes. A burst of changes
+    becomes one incremental sync once quiet for `watch.debounce_seconds` (default 0.5 s): a
+    highlight made in Zotero shows up in its note, an `extends` you edit in Obsidian updates
+    the method notes. The bridge's own writes never trigger a sync. The web and local API
+    sources are polled every `watch.poll_seconds` instead.
+
+    \b
+    One daemon per vault: a second `zob watch` exits 2 and names the running pid.
+    Ctrl-C or SIGTERM: the note being written is finished, then exit 0. SIGHUP: reload config.
+    Faults (Zotero busy, database missing or damaged, vault unmounted, disk full) never stop
+    it: it logs them, retries with backoff, and `zob status` shows the last error.
+    Logs go to stderr and to watch.log in the platform log dir (e.g. ~/.local/state/...).
+    Start it at every login with `zob service install`.
+    """
+    from bridge.daemon import watch as run_watch
+
+    sys.exit(run_watch(lambda: load(config_path, **overrides), polling=polling, verbose=verbose))
+
+
+@main.group("service", epilog=EPILOG)
+def service_group() -> None:
+    """Start `zob watch` at login, as a service of your own desktop session.
+
+    \b
+    Linux:   a systemd user unit, ~/.config/systemd/user/zob-watch.service
+    macOS:   a launchd agent, ~/Library/LaunchAgents/org.zotero-obsidian-bridge.watch.plist
+    Windows: the Task Scheduler command to run is printed
+    The service runs `zob watch --config FILE` with the config file in use now (create it with
+    `zob init`), so it watches the vault and Zotero folder named there. systemctl/launchctl are
+    run for you when present; --manual only writes the file and prints the commands.
+    """
+
+
+def _service_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--manual",
+        is_flag=True,
+        help="Do not run systemctl/launchctl; print the commands to run instead.",
+    )(func)
+
+
+def _print_service(report: Any) -> None:
+    for line in report.lines:
+        click.echo(line)
+    if not report.ok:
+        sys.exit(EXIT_SKIPPED)
+
+
+@service_group.command("install", epilog=EPILOG)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Config file the service uses (default: $ZOB_CONFIG or the platform config dir).",
+)
+@_service_options
+def service_install(config_path: Path | None, manual: bool) -> None:
+    """Install and start the service that runs `zob watch` at login."""
+    from bridge.service import install
+
+    _print_service(install(config_path, manual=manual))
+
+
+@service_group.command("uninstall", epilog=EPILOG)
+@_service_options
+def service_uninstall(manual: bool) -> None:
+    """Stop the service and remove its file; the vault and its notes are not touched."""
+    from bridge.service import uninstall
+
+    _print_service(uninstall(manual=manual))
+
+
+@service_group.command("status", epilog=EPILOG)
+@_service_options
+def service_status(manual: bool) -> None:
+    """Whether the service is installed, and whether the service manager runs it.
+
+    `zob status` tells whether a daemon watches a vault, however it was started.
+    """
+    from bridge.service import status as service_state
+
+    _print_service(service_state(manual=manual))
+
+
 def run() -> None:  # pragma: no cover - console entry point alias
     main()
 

@@ -64,6 +64,17 @@ class Config:
     colors: dict[str, str] = field(default_factory=dict)
     debounce_seconds: float = 0.5
     poll_seconds: float = 30.0
+    watch_polling: bool = False  # poll files instead of native events (network drives)
+    # the reading workflow (bridge/workflow/)
+    filter_collections: tuple[str, ...] = ()
+    filter_tags: tuple[str, ...] = ()
+    reading_queue: str = "Reading queue.md"
+    reports_folder: str = "Reports"
+    writeback: bool = False
+    writeback_library_id: str | None = None
+    writeback_library_type: str | None = None
+    writeback_api_url: str | None = None
+    writeback_api_key_file: Path | None = None
     config_file: Path | None = None
 
     @property
@@ -104,14 +115,30 @@ _KEYS: dict[tuple[str, ...], str] = {
     ("lineage", "mermaid_depth"): "mermaid_depth",
     ("watch", "debounce_seconds"): "debounce_seconds",
     ("watch", "poll_seconds"): "poll_seconds",
+    ("watch", "polling"): "watch_polling",
+    ("filters", "collections"): "filter_collections",
+    ("filters", "tags"): "filter_tags",
+    ("workflow", "reading_queue"): "reading_queue",
+    ("workflow", "reports_folder"): "reports_folder",
+    ("writeback", "enabled"): "writeback",
+    ("writeback", "library_id"): "writeback_library_id",
+    ("writeback", "library_type"): "writeback_library_type",
+    ("writeback", "api_url"): "writeback_api_url",
+    ("writeback", "api_key_file"): "writeback_api_key_file",
 }
-_TABLES = {"source", "lineage", "watch", "annotations"}
-_PATH_KEYS = {"vault", "zotero_dir", "templates_dir", "api_key_file"}
+_TABLES = {"source", "lineage", "watch", "annotations", "filters", "workflow", "writeback"}
+_PATH_KEYS = {"vault", "zotero_dir", "templates_dir", "api_key_file", "writeback_api_key_file"}
+_LIST_KEYS = {"filter_collections", "filter_tags"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "mermaid_depth": (int,),
     "debounce_seconds": (int, float),
     "poll_seconds": (int, float),
+    "watch_polling": (bool,),
     "library_id": (str, int),
+    "filter_collections": (list,),
+    "filter_tags": (list,),
+    "writeback": (bool,),
+    "writeback_library_id": (str, int),
 }
 
 
@@ -182,13 +209,18 @@ def _set_value(
     attr: str, dotted: str, value: Any, values: dict[str, Any], problems: list[str], base_dir: Path
 ) -> None:
     expected = _TYPES.get(attr, (str,))
-    if isinstance(value, bool) or not isinstance(value, expected):
+    if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
         names = " or ".join(t.__name__ for t in expected)
         problems.append(f"{dotted} must be a {names}, not {type(value).__name__} ({value!r})")
         return
-    if attr in _PATH_KEYS:
+    if attr in _LIST_KEYS:
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            problems.append(f"{dotted} must be a list of non-empty strings, not {value!r}")
+            return
+        value = tuple(v.strip() for v in value)
+    elif attr in _PATH_KEYS:
         value = _path(value, base_dir) if value else None
-    elif attr == "library_id":
+    elif attr in ("library_id", "writeback_library_id"):
         value = str(value)
     values[attr] = value
 
@@ -238,10 +270,22 @@ def _validate(config: Config) -> list[str]:
         problems.append("lineage.mermaid_depth must be at least 1")
     if config.debounce_seconds < 0 or config.poll_seconds <= 0:
         problems.append("watch.debounce_seconds must be >= 0 and watch.poll_seconds > 0")
-    for attr in ("papers_folder", "methods_folder", "attachments_folder"):
+    for attr in ("papers_folder", "methods_folder", "attachments_folder", "reports_folder"):
         folder = getattr(config, attr)
         if not folder or Path(folder).is_absolute() or ".." in Path(folder).parts:
             problems.append(f"{attr} must be a folder inside the vault, not {folder!r}")
+    queue = config.reading_queue
+    if queue and (
+        not queue.endswith(".md") or Path(queue).is_absolute() or ".." in Path(queue).parts
+    ):
+        problems.append(
+            f'workflow.reading_queue must be a .md path inside the vault (or ""), not {queue!r}'
+        )
+    if config.writeback_library_type not in (None, "user", "group"):
+        problems.append(
+            "writeback.library_type must be 'user' or 'group', "
+            f"not {config.writeback_library_type!r}"
+        )
     if config.vault is not None:
         if config.vault.exists() and not config.vault.is_dir():
             problems.append(f"vault {config.vault} is a file, not a folder")

@@ -57,6 +57,28 @@ MIGRATIONS: list[str] = [
         note_id TEXT PRIMARY KEY, path TEXT NOT NULL, etag TEXT, info_json TEXT NOT NULL
     );
     """,
+    # 3: the reading workflow — progress history, highlights and note changes seen, pins, and
+    # the progress tags last written back to Zotero (bridge/workflow/)
+    """
+    CREATE TABLE progress_log (
+        note_id TEXT NOT NULL, seen_at TEXT NOT NULL,
+        reading_pass INTEGER,              -- 0-3, NULL when the note's `pass` is not a number
+        status TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX progress_log_seen ON progress_log(seen_at);
+    CREATE TABLE annotation_log (
+        annotation_key TEXT PRIMARY KEY, note_id TEXT NOT NULL,
+        added_at TEXT NOT NULL,            -- Zotero's dateAdded, else when first seen
+        first_seen TEXT NOT NULL
+    );
+    CREATE TABLE note_log (
+        note_id TEXT NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL,
+        action TEXT NOT NULL, at TEXT NOT NULL
+    );
+    CREATE INDEX note_log_at ON note_log(at);
+    CREATE TABLE pinned (note_id TEXT PRIMARY KEY, pinned_at TEXT NOT NULL);
+    CREATE TABLE writeback (note_id TEXT PRIMARY KEY, tags_json TEXT NOT NULL, pushed_at TEXT)
+    """,
 ]
 
 
@@ -166,6 +188,14 @@ class State:
         )
         return {row[0]: _note_from_row(row) for row in rows}
 
+    def note(self, note_id: str) -> NoteState | None:
+        row = self.db.execute(
+            "SELECT note_id, kind, path, base_json, render_hash, etag, user_deleted,"
+            " zotero_deleted, prev_status, content_hash FROM notes WHERE note_id=?",
+            (note_id,),
+        ).fetchone()
+        return _note_from_row(row) if row else None
+
     def put_note(self, note: NoteState) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO notes (note_id, kind, path, base_json, render_hash, etag,"
@@ -178,6 +208,11 @@ class State:
                 int(note.zotero_deleted), note.prev_status, now_iso(),
             ),
         )  # fmt: skip
+
+    def note_etags(self) -> dict[str, str | None]:
+        """Path → etag of every note as the bridge last wrote or saw it (cheap: no JSON).
+        The daemon uses it to tell its own writes from the user's edits."""
+        return dict(self.db.execute("SELECT path, etag FROM notes"))
 
     def set_etag(self, note_id: str, path: str, etag: str | None) -> None:
         self.db.execute("UPDATE notes SET etag=?, path=? WHERE note_id=?", (etag, path, note_id))
@@ -250,6 +285,72 @@ class State:
         result = dict(zip(keys, row[:9], strict=True))
         result["errors"] = json.loads(row[9] or "[]")
         return result
+
+    # --- reading workflow (bridge/workflow/) --------------------------------------------
+
+    def latest_progress(self) -> dict[str, tuple[int | None, str]]:
+        """Each note's last recorded (pass, status)."""
+        rows = self.db.execute(
+            "SELECT note_id, reading_pass, status FROM progress_log ORDER BY seen_at, rowid"
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def add_progress(self, rows: list[tuple[str, str, int | None, str]]) -> None:
+        """Rows of (note_id, seen_at, pass, status)."""
+        self.db.executemany("INSERT INTO progress_log VALUES (?,?,?,?)", rows)
+
+    def progress_log(self, until: str | None = None) -> list[tuple[str, str, int | None, str]]:
+        """(note_id, seen_at, pass, status) in time order, up to `until` (exclusive)."""
+        rows = self.db.execute(
+            "SELECT note_id, seen_at, reading_pass, status FROM progress_log"
+            " WHERE seen_at < ? ORDER BY seen_at, rowid",
+            (until or "9999",),
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def known_annotations(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT annotation_key FROM annotation_log")}
+
+    def add_annotations(self, rows: list[tuple[str, str, str, str]]) -> None:
+        """Rows of (annotation_key, note_id, added_at, first_seen); known keys are kept."""
+        self.db.executemany("INSERT OR IGNORE INTO annotation_log VALUES (?,?,?,?)", rows)
+
+    def annotations_between(self, start: str, end: str) -> list[tuple[str, str, str]]:
+        """(annotation_key, note_id, added_at) added in [start, end)."""
+        rows = self.db.execute(
+            "SELECT annotation_key, note_id, added_at FROM annotation_log"
+            " WHERE added_at >= ? AND added_at < ? ORDER BY added_at, annotation_key",
+            (start, end),
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def add_note_events(self, rows: list[tuple[str, str, str, str, str]]) -> None:
+        """Rows of (note_id, kind, path, action, at)."""
+        self.db.executemany("INSERT INTO note_log VALUES (?,?,?,?,?)", rows)
+
+    def note_events_between(self, start: str, end: str) -> list[tuple[str, str, str, str, str]]:
+        rows = self.db.execute(
+            "SELECT note_id, kind, path, action, at FROM note_log"
+            " WHERE at >= ? AND at < ? ORDER BY at, rowid",
+            (start, end),
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def pinned(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT note_id FROM pinned")}
+
+    def pin(self, note_id: str, at: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO pinned VALUES (?, ?)", (note_id, at))
+
+    def written_back(self) -> dict[str, list[str]]:
+        """Zotero key → the progress tags last written back to that item."""
+        rows = self.db.execute("SELECT note_id, tags_json FROM writeback")
+        return {row[0]: json.loads(row[1]) for row in rows}
+
+    def put_written_back(self, note_id: str, tags: list[str], at: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO writeback VALUES (?, ?, ?)", (note_id, json.dumps(tags), at)
+        )
 
 
 def _note_from_row(row: tuple[Any, ...]) -> NoteState:

@@ -1,0 +1,49 @@
+"""Writing the workflow's own notes (queue, reports, new method notes) the one safe way.
+
+They are planned with `plan_note` and written with `apply`, exactly like paper and method
+notes: atomic writes, the etag check, the three-way merge of their managed regions, and a note
+the user deleted is not recreated unless the user asks (`recreate=True`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridge.apply import SyncResult, apply
+from bridge.errors import BridgeError
+from bridge.plan import Action, PlanContext, plan_note
+from bridge.state import STATE_DIRNAME, State
+from bridge.vault.fs import Vault
+from bridge.vault.render import RenderedNote, escape_comment_markers
+
+
+def write_note(
+    desired: RenderedNote,
+    path: str,
+    state: State,
+    vault: Vault,
+    ctx: PlanContext,
+    result: SyncResult,
+    *,
+    recreate: bool = False,
+) -> Action:
+    """Create or merge one note at `path`; the outcome is counted in `result`."""
+    note = state.note(desired.note_id)
+    gone = note is not None and (note.user_deleted or vault.etag(path) is None)
+    if note is not None and (note.path != path or (recreate and gone)):
+        note = None  # moved by the config, or deleted and asked for again: a fresh note
+    action = plan_note(desired, note, path, vault, ctx)
+    apply([action], vault, state, result)
+    return action
+
+
+def inline_text(text: str) -> str:
+    """A title fit for one list line: one line, no comment markers, no fake wiki-links."""
+    text = " ".join(str(text or "").split())
+    return escape_comment_markers(text).replace("[[", "[ [").replace("]]", "] ]")
+
+
+def require_synced(vault_root: Path) -> None:
+    """Commands that read the bridge's history need a vault a sync has seen."""
+    if not (vault_root / STATE_DIRNAME / "state.sqlite").exists():
+        raise BridgeError(f"{vault_root} has not been synced yet", "run `zob sync` first")

@@ -1,0 +1,142 @@
+"""`Reading queue.md`: a managed note listing every paper by reading stage, newest first.
+
+The stages and how `pass`/`status` map onto them are documented in `bridge.workflow.progress`.
+The body (headings, explanations, a Dataview table for users of that plugin) is written once;
+each stage's list lives in its own managed region (`queue-to-read`, `queue-decide`,
+`queue-pass-2`, `queue-pass-3`, `queue-dropped`) and is rewritten at every sync from the paper
+notes as they are on disk, so a `pass` changed in Obsidian shows at the next sync.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bridge.apply import SyncResult
+from bridge.config import Config, require_vault
+from bridge.errors import ConfigError
+from bridge.lineage import PaperInfo
+from bridge.plan import Action, PlanContext
+from bridge.state import State, text_hash
+from bridge.vault.fs import Vault
+from bridge.vault.notefile import wrap_region
+from bridge.vault.papers import collect_papers
+from bridge.vault.render import RenderedNote, Renderer
+from bridge.workflow.notes import inline_text, require_synced, write_note
+from bridge.workflow.progress import STAGES, iso, parse_pass, record_progress, stage
+
+QUEUE_ID = "workflow:reading-queue"
+QUEUE_DIGEST = "reading_queue_inputs"  # meta key: a hash of what the queue was made from
+
+
+def region_name(stage_name: str) -> str:
+    return f"queue-{stage_name}"
+
+
+def paper_row(paper: PaperInfo) -> dict[str, Any]:
+    finished = parse_pass(paper.reading_pass)
+    return {
+        "stem": paper.stem,
+        "title": inline_text(paper.title) or paper.stem,
+        "year": paper.year or "",
+        "venue": inline_text(paper.venue),
+        "pass": "" if finished is None else finished,
+        "status": inline_text(paper.status),
+    }
+
+
+def newest_first(papers: list[PaperInfo]) -> list[PaperInfo]:
+    return sorted(papers, key=lambda p: (-(p.year or 0), p.title.casefold(), p.path))
+
+
+def staged(papers: list[PaperInfo]) -> dict[str, list[PaperInfo]]:
+    """Stage → its papers, newest first; papers not listed (deleted in Zotero) left out."""
+    groups: dict[str, list[PaperInfo]] = {name: [] for name in STAGES}
+    for paper in papers:
+        name = stage(paper)
+        if name is not None:
+            groups[name].append(paper)
+    return {name: newest_first(group) for name, group in groups.items()}
+
+
+def queue_rows(papers: list[PaperInfo]) -> dict[str, list[dict[str, Any]]]:
+    """Stage → the rows its list shows (what the queue note depends on)."""
+    return {name: [paper_row(p) for p in group] for name, group in staged(papers).items()}
+
+
+def render_queue(renderer: Renderer, rows: dict[str, list[dict[str, Any]]]) -> RenderedNote:
+    regions = {
+        region_name(name): renderer.render_template(
+            "reading-queue-region.md.j2", stage=name, papers=group
+        ).strip("\n")
+        for name, group in rows.items()
+    }
+    body = renderer.render_template(
+        "reading-queue.md.j2", region=lambda name: wrap_region(name, regions.get(name, ""))
+    )
+    return RenderedNote(
+        note_id=QUEUE_ID, kind="queue", properties={}, regions=regions, body=body, owned_keys=()
+    )
+
+
+def update_queue(
+    config: Config,
+    state: State,
+    vault: Vault,
+    ctx: PlanContext,
+    papers: list[PaperInfo],
+    result: SyncResult,
+    *,
+    recreate: bool = False,
+) -> Action | None:
+    """Write the queue note (None when `workflow.reading_queue` is "", or when neither the
+    papers' rows, the templates nor the note changed since the last write — a sync of a large
+    library then skips rendering it)."""
+    from bridge.sync import render_fingerprint
+
+    path = config.reading_queue
+    if not path:
+        return None
+    rows = queue_rows(papers)
+    inputs = [rows, path, render_fingerprint(config)]
+    digest = text_hash(json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str))
+    note = state.note(QUEUE_ID)
+    if (
+        not recreate
+        and note is not None
+        and note.path == path
+        and note.etag is not None
+        and note.etag == vault.etag(path)
+        and state.get_meta(QUEUE_DIGEST) == digest
+    ):
+        return None
+    action = write_note(render_queue(ctx.renderer, rows), path, state, vault, ctx, result,
+                        recreate=recreate)  # fmt: skip
+    if action.kind in ("create", "update", "touch", "unchanged"):
+        state.set_meta(QUEUE_DIGEST, digest)
+    return action
+
+
+def rebuild_queue(config: Config, *, now: datetime | None = None) -> tuple[str, SyncResult]:
+    """`zob queue`: rewrite the queue from the notes now (recreated if deleted), and record
+    the progress seen, as a sync would — without reading Zotero."""
+    from bridge.sync import make_renderer
+
+    vault_root = require_vault(config)
+    require_synced(vault_root)
+    if not config.reading_queue:
+        raise ConfigError(
+            "the reading queue is turned off (workflow.reading_queue is empty)",
+            'set workflow.reading_queue = "Reading queue.md" in the config',
+        )
+    result = SyncResult()
+    with State(vault_root) as state:
+        vault = Vault(vault_root)
+        papers, problems = collect_papers(vault, state, write_cache=True)
+        result.warnings.extend(problems)
+        with state.transaction():
+            record_progress(state, papers, iso(now))
+        ctx = PlanContext(config.papers_folder, make_renderer(config))
+        update_queue(config, state, vault, ctx, papers, result, recreate=True)
+    return config.reading_queue, result
