@@ -17,11 +17,10 @@ from bridge.errors import NoteError, TripwireError
 from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
 from bridge.state import NoteState, text_hash
+from bridge.vault.fs import etag_settled
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
 from bridge.vault.names import NameRegistry, method_stem, paper_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
-
-RECENT_NS = 2_000_000_000
 
 
 class VaultView(Protocol):
@@ -64,16 +63,8 @@ class PlanContext:
     now_ns: int = field(default_factory=time.time_ns)
 
     def settled(self, etag: str) -> bool:
-        """True when a file's mtime is old enough that its etag can be trusted alone.
-
-        File systems stamp mtimes with a coarse clock (a few ms): two writes of the same size
-        within one tick share an etag. Recently touched files are therefore always read.
-        """
-        try:
-            mtime_ns = int(etag.split(";", 1)[0])
-        except ValueError:
-            return False
-        return self.now_ns - mtime_ns > RECENT_NS
+        """See `etag_settled`: recently touched files are checked by content."""
+        return etag_settled(etag, self.now_ns)
 
 
 def plan(

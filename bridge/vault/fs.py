@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,22 @@ from bridge.errors import NoteChangedError, NoteError
 
 SKIP_DIRS = {".obsidian", ".zotero-bridge", ".trash", ".git"}
 _ZOTERO_KEY = re.compile(r"^zotero_key:\s*['\"]?([23456789A-Z]{8})['\"]?\s*$", re.MULTILINE)
+
+
+RECENT_NS = 2_000_000_000
+
+
+def etag_settled(etag: str, now_ns: int | None = None) -> bool:
+    """True when a file's mtime is old enough that its etag can be trusted alone.
+
+    File systems stamp mtimes with a coarse clock (a few ms): two writes of the same size
+    within one tick share an etag. Recently touched files are therefore checked by content.
+    """
+    try:
+        mtime_ns = int(etag.split(";", 1)[0])
+    except ValueError:
+        return False
+    return (now_ns if now_ns is not None else time.time_ns()) - mtime_ns > RECENT_NS
 
 
 def etag_of(stat: os.stat_result) -> str:

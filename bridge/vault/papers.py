@@ -11,9 +11,16 @@ import dataclasses
 
 from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
-from bridge.state import State
-from bridge.vault.fs import Vault
+from bridge.state import State, text_hash
+from bridge.vault.fs import Vault, etag_settled
 from bridge.vault.notefile import parse_note
+
+
+def _read(vault: Vault, path: str) -> str | None:
+    try:
+        return vault.read(path)
+    except NoteError:
+        return None
 
 
 def collect_papers(
@@ -33,6 +40,12 @@ def collect_papers(
             continue
         live.add(note.note_id)
         cached = cache.get(note.note_id)
+        text = None
+        if cached and cached[0] == note.path and cached[1] == etag and not etag_settled(etag):
+            # a same-size edit within one mtime tick keeps the etag: trust it only by content
+            text = _read(vault, note.path)
+            if text is None or text_hash(text) != note.content_hash:
+                cached = None
         if cached and cached[0] == note.path and cached[1] == etag:
             papers.append(
                 PaperInfo(
@@ -45,7 +58,7 @@ def collect_papers(
             )
             continue
         try:
-            parsed = parse_note(note.path, vault.read(note.path))
+            parsed = parse_note(note.path, text if text is not None else vault.read(note.path))
         except NoteError as exc:
             problems.append(exc.message)
             continue
