@@ -105,7 +105,7 @@ def merge_note(
         body = callouts.replace("\n", note.newline) + note.newline + body
     fm_changed = properties != note.properties or list(properties) != list(note.properties)
     note.body = body
-    new_text = note.render(properties if fm_changed else None)
+    new_text = note.render_changed(properties) if fm_changed else note.render()
     names = [k for k, _ in conflicts] + [n for n, _ in region_conflicts]
     return MergeResult(new_text, names, open_callouts(new_text), prev_status, properties)
 

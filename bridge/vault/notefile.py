@@ -15,6 +15,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from bridge.errors import NoteError
+from bridge.vault import yamlpatch
 
 BOM = "\ufeff"
 _FENCE = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
@@ -26,14 +27,47 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    pass
+
+
 class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
-    """Safe YAML without implicit timestamps: `2024-01-01` stays the text the user typed."""
+    """Safe YAML without implicit timestamps: `2024-01-01` stays the text the user typed.
+
+    Duplicate keys are an error, as in Obsidian (js-yaml): which one wins is ambiguous."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        keys = [self.construct_object(k, deep=True) for k, _ in node.value]
+        hashable = [k for k in keys if isinstance(k, str | int | float | bool) or k is None]
+        if len(set(hashable)) != len(hashable):
+            duplicate = next(k for k in hashable if hashable.count(k) > 1)
+            raise DuplicateKeyError(f"the key {duplicate!r} appears twice")
+        return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.2 core schema, as Obsidian (js-yaml) reads properties: no timestamps, `yes`/`no`
+# stay text, `010` and `1:30` stay what they look like (YAML 1.1 made them 8 and 90).
+_DROPPED_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool",
+                 "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}  # fmt: skip
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED_TAGS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)  # fmt: skip
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)  # fmt: skip
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+.0123456789"),
+)  # fmt: skip
+_ALIAS = re.compile(r"(?:^|[:\-\[,{]\s*)[&*][^\s,\[\]{}]+", re.MULTILINE)
 
 
 class _Dumper(_SafeDumper):  # type: ignore[misc, valid-type]
@@ -81,6 +115,35 @@ class Note:
     body: str
     newline: str
 
+    def render_changed(self, properties: dict[str, Any]) -> str:
+        """The note with new `properties`, changing only the YAML of the keys that changed.
+
+        The user's comments, quoting and key order survive; if the YAML cannot be cut safely
+        the whole frontmatter is re-serialised (see `yamlpatch`)."""
+        if self.frontmatter_text is None:
+            return self.render(properties)
+        changes: dict[str, Any] = {
+            k: v for k, v in properties.items()
+            if k not in self.properties or self.properties[k] != v
+            or type(self.properties[k]) is not type(v)
+        }  # fmt: skip
+        changes.update({k: yamlpatch.DELETE for k in self.properties if k not in properties})
+        if not changes:
+            return self.render()
+        patched = yamlpatch.patch(
+            self.frontmatter_text, changes, HANDLER.load, HANDLER.export, self.newline
+        )
+        try:
+            safe = patched is not None and (HANDLER.load(patched) or {}) == properties
+        except yaml.YAMLError:
+            safe = False
+        if not safe:
+            return self.render(properties)
+        assert patched is not None
+        nl = self.newline
+        head = f"---{nl}{patched}---{nl}" if patched.strip() else ""
+        return f"{self.bom}{head}{self.body}"
+
     def render(self, properties: dict[str, Any] | None = None) -> str:
         """The note's text; re-serialises the YAML only when new `properties` are given."""
         nl = self.newline
@@ -110,6 +173,12 @@ def parse_note(path: str, text: str) -> Note:
     yaml_start = first.end() + 1
     yaml_text = text[yaml_start : closing.start()]
     body_start = closing.end() + 1 if closing.end() < len(text) else closing.end()
+    if _ALIAS.search(yaml_text):
+        raise NoteError(
+            path,
+            "properties use YAML anchors or aliases (& or *), which Obsidian does not support",
+            "write the values out in full; the note was left untouched",
+        )
     try:
         loaded = HANDLER.load(yaml_text)
     except yaml.YAMLError as exc:
