@@ -92,7 +92,9 @@ def _execute(action: Action, vault: Vault, result: SyncResult) -> Action | None:
             action.state.etag = vault.create(action.path, action.text)
         elif action.kind == "update":
             assert action.text is not None and action.state is not None
-            action.state.etag = vault.replace(action.path, action.text, action.expected_etag)
+            action.state.etag = vault.replace(
+                action.path, action.text, action.expected_etag, action.expected_hash
+            )
         elif action.kind == "copy":
             with open(action.source_path, "rb") as handle:
                 vault.write_file_bytes(action.path, handle.read())
@@ -124,16 +126,9 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
             if action.properties is not None and action.state.kind == "paper":
                 # what method notes need, from the properties just written: no re-read
                 info = PaperInfo.from_properties(action.note_id, action.path, action.properties)
-                state.put_paper_meta(
-                    [
-                        (
-                            action.note_id,
-                            action.path,
-                            vault.etag(action.path),
-                            dataclasses.asdict(info),
-                        )
-                    ]
-                )
+                # the etag the action saw or wrote: a later edit must not inherit these facts
+                meta = (action.note_id, action.path, action.state.etag, dataclasses.asdict(info))
+                state.put_paper_meta([meta])
             state.resolve_conflicts_for(action.note_id, action.open_conflicts)
             for name in action.conflicts:
                 state.add_conflict(action.note_id, action.path, name)

@@ -286,6 +286,8 @@ def _validate(config: Config) -> list[str]:
             "writeback.library_type must be 'user' or 'group', "
             f"not {config.writeback_library_type!r}"
         )
+    if config.papers_folder.strip("/").casefold() == config.methods_folder.strip("/").casefold():
+        problems.append("papers_folder and methods_folder must be different folders")
     if config.vault is not None:
         if config.vault.exists() and not config.vault.is_dir():
             problems.append(f"vault {config.vault} is a file, not a folder")

@@ -47,6 +47,7 @@ class Action:
     reason: str = ""
     deleted: bool = False  # the item is trashed/erased in Zotero (newly marked)
     source_path: str = ""  # kind "copy": the file to copy to `path`
+    expected_hash: str | None = None  # kind "update": hash of the text the merge read
     properties: dict | None = None  # the note's properties after this action (if known)
 
     def describe(self) -> str:
@@ -143,9 +144,18 @@ def _plan_item(
 ) -> list[Action]:
     try:
         desired = ctx.renderer.paper(item, names)
+        action = plan_note(desired, note, path, vault, ctx, trashed=item.trashed)
     except NoteError as exc:
         return [Action("skip", item.key, path, reason=exc.message)]
-    action = plan_note(desired, note, path, vault, ctx, trashed=item.trashed)
+    except (ValueError, UnicodeError, RecursionError) as exc:  # one odd item never stops a sync
+        return [
+            Action(
+                "skip",
+                item.key,
+                path,
+                reason=f"{path}: could not render item {item.key} ({exc}); report it",
+            )
+        ]
     if action.kind in ("user-deleted", "skip") or (note is not None and note.user_deleted):
         return [action]
     return [action, *plan_copies(desired, vault)]
@@ -162,7 +172,7 @@ def plan_note(
 ) -> Action:
     """Create, merge into, or leave alone one note (paper or method)."""
     note_id = desired.note_id
-    if note is not None and note.user_deleted:
+    if note is not None and note.user_deleted and not _came_back(desired, note, path, vault):
         return Action("unchanged", note_id, note.path, reason="deleted by the user; not recreated")
     etag = vault.etag(path)
     if etag is None and note is not None:
@@ -188,6 +198,13 @@ def plan_note(
     return _merge(note_id, path, etag, vault, desired, note, status)
 
 
+def _came_back(desired: RenderedNote, note: NoteState, path: str, vault: VaultView) -> bool:
+    """A note the user deleted may come back (undo, git checkout, a sync service)."""
+    if vault.etag(path) is not None:
+        return True
+    return desired.kind == "paper" and vault.find_zotero_key(note.note_id) is not None
+
+
 def _same_content(vault: VaultView, path: str, note: NoteState) -> bool:
     try:
         return note.content_hash is not None and text_hash(vault.read(path)) == note.content_hash
@@ -199,7 +216,7 @@ def _status_change(trashed: bool, note: NoteState | None) -> StatusChange:
     if trashed and (note is None or not note.zotero_deleted):
         return StatusChange(mark_deleted=True)
     if not trashed and note is not None and note.zotero_deleted:
-        return StatusChange(restore_to=note.prev_status or "to-read")
+        return StatusChange(restore_to=note.prev_status or '"to-read"')
     return StatusChange()
 
 
@@ -241,7 +258,7 @@ def _merge(
     kind_of_note = desired.kind if desired is not None else (note.kind if note else "paper")
     state = NoteState(
         note_id, kind_of_note, path,
-        _base(desired) if desired is not None else (note.base if note else {}),
+        _base(desired, note) if desired is not None else (note.base if note else {}),
         desired.render_hash if desired is not None else (note.render_hash if note else ""),
         etag,
         zotero_deleted=_zotero_deleted(status, note),
@@ -252,7 +269,7 @@ def _merge(
     kind = "update" if result.text != text else "touch"
     return Action(
         kind, note_id, path, text=result.text if kind == "update" else None,
-        expected_etag=etag, state=state, conflicts=result.conflicts,
+        expected_etag=etag, expected_hash=text_hash(text), state=state, conflicts=result.conflicts,
         open_conflicts=result.open_conflicts, properties=result.properties,
         deleted=status.mark_deleted,
     )  # fmt: skip
@@ -293,8 +310,11 @@ def _plan_erased(
     return actions
 
 
-def _base(desired: RenderedNote) -> dict:
-    return {"properties": desired.properties, "regions": desired.regions, **desired.extra_base}
+def _base(desired: RenderedNote, note: NoteState | None = None) -> dict:
+    base = {"properties": desired.properties, "regions": desired.regions, **desired.extra_base}
+    if note is not None and note.base.get("reading_hint"):
+        base["reading_hint"] = True  # the hint is given once per note, ever
+    return base
 
 
 def plan_copies(desired: RenderedNote, vault: VaultView) -> list[Action]:

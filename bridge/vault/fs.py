@@ -9,6 +9,7 @@ batch. Before replacing, the file's etag must still be the one seen at scan time
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -113,7 +114,14 @@ class Vault:
     def _head(self, rel: str) -> str:
         try:
             with open(self.root / rel, encoding="utf-8", errors="replace") as handle:
-                head = handle.read(8192)
+                head = handle.read(65536)
+                # papers with hundreds of authors push zotero_key far down: read to the end
+                # of the frontmatter (bounded)
+                while "\n---" not in head[3:] and len(head) < 4_000_000:
+                    more = handle.read(262144)
+                    if not more:
+                        break
+                    head += more
         except OSError:
             return ""
         if not head.lstrip("\ufeff").startswith("---"):
@@ -149,8 +157,13 @@ class Vault:
         self._dirty_dirs.add(path.parent)
         return etag_of(os.stat(path))
 
-    def replace(self, rel: str, text: str, expected_etag: str | None) -> str:
-        """Atomically replace a note, only if it is still the file that was scanned."""
+    def replace(
+        self, rel: str, text: str, expected_etag: str | None, expected_hash: str | None = None
+    ) -> str:
+        """Atomically replace a note, only if it is still the file that was scanned.
+
+        The etag alone can miss a same-size save within one coarse mtime tick (FAT, SMB,
+        cloud mounts), so the content read at scan time is compared too."""
         path = self.abs(rel)
         if os.path.islink(self.root / rel):
             raise NoteError(
@@ -159,6 +172,12 @@ class Vault:
                 "replace the link with the note itself",
             )
         if self.etag(rel) != expected_etag:
+            raise NoteChangedError(
+                rel,
+                "the note changed while the bridge was syncing it",
+                "nothing was lost; run the sync again",
+            )
+        if expected_hash is not None and self._hash(rel) != expected_hash:
             raise NoteChangedError(
                 rel,
                 "the note changed while the bridge was syncing it",
@@ -182,8 +201,16 @@ class Vault:
         self._dirty_dirs.add(path.parent)
         return etag_of(os.stat(path))
 
+    def _hash(self, rel: str) -> str | None:
+        try:
+            # same digest as state.text_hash of the decoded text (UTF-8 round-trips)
+            return hashlib.blake2b((self.root / rel).read_bytes(), digest_size=16).hexdigest()
+        except OSError:
+            return None
+
     def _write_temp(self, path: Path, text: str, *, fsync: bool, mode: int | None = None) -> Path:
-        tmp = path.parent / f".{path.name}.zob-{secrets.token_hex(4)}.tmp"
+        # short and independent of the note's name: a 250-byte name must stay writable
+        tmp = path.parent / f".zob-{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode if mode is not None else 0o644)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -216,18 +243,18 @@ class Vault:
         """Copy a binary file (annotation images) into the vault, atomically."""
         path = self.abs(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.zob-{secrets.token_hex(4)}.tmp"
+        tmp = path.parent / f".zob-{secrets.token_hex(6)}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, path)
         self._dirty_dirs.add(path.parent)
 
     def remove_stale_temps(self) -> int:
-        """Delete temp files left by a crashed sync (hidden `.name.zob-xxxx.tmp`)."""
+        """Delete temp files left by a crashed sync (hidden `.zob-xxxx.tmp`)."""
         removed = 0
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
             for name in filenames:
-                if name.startswith(".") and ".zob-" in name and name.endswith(".tmp"):
+                if name.startswith(".zob-") and name.endswith(".tmp"):
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(dirpath, name))
                         removed += 1

@@ -12,6 +12,7 @@ Everything outside the managed regions is never rewritten.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,12 +167,23 @@ def _set(properties: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _apply_status(properties: dict[str, Any], status: StatusChange) -> str | None:
+    """Set or undo `status: deleted-in-zotero`; returns the replaced value as JSON text.
+
+    JSON keeps any value the user had (a list, a number, or no status at all: `null`) so a
+    restore in Zotero gives back exactly what was there."""
     current = properties.get("status")
     if status.mark_deleted and current != DELETED_STATUS:
         properties["status"] = DELETED_STATUS
-        return current if isinstance(current, str) else None
+        return json.dumps(current, ensure_ascii=False, default=str)
     if status.restore_to is not None and current == DELETED_STATUS:
-        properties["status"] = status.restore_to
+        try:
+            previous = json.loads(status.restore_to)
+        except ValueError:
+            previous = status.restore_to  # a plain string from an older state DB
+        if previous is None:
+            properties.pop("status", None)
+        else:
+            properties["status"] = previous
     if status.hint_reading and current == "to-read" and properties.get("pass") in (0, "0", None):
         properties["status"] = "reading"
     return None

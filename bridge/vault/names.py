@@ -82,7 +82,7 @@ class NameRegistry:
     """
 
     def __init__(self, taken: Iterable[str] = ()) -> None:
-        self._taken: set[str] = {t.casefold() for t in taken}
+        self._taken: set[str] = {_fold(t) for t in taken}
 
     def claim(self, stem: str, discriminator: str = "") -> str:
         """Return `stem`, or `stem (discriminator)`, or `stem 2`, … — the first one free."""
@@ -90,19 +90,25 @@ class NameRegistry:
         if discriminator:
             candidates.append(f"{stem} ({discriminator})")
         for candidate in candidates:
-            if candidate.casefold() not in self._taken:
+            if _fold(candidate) not in self._taken:
                 return self._take(candidate)
         n = 2
-        while f"{stem} {n}".casefold() in self._taken:
+        while _fold(f"{stem} {n}") in self._taken:
             n += 1
         return self._take(f"{stem} {n}")
 
     def add(self, stem: str) -> None:
-        self._taken.add(stem.casefold())
+        self._taken.add(_fold(stem))
 
     def __contains__(self, stem: str) -> bool:
-        return stem.casefold() in self._taken
+        return _fold(stem) in self._taken
 
     def _take(self, stem: str) -> str:
-        self._taken.add(stem.casefold())
+        self._taken.add(_fold(stem))
         return stem
+
+
+def _fold(stem: str) -> str:
+    """Names equal for a file system: case-insensitive (macOS, Windows) and normalisation-
+    insensitive (macOS stores NFD, Linux what it is given)."""
+    return unicodedata.normalize("NFC", stem).casefold()

@@ -233,7 +233,10 @@ def find_regions(path: str, body: str) -> dict[str, Region]:
     regions: dict[str, Region] = {}
     open_name: str | None = None
     open_start = 0
+    fenced = _fenced_ranges(body)
     for match in _MARKER.finditer(body):
+        if any(start <= match.start() < end for start, end in fenced):
+            continue  # a marker shown in a code block is text, not a marker
         kind, name = match.group(1), match.group(2)
         if kind == "begin":
             if open_name is not None:
@@ -250,6 +253,25 @@ def find_regions(path: str, body: str) -> dict[str, Region]:
     if open_name is not None:
         raise _marker_error(path, f"region '{open_name}' has no end marker")
     return regions
+
+
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+def _fenced_ranges(body: str) -> list[tuple[int, int]]:
+    """Spans of fenced code blocks (``` or ~~~), where Obsidian shows `%%` as text."""
+    ranges: list[tuple[int, int]] = []
+    opening: re.Match[str] | None = None
+    for match in _FENCE_LINE.finditer(body):
+        fence = match.group(1)
+        if opening is None:
+            opening = match
+        elif fence[0] == opening.group(1)[0] and len(fence) >= len(opening.group(1)):
+            ranges.append((opening.start(), match.end()))
+            opening = None
+    if opening is not None:
+        ranges.append((opening.start(), len(body)))
+    return ranges
 
 
 def _line_end(text: str, pos: int) -> int:

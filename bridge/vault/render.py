@@ -132,6 +132,7 @@ class Renderer:
             "annotations": self.annotations(item),
             "lineage": self.paper_lineage(properties),
         }
+        regions = {name: _lf(text) for name, text in regions.items()}
         context = self._paper_context(item, properties)
         body = self.render_template(
             "paper.md.j2", **context,
@@ -226,6 +227,7 @@ class Renderer:
         regions["lineage"] = (
             mermaid(graph, method.name, depth) if (method.parents or method.children) else ""
         )
+        regions = {name: _lf(text) for name, text in regions.items()}
         body = self.render_template(
             "method.md.j2", **context,
             region=lambda name: wrap_region(name, regions.get(name, "")),
@@ -282,11 +284,11 @@ def annotation_context(item: Item, attachment: Attachment, annotation: Annotatio
     )
     return {
         "key": annotation.key,
-        "type": annotation.annotation_type,
+        "type": one_line(annotation.annotation_type),
         "text": escape_comment_markers(annotation.text),
         "comment": escape_comment_markers(annotation.comment),
-        "color": annotation.color,
-        "page_label": annotation.page_label or (str(page) if page else ""),
+        "color": one_line(annotation.color),
+        "page_label": one_line(annotation.page_label) or (str(page) if page else ""),
         "tags": obsidian_tags(annotation.tags),
         "link": uri,
         "block_id": annotation.key.lower(),
@@ -317,6 +319,11 @@ def escape_comment_markers(text: str) -> str:
     """
     text = (text or "").replace("%%", "%\\%")
     return text.replace("[[", "[\u200b[").replace("](", "]\u200b(")
+
+
+def _lf(text: str) -> str:
+    """Regions are compared with what the note holds, read back with LF line ends."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def one_line(text: str) -> str:
