@@ -103,12 +103,7 @@ class NoteMachine(RuleBasedStateMachine):
 
     @rule(key=st.sampled_from(["title", "venue", "doi"]))
     def user_edits_a_bridge_property(self, key: str) -> None:
-        token = self.token()
-        text = self._text()
-        head, sep, rest = text.partition("\n---\n")
-        lines = [ln for ln in head.split("\n") if not ln.startswith(f"{key}:")]
-        lines.insert(1, f"{key}: {token}")
-        self._write("\n".join(lines) + sep + rest)
+        token = self._set_property(key)
         # the user's new value replaces their own previous one (that is their choice)
         self.user_lines.discard(self.user_bridge_values.get(key, ""))
         self.user_bridge_values[key] = token
@@ -116,13 +111,16 @@ class NoteMachine(RuleBasedStateMachine):
 
     @rule(key=st.sampled_from(["rating", "my_note", "status"]))
     def user_sets_own_property(self, key: str) -> None:
+        self.user_props[key] = self._set_property(key)
+
+    def _set_property(self, key: str) -> str:
+        """Set `key: <new token>` as the first property, as a user typing in source mode."""
         token = self.token()
-        text = self._text()
-        head, sep, rest = text.partition("\n---\n")
+        head, sep, rest = self._text().partition("\n---\n")
         lines = [ln for ln in head.split("\n") if not ln.startswith(f"{key}:")]
         lines.insert(1, f"{key}: {token}")
         self._write("\n".join(lines) + sep + rest)
-        self.user_props[key] = token
+        return token
 
     @rule()
     def user_adds_a_tag(self) -> None:
