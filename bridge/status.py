@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.config import Config, require_vault
+from bridge.daemon import META_KEY as DAEMON_META_KEY
+from bridge.daemon import daemon_status
 from bridge.state import STATE_DIRNAME, State
 
 
@@ -17,7 +19,7 @@ def vault_status(config: Config) -> dict[str, Any]:
         "synced": (vault / STATE_DIRNAME / "state.sqlite").exists(),
     }
     if not info["synced"]:
-        info.update(last_sync=None, notes={}, conflicts=[])
+        info.update(last_sync=None, notes={}, conflicts=[], daemon=daemon_status(vault, None))
         return info
     with State(vault) as state:
         notes = state.notes().values()
@@ -33,6 +35,7 @@ def vault_status(config: Config) -> dict[str, Any]:
             for key, path, field, since in state.conflicts()
         ]
         info["state_schema"] = state.schema_version
+        info["daemon"] = daemon_status(vault, state.get_meta(DAEMON_META_KEY))
     return info
 
 
@@ -44,6 +47,7 @@ def print_status(info: dict[str, Any]) -> None:
     console.print(f"[bold]Vault[/bold]   {info['vault']}")
     source = info["source"] + (f" ({info['zotero_dir']})" if info.get("zotero_dir") else "")
     console.print(f"[bold]Source[/bold]  {source}")
+    _print_daemon(console, info.get("daemon") or {})
     last = info.get("last_sync")
     if not last:
         console.print("Never synced here — run `zob sync`.")
@@ -70,3 +74,27 @@ def print_status(info: dict[str, Any]) -> None:
         console.print(table)
     else:
         console.print("No open conflicts.")
+
+
+def _print_daemon(console: Any, daemon: dict[str, Any]) -> None:
+    """`zob watch` for this vault: running or not, and what it last did."""
+    if daemon.get("running"):
+        console.print(
+            f"[bold]Daemon[/bold]  running, pid {daemon.get('pid')} since {daemon.get('since')}"
+            f" ({daemon.get('mode') or 'zob watch'}); {daemon.get('syncs', 0)} syncs,"
+            f" last at {daemon.get('last_sync_at') or '—'}"
+        )
+    elif daemon.get("pid"):
+        console.print(
+            f"[bold]Daemon[/bold]  not running (last ran as pid {daemon['pid']}, stopped"
+            f" {daemon.get('stopped_at') or 'without a clean exit'}) — `zob watch` starts it"
+        )
+    else:
+        console.print("[bold]Daemon[/bold]  not running — `zob watch` or `zob service install`")
+    if daemon.get("last_error") and daemon.get("failures"):
+        retry = daemon.get("next_retry_in")
+        console.print(
+            f"[red]Daemon error[/red] {daemon['last_error']} (at {daemon.get('last_error_at')},"
+            f" {daemon['failures']} failed attempts"
+            + (f", retrying in {retry:g} s)" if retry is not None else ")")
+        )
