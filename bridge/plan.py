@@ -73,12 +73,8 @@ def plan(
 ) -> list[Action]:
     """Every action a sync would take, in a stable order."""
     _tripwire(snapshot, notes, ctx.force)
-    registry = NameRegistry(vault.stems() | {PurePosixPath(n.path).stem for n in notes.values()})
-    paths = _assign_paths(snapshot.items, notes, vault, registry, ctx.papers_folder)
-    names = LinkNames(
-        papers={key: PurePosixPath(path).stem for key, path in paths.items()},
-        methods=_method_names(snapshot.items, ctx),
-    )
+    paths = _assign_paths(snapshot.items, notes, vault, ctx.papers_folder)
+    names = LinkNames(papers=_Stems(paths), methods=_method_names(snapshot.items, ctx))
     actions = [
         action
         for item in snapshot.items
@@ -107,11 +103,13 @@ def _assign_paths(
     items: Iterable[Item],
     notes: dict[str, NoteState],
     vault: VaultView,
-    registry: NameRegistry,
     folder: str,
 ) -> dict[str, str]:
-    """Existing notes keep their path; new ones get a fresh name unique ignoring case."""
+    """Existing notes keep their path; new ones get a fresh name unique ignoring case.
+
+    The vault is walked for taken names only when a new note needs one (not on most syncs)."""
     paths = {key: note.path for key, note in notes.items() if note.kind == "paper"}
+    registry: NameRegistry | None = None
     for item in items:
         if item.key in paths:
             continue
@@ -119,9 +117,28 @@ def _assign_paths(
         if found:
             paths[item.key] = found
             continue
+        if registry is None:
+            registry = NameRegistry(vault.stems() | {_stem(n.path) for n in notes.values()})
         stem = registry.claim(paper_stem(item), discriminator=item.key)
         paths[item.key] = f"{folder}/{stem}.md"
     return paths
+
+
+def _stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].removesuffix(".md")
+
+
+class _Stems(dict):
+    """Zotero key → note stem, computed on lookup from the key → path map (most keys are
+    never looked up: only related items need a link)."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        path = self.paths.get(key)
+        return _stem(path) if path is not None else default
 
 
 def _method_names(items: Iterable[Item], ctx: PlanContext) -> dict[str, str]:

@@ -92,16 +92,32 @@ def now_iso() -> str:
 
 @dataclass
 class NoteState:
+    """One note as the bridge last left it. `base` (what it last rendered) is parsed from
+    JSON only when asked for: most syncs never merge most notes, and a 10,000-note vault's
+    bases take a noticeable time to parse."""
+
     note_id: str
     kind: str
     path: str
-    base: dict[str, Any]
+    base_raw: dict[str, Any] | str
     render_hash: str
     etag: str | None
     user_deleted: bool = False
     zotero_deleted: bool = False
     prev_status: str | None = None
     content_hash: str | None = None
+
+    @property
+    def base(self) -> dict[str, Any]:
+        if isinstance(self.base_raw, str):
+            self.base_raw = json.loads(self.base_raw)
+        return self.base_raw
+
+    @property
+    def base_json(self) -> str:
+        if isinstance(self.base_raw, str):
+            return self.base_raw
+        return json.dumps(self.base_raw, ensure_ascii=False, sort_keys=True)
 
 
 class StateError(BridgeError):
@@ -203,7 +219,7 @@ class State:
             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 note.note_id, note.kind, note.path,
-                json.dumps(note.base, ensure_ascii=False, sort_keys=True),
+                note.base_json,
                 note.render_hash, note.etag, note.content_hash, int(note.user_deleted),
                 int(note.zotero_deleted), note.prev_status, now_iso(),
             ),
@@ -355,7 +371,7 @@ class State:
 
 def _note_from_row(row: tuple[Any, ...]) -> NoteState:
     return NoteState(
-        note_id=row[0], kind=row[1], path=row[2], base=json.loads(row[3]), render_hash=row[4],
+        note_id=row[0], kind=row[1], path=row[2], base_raw=row[3], render_hash=row[4],
         etag=row[5], user_deleted=bool(row[6]), zotero_deleted=bool(row[7]), prev_status=row[8],
         content_hash=row[9],
     )  # fmt: skip

@@ -14,7 +14,7 @@ from bridge import __version__
 from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
-from bridge.lineage import MethodGraph
+from bridge.lineage import MethodGraph, PaperInfo
 from bridge.plan import Action, PlanContext, plan, plan_methods
 from bridge.sources import Source
 from bridge.state import State, now_iso
@@ -122,7 +122,7 @@ def sync(
             1 for n in notes.values() if n.kind == "paper" and n.note_id not in planned
         )
         if options.dry_run:
-            actions += _plan_methods(config, state, vault, ctx, result, write_cache=False)
+            actions += _plan_methods(config, state, vault, ctx, result, write_cache=False)[0]
             for action in actions:
                 result.count(action)
             result.actions = actions
@@ -130,10 +130,12 @@ def sync(
         vault.remove_stale_temps()
         tick = progress(len(actions)) if progress else None
         apply(actions, vault, state, result, tick)
-        method_actions = _plan_methods(config, state, vault, ctx, result, write_cache=True)
+        method_actions, papers = _plan_methods(config, state, vault, ctx, result, write_cache=True)
         apply(method_actions, vault, state, result)
         result.actions = actions + method_actions
-        after_sync(config, state, vault, ctx, result, snapshot.items, now=options.now)
+        after_sync(
+            config, state, vault, ctx, result, snapshot.items, now=options.now, papers=papers
+        )
         with state.transaction():
             if snapshot.cursor is not None:
                 state.set_meta(cursor_key, snapshot.cursor)
@@ -152,14 +154,17 @@ def _plan_methods(
     result: SyncResult,
     *,
     write_cache: bool,
-) -> list[Action]:
-    """Method notes follow the paper notes as they are on disk now (user edits included)."""
+) -> tuple[list[Action], list[PaperInfo]]:
+    """Method notes follow the paper notes as they are on disk now (user edits included).
+
+    Also returns the papers read, which the reading queue and history reuse."""
     papers, problems = collect_papers(vault, state, write_cache=write_cache)
     graph = MethodGraph.build(papers)
     result.warnings.extend(problems + graph.problems)
-    return plan_methods(
+    actions = plan_methods(
         graph, state.notes(), vault, ctx, config.methods_folder, config.mermaid_depth
     )
+    return actions, papers
 
 
 def _source_id(config: Config) -> str:

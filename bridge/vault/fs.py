@@ -49,6 +49,7 @@ class Vault:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self._root = str(self.root)  # plain strings: etag() runs once per note per sync
         self._dirty_dirs: set[Path] = set()
         self._key_index: dict[str, str] | None = None
 
@@ -72,7 +73,7 @@ class Vault:
 
     def etag(self, rel: str) -> str | None:
         try:
-            stat = os.stat(self.root / rel, follow_symlinks=False)
+            stat = os.stat(os.path.join(self._root, rel), follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
         return etag_of(stat)

@@ -41,10 +41,15 @@ def after_sync(
     items: Iterable[Item],
     *,
     now: datetime | None = None,
+    papers: list[PaperInfo] | None = None,
 ) -> list[PaperInfo]:
-    """History, queue and writeback after a sync (or `zob new`); returns the papers read."""
+    """History, queue and writeback after a sync (or `zob new`); returns the papers read.
+
+    `papers`: the paper facts the caller already collected (method notes do not change them).
+    """
     at = iso(now)
-    papers, _ = collect_papers(vault, state, write_cache=True)  # problems: already reported
+    if papers is None:
+        papers, _ = collect_papers(vault, state, write_cache=True)  # problems: reported
     live = {paper.note_id for paper in papers}
     failed = {error["path"] for error in result.errors}
     with state.transaction():
