@@ -13,6 +13,7 @@ import json
 import re
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -31,7 +32,7 @@ from bridge.errors import ConfigError, SourceError
 from bridge.model import Library
 from bridge.sources import api
 from bridge.sources.api import ApiSource, RetryPolicy
-from bridge.sync import sync
+from bridge.sync import SyncOptions, sync
 from tests.helpers import zkey
 
 KEY = "sEcReTkEy9876543210abcd"  # what ZOTERO_API_KEY holds in these tests
@@ -67,6 +68,9 @@ class FakeZotero:
         self.faults: list[Response] = []  # served first, one per request
         self.forbidden = False  # every request answers 403 (a disabled local API)
         self.on_request: Any = None  # callback(self, path) before answering
+        self.tamper: Any = None  # callback(path, args, response) -> a response to send instead
+        self.mangle: dict[str, Any] = {}  # key -> what listings send instead of that object
+        self.ignore_limit = False  # send every object in one page, whatever `limit` asks
         self.log: list[tuple[str, dict[str, str], dict[str, str]]] = []
         server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
 
@@ -128,7 +132,10 @@ class FakeZotero:
             )  # fmt: skip
         if not request.path.startswith(self.prefix + "/"):
             return Response("Not found", 404)
-        return self._route(request, request.path[len(self.prefix) :], args)
+        response = self._route(request, request.path[len(self.prefix) :], args)
+        if self.tamper:
+            response = self.tamper(request.path, args, response)
+        return response
 
     def _route(self, request: Request, rest: str, args: dict[str, str]) -> Response:
         if rest == "/deleted":
@@ -163,7 +170,7 @@ class FakeZotero:
         if "itemKey" in args:
             wanted = set(args["itemKey"].split(","))
             objs = [o for o in objs if o["key"] in wanted]
-        return [self._wrap(o) for o in objs]
+        return [self.mangle[o["key"]] if o["key"] in self.mangle else self._wrap(o) for o in objs]
 
     def _listing(self, request: Request, args: dict[str, str], objs: list[dict]) -> Response:
         headers = {"Last-Modified-Version": str(self.version), "Total-Results": str(len(objs))}
@@ -177,7 +184,11 @@ class FakeZotero:
         if fmt == "versions":
             return self._json({o["key"]: o["version"] for o in objs}, headers)
         start = int(args.get("start", "0"))
-        limit = min(int(args.get("limit", "25")), self.page_cap)
+        limit = (
+            len(objs) or 1
+            if self.ignore_limit
+            else min(int(args.get("limit", "25")), self.page_cap)
+        )
         page = objs[start : start + limit]
         if start + limit < len(objs):
             nxt = {**args, "start": str(start + limit), "limit": str(limit)}
@@ -190,8 +201,9 @@ class FakeZotero:
 
     def _wrap(self, data: dict) -> dict:
         meta: dict[str, Any] = {}
-        if data.get("creators"):
-            meta["creatorSummary"] = data["creators"][0].get("lastName", "")
+        creators = data.get("creators")
+        if isinstance(creators, list) and creators and isinstance(creators[0], dict):
+            meta["creatorSummary"] = creators[0].get("lastName", "")
         return {
             "key": data["key"],
             "version": data["version"],
@@ -981,3 +993,550 @@ def test_contract_tag_and_attachment_order(tmp_path: Path, fake: FakeZotero) -> 
     fake.put(*objects)
     fake.objects["AAAA2222"]["version"] = 0
     assert web_source(fake).read().items == SqliteSource(data_dir).read().items
+
+
+# ── hostile answers: garbage, wrong shapes, missing headers, huge pages, timeouts ───────────
+
+
+def answer_once(fake: FakeZotero, part: str, response: Response, **arg: str) -> None:
+    """Send `response` instead of the first answer whose path ends with `part` (and has `arg`)."""
+    pending = [response]
+
+    def tamper(path: str, args: dict[str, str], normal: Response) -> Response:
+        wanted = path.endswith(part) and all(args.get(k) == v for k, v in arg.items())
+        return pending.pop() if wanted and pending else normal
+
+    fake.tamper = tamper
+
+
+def json_answer(body: Any, version: int = 7, **headers: str) -> Response:
+    return Response(json.dumps(body), 200, {"Last-Modified-Version": str(version), **headers},
+                    content_type="application/json")  # fmt: skip
+
+
+def raw_answer(body: bytes | str, content_type: str | None = "application/json") -> Response:
+    response = Response(body, 200, {"Last-Modified-Version": "7"})
+    if content_type is None:
+        del response.headers["Content-Type"]
+    else:
+        response.headers["Content-Type"] = content_type
+    return response
+
+
+def assert_clean_source_error(error: SourceError, *parts: str, hint: str = "--api-url") -> None:
+    """Says what was wrong and what to do; no key, no chained traceback."""
+    text = str(error)
+    for part in parts:
+        assert part in text, text
+    assert error.hint and hint in error.hint, text
+    assert KEY not in text and error.__cause__ is None and error.__suppress_context__
+    assert len(text) < 1200, text
+
+
+GARBAGE_PAGES = {
+    "not JSON": raw_answer("this is not JSON {"),
+    "HTML login page with 200": raw_answer(
+        f"<!DOCTYPE html><html><head><title>Hotel Wi-Fi</title></head><body>Log in to continue"
+        f" <input value='{KEY}'></body></html>",
+        "text/html; charset=utf-8",
+    ),
+    "plain text": raw_answer("Service temporarily unavailable", "text/plain"),
+    "no Content-Type": raw_answer(b"[]", None),
+    "invalid UTF-8": raw_answer(b'[{"key": "\xff\xfe\xfa"}]'),
+    "nested 100,000 deep": raw_answer("[" * 100_000 + "]" * 100_000),
+    "Atom feed": raw_answer("<feed><entry>x</entry></feed>", "application/atom+xml"),
+    "BibTeX": raw_answer("@article{x, title={y}}", "application/x-bibtex"),
+    "an object, not a list": json_answer({"items": [], "error": "nope"}),
+    "null": json_answer(None),
+    "a number": json_answer(42),
+    "a string": json_answer("AAAA2222"),
+    "a list of non-objects only": json_answer([1, "two", None, [3]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GARBAGE_PAGES))
+def test_unusable_item_page_is_a_source_error(fake: FakeZotero, name: str) -> None:
+    small_library(fake)
+    answer_once(fake, "/items", GARBAGE_PAGES[name])
+    with pytest.raises(SourceError) as caught:
+        web_source(fake).read()
+    assert_clean_source_error(caught.value, "unusable answer", "item list")
+
+
+@pytest.mark.parametrize("body", [{"COLL2222": 1}, "nope", [None, 5]], ids=repr)
+def test_unusable_collection_list_is_a_source_error(fake: FakeZotero, body: Any) -> None:
+    small_library(fake)
+    answer_once(fake, "/collections", json_answer(body, fake.version))
+    with pytest.raises(SourceError) as caught:
+        web_source(fake).read()
+    assert_clean_source_error(caught.value, "unusable answer", "collection list")
+
+
+def test_local_api_garbage_points_at_zotero(local: FakeZotero) -> None:
+    small_library(local)
+    answer_once(local, "/items", GARBAGE_PAGES["HTML login page with 200"])
+    with pytest.raises(SourceError) as caught:
+        local_source(local).read()
+    assert "unusable answer" in str(caught.value) and "local API" in str(caught.value.hint)
+
+
+def test_garbage_through_zob_sync_exits_3(tmp_path: Path, fake: FakeZotero, key_env: str) -> None:
+    small_library(fake)
+    answer_once(fake, "/items", GARBAGE_PAGES["HTML login page with 200"])
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    result = CliRunner().invoke(
+        main, ["sync", "--source", "web", "--library-id", "1", "--api-url", fake.url,
+               "--vault", str(vault)],
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "unusable answer" in result.output and "--api-url" in result.output
+    assert "text/html" in result.output and "Traceback" not in result.output
+    assert KEY not in result.output
+
+
+BAD_ENTRIES = [
+    "just text",
+    42,
+    None,
+    ["AAAA2222"],
+    {"version": 3, "data": {"itemType": "book", "title": "no key"}},
+    {"key": "not a key!", "version": 3, "data": {"key": "not a key!", "itemType": "book"}},
+    {"key": 12345678, "version": 3, "data": {"itemType": "book"}},
+]
+
+
+def test_unidentifiable_objects_are_skipped_and_nothing_is_deleted(fake: FakeZotero) -> None:
+    small_library(fake)
+    fake.ignore_limit = True
+
+    def add_junk(path: str, args: dict[str, str], response: Response) -> Response:
+        if path.endswith("/items") and args.get("format", "json") == "json":
+            body = json.loads(response.get_data()) + BAD_ENTRIES
+            response.set_data(json.dumps(body))
+            response.headers["Total-Results"] = str(len(body))
+        return response
+
+    fake.tamper = add_junk
+    snapshot = web_source(fake).read()
+    assert {i.key for i in snapshot.items} == {"AAAA2222", "BBBB2222", "CCCC2222"}
+    skipped = [w for w in snapshot.warnings if "skipped" in w]
+    assert len(skipped) == len(BAD_ENTRIES), snapshot.warnings
+    assert any("'just text'" in w for w in skipped) and any("not a key!" in w for w in skipped)
+    # a key we could not read might be any paper: no deletion can be trusted, no cursor kept
+    assert snapshot.all_keys is None and snapshot.cursor is None
+    assert any("deleted-in-zotero" in w for w in snapshot.warnings)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"key": "BBBB2222", "version": 9},  # no data
+        {"key": "BBBB2222", "version": 9, "data": "Highway Networks"},
+        {"key": "BBBB2222", "version": 9, "data": {"key": "BBBB2222", "title": "no type"}},
+        {"key": "BBBB2222", "version": 9, "data": {"key": "BBBB2222", "itemType": ["book"]}},
+        {"key": "BBBB2222", "version": 9, "data": {"key": "ZZZZ2222", "itemType": "book"}},
+    ],
+    ids=["no data", "data is text", "no itemType", "itemType is a list", "data of another key"],
+)
+def test_malformed_object_with_a_key_is_skipped_but_kept(fake: FakeZotero, broken: dict) -> None:
+    small_library(fake)
+    fake.mangle["BBBB2222"] = broken
+    snapshot = web_source(fake).read()
+    assert {i.key for i in snapshot.items} == {"AAAA2222", "CCCC2222"}
+    assert "BBBB2222" in (snapshot.all_keys or ())  # its note is not marked deleted
+    assert snapshot.cursor is not None
+    assert any("BBBB2222" in w and "skipped" in w for w in snapshot.warnings), snapshot.warnings
+
+
+def test_wrong_field_types_drop_only_the_value(fake: FakeZotero) -> None:
+    small_library(fake)
+    wrong = item(
+        "DDDD2222", "Wrong Types", creators="Smith, J.",  # type: ignore[arg-type]
+        collections=[["COLL2222"], {"k": 1}, "COLL2222"], volume=12, extra={"x": 1},
+        relations=["http://zotero.org/users/1/items/AAAA2222"], dateAdded=1234,
+        dateModified="yesterday", deleted="0", citationKey=None,
+    )  # fmt: skip
+    wrong["tags"] = {"cnn": 1}  # (the builder would turn a dict into a list)
+    fake.put(
+        wrong,
+        item("EEEE2222", 12345, creators=[None, "Ada", {"lastName": 7}]),  # type: ignore[arg-type]
+        attachment("ATT33333", "DDDD2222", filename=["x"], linkMode=5, parentItem="DDDD2222"),
+        attachment("ATT44444", ["DDDD2222"]),  # type: ignore[arg-type]
+        annotation("ANN55555", "ATT33333", {"t": 1}, annotationColor=7,  # type: ignore[arg-type]
+                   annotationPosition=[1, 2], annotationType=None),
+        annotation("ANN66666", "ATT33333", "kept", annotationSortIndex=None, tags="x"),
+    )  # fmt: skip
+    snapshot = web_source(fake).read()
+    by_key = {i.key: i for i in snapshot.items}
+    assert set(by_key) == {"AAAA2222", "BBBB2222", "CCCC2222", "DDDD2222", "EEEE2222"}
+    wrong = by_key["DDDD2222"]
+    assert wrong.creators == () and wrong.tags == () and wrong.collections == ("Vision",)
+    assert wrong.fields["volume"] == "12" and "extra" not in wrong.fields and not wrong.trashed
+    assert wrong.related == () and wrong.date_added == "" and wrong.date_modified == ""
+    assert [a.key for a in wrong.attachments] == ["ATT33333"]
+    assert [a.text for a in wrong.attachments[0].annotations] == ["kept"]
+    odd = by_key["EEEE2222"]  # numbers are taken as their text; non-objects are left out
+    assert odd.title == "12345" and [c.last_name for c in odd.creators] == ["7"]
+    text = "\n".join(snapshot.warnings)
+    for expected in ("creators should be a list", "tags should be a list", "relations",
+                     "extra should be text", "ATT44444", "ANN55555", "is not a key"):  # fmt: skip
+        assert expected in text, (expected, text)
+    assert snapshot.all_keys is not None and snapshot.cursor is not None
+
+
+def test_broken_object_leaves_its_note_alone(
+    tmp_path: Path, fake: FakeZotero, key_env: str
+) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    before = papers(tmp_path / "vault")
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+    fake.mangle["BBBB2222"] = {"key": "BBBB2222", "version": fake.version}
+    fake.edit("CCCC2222", title="Batch Normalization, revised")
+    result = sync(config)
+    assert result.counts()["updated"] == 1 and result.counts()["deleted"] == 0
+    after = papers(tmp_path / "vault")
+    assert after["srivastava2015highway.md"] == before["srivastava2015highway.md"]
+    assert "Batch Normalization, revised" in after["ioffe2015batch.md"]
+    assert any("BBBB2222" in w for w in result.warnings)
+    assert sync(config).counts()["deleted"] == 0  # the kept key survives in the cursor
+    full = sync(config, SyncOptions(full=True))
+    assert full.counts()["deleted"] == 0
+    assert (
+        papers(tmp_path / "vault")["srivastava2015highway.md"] == before["srivastava2015highway.md"]
+    )
+    del fake.mangle["BBBB2222"]
+    fake.edit("BBBB2222", title="Highway Networks, fixed")
+    assert sync(config).counts()["updated"] == 1
+    assert "Highway Networks, fixed" in papers(tmp_path / "vault")["srivastava2015highway.md"]
+
+
+def strip_header(name: str, value: str | None = None) -> Any:
+    def tamper(path: str, args: dict[str, str], response: Response) -> Response:
+        if value is None:
+            response.headers.pop(name, None)
+        else:
+            response.headers[name] = value
+        return response
+
+    return tamper
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", "7.5", "-", "-5"], ids=repr)
+def test_missing_or_bad_library_version_means_full_reads(
+    tmp_path: Path, fake: FakeZotero, key_env: str, value: str | None
+) -> None:
+    small_library(fake)
+    fake.tamper = strip_header("Last-Modified-Version", value)
+    snapshot = web_source(fake).read()
+    assert len(snapshot.items) == 3 and snapshot.cursor is None
+    assert snapshot.all_keys == {"AAAA2222", "BBBB2222", "CCCC2222"}
+    assert any("Last-Modified-Version" in w for w in snapshot.warnings)
+    config = web_config(tmp_path / "vault", fake)
+    assert sync(config).counts()["created"] == 3
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+    second = sync(config)
+    assert second.counts()["updated"] == 1 and second.counts()["deleted"] == 0
+    assert "revised" in papers(tmp_path / "vault")["srivastava2015highway.md"]
+
+
+def test_library_version_missing_on_a_later_page(fake: FakeZotero) -> None:
+    fake.page_cap = 2
+    small_library(fake)
+    fake.tamper = lambda path, args, r: (
+        strip_header("Last-Modified-Version")(path, args, r) if args.get("start") else r
+    )
+    snapshot = web_source(fake).read()
+    assert len(snapshot.items) == 3 and snapshot.cursor is None
+
+
+def test_library_version_missing_on_incremental_probe(fake: FakeZotero) -> None:
+    small_library(fake)
+    source = web_source(fake)
+    first = source.read()
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+    fake.tamper = strip_header("Last-Modified-Version")
+    second = source.read(first.cursor)
+    assert [i.title for i in second.items] == ["Highway Networks, revised"]
+    assert second.all_keys == {"AAAA2222", "BBBB2222", "CCCC2222"}
+    fake.tamper = None
+    third = source.read(second.cursor)  # asks again from where it knows: nothing lost
+    assert [i.key for i in third.items] == ["BBBB2222"]
+
+
+def test_bad_total_results_is_ignored(fake: FakeZotero) -> None:
+    small_library(fake)
+    fake.tamper = strip_header("Total-Results", "many")
+    assert len(web_source(fake).read().items) == 3
+
+
+def test_pages_that_link_back_are_a_source_error(fake: FakeZotero) -> None:
+    small_library(fake)
+
+    def loop(path: str, args: dict[str, str], response: Response) -> Response:
+        if path.endswith("/items"):
+            response.headers.pop("Total-Results", None)
+            response.headers["Link"] = f'<{fake.url}{path}?start=0&limit=100>; rel="next"'
+        return response
+
+    fake.tamper = loop
+    with pytest.raises(SourceError) as caught:
+        web_source(fake).read()
+    assert_clean_source_error(caught.value, "unusable answer", "item list")
+    assert len(fake.requests("/items")) < 10
+
+
+INCREMENTAL_GARBAGE = {
+    "versions: a list": ("/items", json_answer(["BBBB2222"]), {"format": "versions"}),
+    "versions: HTML": ("/items", raw_answer("<html>busy</html>", "text/html"),
+                       {"format": "versions"}),
+    "versions: text pairs": ("/items", json_answer(["AB", "CD"]), {"format": "versions"}),
+    "collections: object": ("/collections", json_answer({"a": 1}), {}),
+    "deleted: a list": ("/deleted", json_answer(["CCCC2222"]), {}),
+    "deleted: items is text": ("/deleted", json_answer({"items": "CCCC2222"}), {}),
+    "deleted: HTML": ("/deleted", raw_answer("<html>oops</html>", "text/html"), {}),
+    "items by key: object": ("/items", json_answer({"BBBB2222": {}}), {"format": "json"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(INCREMENTAL_GARBAGE))
+def test_unusable_answer_after_good_sync_leaves_vault_unchanged(
+    tmp_path: Path, fake: FakeZotero, key_env: str, name: str
+) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    assert sync(config).counts()["created"] == 3
+    before = dict(every_byte(tmp_path / "vault"))
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+    fake.erase("CCCC2222")
+    part, response, arg = INCREMENTAL_GARBAGE[name]
+    answer_once(fake, part, response, **arg)
+    with pytest.raises(SourceError) as caught:
+        sync(config)
+    assert_clean_source_error(caught.value, "unusable answer")
+    assert dict(every_byte(tmp_path / "vault")) == before
+    fake.tamper = None
+    healed = sync(config)  # the next good answer brings everything
+    assert healed.counts()["deleted"] == 1  # (the erased paper's note is updated too)
+    assert "revised" in papers(tmp_path / "vault")["srivastava2015highway.md"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        raw_answer("<html><body>Please log in</body></html>", "text/html"),
+        raw_answer("Service temporarily unavailable\n", "text/plain"),
+        json_answer(["AAAA2222", "BBBB2222"]),
+        raw_answer("AAAA2222\nBBBB2222\n{}\n", "text/plain"),
+    ],
+    ids=["HTML", "text", "JSON list", "a bad line"],
+)
+def test_unusable_key_list_on_409_never_deletes(
+    tmp_path: Path, fake: FakeZotero, key_env: str, body: Response
+) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    before = dict(every_byte(tmp_path / "vault"))
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+    fake.deleted_floor = fake.version + 1  # /deleted answers 409: compare all keys
+    answer_once(fake, "/items", body, format="keys")
+    with pytest.raises(SourceError) as caught:
+        sync(config)
+    assert_clean_source_error(caught.value, "unusable answer", "key")
+    assert dict(every_byte(tmp_path / "vault")) == before
+
+
+def test_unidentifiable_entries_defer_deletions_through_sync(
+    tmp_path: Path, fake: FakeZotero, key_env: str
+) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    fake.erase("CCCC2222")
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+
+    def add_junk(path: str, args: dict[str, str], response: Response) -> Response:
+        if path.endswith("/items") and args.get("format", "json") == "json":
+            response.set_data(json.dumps([*json.loads(response.get_data()), "junk", None]))
+        return response
+
+    fake.tamper = add_junk
+    deferred = sync(config)
+    assert deferred.counts()["updated"] == 1 and deferred.counts()["deleted"] == 0
+    assert "deleted-in-zotero" not in papers(tmp_path / "vault")["ioffe2015batch.md"]
+    assert any("skipped" in w for w in deferred.warnings)
+    fake.tamper = None
+    done = sync(config)  # the cursor did not move: the erasure is found now
+    assert done.counts()["deleted"] == 1
+    assert "deleted-in-zotero" in papers(tmp_path / "vault")["ioffe2015batch.md"]
+
+
+def test_unidentifiable_versions_key_defers_deletions(fake: FakeZotero) -> None:
+    small_library(fake)
+    source = web_source(fake)
+    first = source.read()
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+    fake.erase("CCCC2222")
+
+    def odd_key(path: str, args: dict[str, str], response: Response) -> Response:
+        if args.get("format") == "versions":
+            body = {**json.loads(response.get_data()), "../../etc/passwd": 3, "A,B": 4}
+            response.set_data(json.dumps(body))
+        return response
+
+    fake.tamper = odd_key
+    second = source.read(first.cursor)
+    assert [i.title for i in second.items] == ["Highway Networks, revised"]
+    assert second.all_keys is None and second.cursor is None
+    assert all("A,B" not in r[1].get("itemKey", "") for r in fake.log)
+    fake.tamper = None
+    third = source.read(first.cursor)  # the old cursor, as sync keeps it
+    assert third.all_keys == {"AAAA2222", "BBBB2222"}
+
+
+# -- big answers
+
+
+def test_ten_megabyte_abstract(tmp_path: Path, fake: FakeZotero, key_env: str) -> None:
+    small_library(fake)
+    huge = ("All work and no play makes Jack a dull boy. " * 240_000)[:10_000_000]
+    fake.edit("BBBB2222", abstractNote=huge)
+    config = web_config(tmp_path / "vault", fake)
+    result = sync(config)
+    assert result.ok and result.counts()["created"] == 3
+    note = papers(tmp_path / "vault")["srivastava2015highway.md"]
+    assert len(note) > 10_000_000 and "dull boy" in note
+
+
+def test_thousands_of_items_in_one_page(fake: FakeZotero) -> None:
+    fake.ignore_limit = True  # a server that ignores `limit`
+    padding = "x" * 1800
+    fake.put(*(item(zkey(7000 + n), f"Paper {n}", abstractNote=padding) for n in range(5000)))
+    sizes: list[int] = []
+
+    def measure(path: str, args: dict[str, str], response: Response) -> Response:
+        sizes.append(len(response.get_data()))
+        return response
+
+    fake.tamper = measure
+    snapshot = web_source(fake).read()
+    assert len(snapshot.items) == 5000 and snapshot.warnings == ()
+    assert len(snapshot.all_keys or ()) == 5000 and snapshot.cursor is not None
+    assert len(fake.requests("/items")) == 1 and max(sizes) > 10_000_000
+
+
+def test_ten_megabytes_of_garbage(fake: FakeZotero) -> None:
+    small_library(fake)
+    answer_once(fake, "/items", raw_answer(b"\x00\xff garbage " * 1_000_000, "application/json"))
+    with pytest.raises(SourceError) as caught:
+        web_source(fake).read()
+    assert_clean_source_error(caught.value, "unusable answer", "MB")
+
+
+# -- timeouts
+
+
+class RealSleeps(Sleeps):
+    """Records waits and spends them: the test server answers one request at a time, so a
+    retry must wait until it has finished the slow answer the client gave up on."""
+
+    def __call__(self, seconds: float) -> None:
+        super().__call__(seconds)
+        time.sleep(seconds)
+
+
+class SlowServer:
+    """Answers after `delay` seconds, the first `times` requests; counts finished answers."""
+
+    def __init__(self, delay: float, times: int = 1_000) -> None:
+        self.delay, self.times, self.started, self.finished = delay, times, 0, 0
+
+    def __call__(self, server: FakeZotero, path: str) -> None:
+        self.started += 1
+        if self.started <= self.times:
+            time.sleep(self.delay)
+        self.finished += 1
+
+    def drain(self) -> None:
+        """Wait until the (single-threaded) server has answered every request it got."""
+        deadline = time.monotonic() + 30
+        while self.finished < self.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def test_timeouts_are_retried_then_a_source_error(fake: FakeZotero) -> None:
+    small_library(fake)
+    slow = SlowServer(0.6)
+    fake.on_request = slow
+    recorded = Sleeps()
+    source = web_source(fake, retry=RetryPolicy(attempts=3, timeout=0.2, sleep=recorded))
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceError) as caught:
+            source.read()
+        elapsed = time.monotonic() - started
+    finally:
+        slow.drain()
+    assert_clean_source_error(caught.value, hint="try again later")
+    assert "did not answer within 0.2 s" in str(caught.value)
+    assert "3 attempts" in str(caught.value)
+    assert recorded == [1.0, 2.0] and elapsed < 3
+    assert slow.started == 3
+
+
+def test_one_timeout_then_success(fake: FakeZotero) -> None:
+    small_library(fake)
+    slow = SlowServer(0.3, times=1)
+    fake.on_request = slow
+    recorded = RealSleeps()
+    policy = RetryPolicy(attempts=3, base_delay=0.4, timeout=0.2, sleep=recorded)
+    try:
+        snapshot = web_source(fake, retry=policy).read()
+    finally:
+        slow.drain()
+    assert len(snapshot.items) == 3 and recorded == [0.4]
+
+
+def test_timeout_after_good_sync_leaves_vault_unchanged(
+    tmp_path: Path, fake: FakeZotero, key_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_library(fake)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    before = dict(every_byte(tmp_path / "vault"))
+    fake.edit("BBBB2222", title="Highway Networks, revised")
+    slow = SlowServer(0.4)
+    fake.on_request = slow
+    monkeypatch.setattr(api, "DEFAULT_RETRY", RetryPolicy(attempts=2, timeout=0.1, sleep=Sleeps()))
+    try:
+        with pytest.raises(SourceError) as caught:
+            sync(config)
+    finally:
+        slow.drain()
+    assert "did not answer within 0.1 s (2 attempts)" in str(caught.value)
+    assert dict(every_byte(tmp_path / "vault")) == before
+
+
+def test_timeout_through_zob_sync_exits_3(
+    tmp_path: Path, fake: FakeZotero, key_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_library(fake)
+    slow = SlowServer(0.5)
+    fake.on_request = slow
+    policy = RetryPolicy(attempts=2, timeout=0.15, sleep=Sleeps())
+    monkeypatch.setattr(api, "DEFAULT_RETRY", policy)
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    try:
+        result = CliRunner().invoke(
+            main, ["sync", "--source", "web", "--library-id", "1", "--api-url", fake.url,
+                   "--vault", str(vault)],
+        )  # fmt: skip
+    finally:
+        slow.drain()
+    assert result.exit_code == 3, result.output
+    assert "did not answer within 0.15 s (2 attempts)" in result.output
+    assert "Traceback" not in result.output and KEY not in result.output

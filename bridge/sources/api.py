@@ -21,6 +21,13 @@ The local API has no `/deleted`, and its `since=` misses objects never synced (a
 do not move versions), so local reads are always full reads; the cursor is a digest of the
 data, and an unchanged library yields an empty incremental snapshot.
 
+Every answer passes one boundary before anything else looks at it (`_call`, `_objects`,
+`_keys`): an answer unusable as a whole (not JSON, an HTML page, the wrong shape, pages that
+never end) is a `SourceError` naming the request, the answer's type and first bytes, and what
+to check; one unreadable object in a good page is skipped with a warning. An object that
+still has its key keeps that key in `all_keys` (its note is not marked deleted); an entry
+without one makes deletions unknowable, so that snapshot has no `all_keys` and no cursor.
+
 The API key never leaves this module: pyzotero sends it as an `Authorization: Bearer` header,
 never in a URL (its `key_info()` would put it in one, so `/keys/current` is asked instead), and
 every error text is scrubbed of it before it becomes a `SourceError`.
@@ -35,6 +42,7 @@ import email.utils
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -49,7 +57,7 @@ from pyzotero import Zotero
 from pyzotero.errors import PyZoteroError
 
 from bridge.config import Config
-from bridge.errors import ConfigError, SourceError
+from bridge.errors import BridgeError, ConfigError, SourceError
 from bridge.model import Library, LibrarySnapshot
 from bridge.sources.apijson import CHILD_TYPES, items_from_api
 
@@ -65,7 +73,9 @@ LOCAL_CURSOR_PREFIX = "zob-local:"
 PAGE_SIZE = 100  # the API's maximum `limit`
 KEY_BATCH = 50  # the API's maximum number of keys in one `itemKey=` request
 READ_ATTEMPTS = 3  # whole listings restarted when the library changes while being read
-TIMEOUT_SECONDS = 30.0
+TIMEOUT_SECONDS = 30.0  # per request (connect, and between two bytes of an answer)
+MAX_PAGES = 20_000  # 2 million objects: a listing longer than this is a server gone wrong
+KEY_RE = re.compile(r"^[A-Z0-9]{8}$")  # Zotero object keys: 8 of [23456789A-Z]
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 TRANSIENT_ERRORS = (
     httpx2.TimeoutException,
@@ -84,14 +94,17 @@ class RetryPolicy:
 
     `attempts` counts tries per request (429, 5xx, timeouts). Without a `Retry-After`, waits
     grow from `base_delay`, doubling, up to `max_delay`. A server that asks for a wait longer
-    than `max_wait` is not waited for: the sync stops and says when to try again. `sleep` is
-    injectable so tests can record waits instead of spending them.
+    than `max_wait` is not waited for: the sync stops and says when to try again. `timeout`
+    is how long one try waits for the server (to connect, and between two parts of its
+    answer); it replaces pyzotero's own fixed 30 s. `sleep` is injectable so tests can record
+    waits instead of spending them.
     """
 
     attempts: int = 5
     base_delay: float = 1.0
     max_delay: float = 30.0
     max_wait: float = 300.0
+    timeout: float = TIMEOUT_SECONDS
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -154,10 +167,13 @@ class _RetryingTransport(httpx2.BaseTransport):
         self.policy = policy
         self.inner = inner or httpx2.HTTPTransport()
         self.secret = secret  # blanked out of error bodies: a server may echo the key
+        self.attempts = 0  # tries the last request took (for messages about giving up)
         self._resume_at = 0.0
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         self._wait_out_backoff()
+        # pyzotero passes its own fixed timeout with every request; ours wins
+        request.extensions["timeout"] = httpx2.Timeout(self.policy.timeout).as_dict()
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(max(1, self.policy.attempts)) | self._asks_too_much,
             wait=self._delay,
@@ -169,10 +185,13 @@ class _RetryingTransport(httpx2.BaseTransport):
             before_sleep=_discard,
             retry_error_callback=lambda state: state.outcome.result(),
         )
-        response = retrying(self.inner.handle_request, request)
+        try:
+            response = retrying(self.inner.handle_request, request)
+        finally:
+            self.attempts = retrying.statistics.get("attempt_number", 1)
         self._note_backoff(response)
         if response.status_code >= 400:
-            raise self._failure(request, response, retrying.statistics.get("attempt_number", 1))
+            raise self._failure(request, response, self.attempts)
         return response
 
     def close(self) -> None:
@@ -296,9 +315,11 @@ class ApiSource:
         self._key = api_key or ""
         self._warnings = tuple(warnings)
         policy = retry or DEFAULT_RETRY
+        self._timeout = policy.timeout
+        self._transport = _RetryingTransport(policy, secret=self._key)
         client = httpx2.Client(
-            transport=_RetryingTransport(policy, secret=self._key),
-            timeout=TIMEOUT_SECONDS,
+            transport=self._transport,
+            timeout=policy.timeout,
             follow_redirects=True,
             trust_env=name == "web",  # never send loopback requests through a proxy
         )
@@ -309,6 +330,7 @@ class ApiSource:
             self.zot.endpoint = api_url.rstrip("/")
         self.base_url = self.zot.endpoint
         self.prefix = f"/{self.zot.library_type}/{self.zot.library_id}"
+        self._begin()
 
     @property
     def config_warnings(self) -> tuple[str, ...]:
@@ -356,7 +378,7 @@ class ApiSource:
 
     def read(self, since: str | None = None) -> LibrarySnapshot:
         """The library, or what changed since the cursor `since`. Raises SourceError."""
-        self._reset()
+        self._begin()
         with self._translate_errors():
             if self.name == "local":
                 return self._read_local(since)
@@ -369,16 +391,18 @@ class ApiSource:
                     snapshot = self._read_changes(cursor)
                 except _LibraryChanged:  # torn or restored: only a full read is safe
                     snapshot = None
-                    self._reset()
                 if snapshot is not None:
                     return snapshot
+                self._begin()  # what the incremental attempt found is not the full read's
             return self._read_full(warnings)
 
     def key_info(self) -> dict[str, Any]:
         """What `/keys/current` says about the API key (web only), without the key itself."""
         with self._translate_errors():
             response = self._get("/keys/current")
-            info = response.json()
+            info = self._json(response, "the API key check")
+            if not isinstance(info, dict):
+                raise self._unusable("the API key check", "not a JSON object", response)
         info.pop("key", None)
         return info
 
@@ -388,7 +412,10 @@ class ApiSource:
             response = self._get(f"{self.prefix}/items/top", {"limit": 1, "format": "json"})
             total = _int(response.headers.get("Total-Results"))
             if total is None:
-                total = len(response.json())
+                page = self._json(response, "the item list")
+                if not isinstance(page, list):
+                    raise self._unusable("the item list", _shape_problem(page), response)
+                total = len(page)
         return total, _int(response.headers.get("Last-Modified-Version"))
 
     # -- full reads
@@ -397,8 +424,10 @@ class ApiSource:
         """Every item object (trash included) and collection, read at one library version."""
         for _ in range(READ_ATTEMPTS):
             try:
-                objects, version = self._listing(self.zot.items, includeTrashed=1)
-                collections, col_version = self._listing(self.zot.collections)
+                objects, version = self._listing(self.zot.items, "the item list", includeTrashed=1)
+                collections, col_version = self._listing(
+                    self.zot.collections, "the collection list", collection=True
+                )
             except _LibraryChanged:
                 continue
             if version is None or col_version is None or col_version == version:
@@ -414,7 +443,15 @@ class ApiSource:
         live = _live_objects(objects)
         cursor = None
         if version is not None:
-            cursor = _Cursor(version, _tree(live), [c["key"] for c in collections]).encode()
+            tree = _tree(live)
+            for key in self._kept:  # unreadable now, but its note must not look erased later
+                tree.setdefault(key, [])
+            cursor = _Cursor(version, tree, [c["key"] for c in collections]).encode()
+        else:
+            warnings.append(
+                "the API sent no usable Last-Modified-Version header, so the next sync reads "
+                "the whole library again"
+            )
         items = items_from_api(live, _live_collections(collections), self.library, warnings)
         return self._snapshot(items, frozenset(_regular_keys(live)), cursor, False, warnings)
 
@@ -430,16 +467,36 @@ class ApiSource:
         items = items_from_api(live, _live_collections(collections), self.library, warnings)
         return self._snapshot(items, all_keys, cursor, False, warnings)
 
-    def _listing(self, fetch: Callable[..., Any], **params: Any) -> tuple[list[dict], int | None]:
-        """Every page of a multi-object request, all at one library version."""
-        objects = list(fetch(limit=PAGE_SIZE, **params))
+    def _listing(
+        self, fetch: Callable[..., Any], what: str, *, collection: bool = False, **params: Any
+    ) -> tuple[list[dict], int | None]:
+        """Every page of a multi-object request, all at one library version.
+
+        The version is None when a page came without a usable `Last-Modified-Version`: then
+        nothing tells a torn listing from a whole one, and the caller keeps no cursor.
+        """
+        page = self._call(fetch, what, limit=PAGE_SIZE, **params)
+        objects = self._objects(page, what, collection)
+        count = len(page)
         version = self._header("Last-Modified-Version")
         total = self._header("Total-Results")
+        followed: set[str] = set()
         while self.zot.links and self.zot.links.get("next"):
-            objects.extend(self.zot.follow())
-            if self._header("Last-Modified-Version") != version:
+            link = self.zot.links["next"]
+            if link in followed or len(followed) >= MAX_PAGES:
+                raise self._unusable(what, f"its pages never end (the next page is {link})")
+            followed.add(link)
+            page = self._call(self.zot.follow, what)
+            objects.extend(self._objects(page, what, collection))
+            count += len(page)
+            page_version = self._header("Last-Modified-Version")
+            if page_version is None or version is None:
+                version = None
+            elif page_version != version:
                 raise _LibraryChanged
-        if total is not None and len(objects) != total:
+            if total is not None and count > total:
+                raise _LibraryChanged
+        if total is not None and count != total:
             raise _LibraryChanged
         return objects, version
 
@@ -451,7 +508,7 @@ class ApiSource:
         if probe is None:  # 304: the library version has not moved
             return self._snapshot((), frozenset(cursor.tree), cursor.encode(), True, [])
         changed, version = probe
-        collections, _ = self._listing(self.zot.collections)
+        collections, _ = self._listing(self.zot.collections, "the collection list", collection=True)
         current = {c["key"]: c for c in collections}
         if set(cursor.collections) - current.keys():
             return None  # a collection was deleted: its former members cannot be listed
@@ -464,12 +521,22 @@ class ApiSource:
         objects = self._subtrees(affected, tree, fetched)
         for key in deleted:
             tree.pop(key, None)
+        known_children = cursor.child_parents()
+        for key in self._kept - deleted:  # unreadable now; its note must not look erased
+            if key not in known_children:
+                tree.setdefault(key, [])
         warnings: list[str] = []
+        if version is None:
+            version = cursor.version  # ask again from where we know: nothing is skipped
+            warnings.append(
+                "the API sent no usable Last-Modified-Version header; changes are read again "
+                "next time"
+            )
         items = items_from_api(objects, _live_collections(collections), self.library, warnings)
         new_cursor = _Cursor(version, tree, list(current))
         return self._snapshot(items, frozenset(tree), new_cursor.encode(), True, warnings)
 
-    def _changed_versions(self, since: int) -> tuple[dict[str, int], int] | None:
+    def _changed_versions(self, since: int) -> tuple[dict[str, Any], int | None] | None:
         """Keys → versions of every object changed since `since`, or None for a 304.
 
         Raises `_LibraryChanged` when the library's version went *back* (a restored or
@@ -485,18 +552,43 @@ class ApiSource:
             raise _LibraryChanged
         if response.status_code == 304:
             return None
-        return dict(response.json()), version if version is not None else since
+        what = "the list of changed items"
+        body = self._json(response, what)
+        if not isinstance(body, dict):
+            raise self._unusable(what, _shape_problem(body, "a JSON object"), response)
+        changed = {}
+        for key, object_version in body.items():
+            if KEY_RE.match(key):
+                changed[key] = object_version
+            else:
+                self._skip(f"{what} names {_short(key)}, which is not a Zotero key", None)
+        return changed, version
 
     def _deleted_keys(self, cursor: _Cursor) -> set[str]:
         """Item keys erased since the cursor: `/deleted`, or a full key comparison on 409."""
+        what = "the list of deleted objects"
         try:
-            deleted = self.zot.deleted(since=cursor.version)
-            return {str(k) for k in deleted.get("items", [])}
+            body = self._call(self.zot.deleted, what, since=cursor.version)
         except HttpFailure as exc:
             if exc.status != 409:
                 raise
             self._reset()
-        existing = set(_text(self.zot.items(format="keys", includeTrashed=1, limit=None)).split())
+        else:
+            listed = body.get("items", []) if isinstance(body, dict) else None
+            if not isinstance(listed, list):
+                raise self._unusable(what, _shape_problem(body, "a JSON object with `items`"))
+            deleted = set()
+            for key in listed:
+                if isinstance(key, str) and KEY_RE.match(key):
+                    deleted.add(key)
+                else:
+                    self._skip(f"{what} names {_short(key)}, which is not a Zotero key", None)
+            return deleted
+        existing = self._keys(
+            self._call(self.zot.items, "the list of all item keys", format="keys",
+                       includeTrashed=1, limit=None),
+            "the list of all item keys",
+        )  # fmt: skip
         known = set(cursor.tree) | set(cursor.child_parents())
         return known - existing
 
@@ -505,7 +597,9 @@ class ApiSource:
         instead of 50); a listing torn by a concurrent change falls back to keys."""
         if len(keys) > 2 * KEY_BATCH:
             try:
-                objects, _ = self._listing(self.zot.items, since=since, includeTrashed=1)
+                objects, _ = self._listing(
+                    self.zot.items, "the list of changed items", since=since, includeTrashed=1
+                )
                 return {o["key"]: o for o in objects}
             except _LibraryChanged:
                 self._reset()
@@ -517,7 +611,11 @@ class ApiSource:
         ordered = sorted(keys)
         for start in range(0, len(ordered), KEY_BATCH):
             batch = ",".join(ordered[start : start + KEY_BATCH])
-            for obj in self.zot.items(itemKey=batch, includeTrashed=1, limit=KEY_BATCH):
+            what = "the items asked for by key"
+            page = self._call(
+                self.zot.items, what, itemKey=batch, includeTrashed=1, limit=KEY_BATCH
+            )
+            for obj in self._objects(page, what):
                 found[obj["key"]] = obj
         return found
 
@@ -545,10 +643,12 @@ class ApiSource:
         """Top-level item keys in these collections (renamed or moved: their paths changed)."""
         members: set[str] = set()
         for key in sorted(collection_keys):
-            text = _text(
-                self.zot.collection_items_top(key, format="keys", includeTrashed=1, limit=None)
-            )
-            members.update(text.split())
+            what = f"the items of collection {key}"
+            answer = self._call(
+                self.zot.collection_items_top, what, key, format="keys", includeTrashed=1,
+                limit=None,
+            )  # fmt: skip
+            members |= self._keys(answer, what)
         return members
 
     def _subtrees(
@@ -571,7 +671,7 @@ class ApiSource:
         for key in affected:
             if key in parents:
                 tree[key] = children[key]
-            else:
+            elif key not in self._kept:  # gone (a kept key only came back unreadable)
                 tree.pop(key, None)
         keep = set(parents) | {c for key in parents for c in children[key]}
         return [o for o in live if o["key"] in keep]
@@ -594,6 +694,108 @@ class ApiSource:
         self.zot.url_params = None
         self.zot.links = None
 
+    def _begin(self) -> None:
+        """Start a read: forget what the last one skipped."""
+        self._reset()
+        self._skipped: list[str] = []  # one warning per object left out at the boundary
+        self._kept: set[str] = set()  # keys of objects that came unreadable: not erased
+        self._blind = False  # an object without a usable key: deletions cannot be known
+
+    # -- the boundary: every answer is checked here before anything else looks at it
+
+    def _call(self, fetch: Callable[..., Any], what: str, *args: Any, **params: Any) -> Any:
+        """A pyzotero call; an answer it cannot parse becomes a SourceError saying so."""
+        try:
+            return fetch(*args, **params)
+        except (HttpFailure, httpx2.HTTPError, PyZoteroError, BridgeError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - all that is left is parsing the answer
+            self._reset()
+            response = self.zot.request
+            if response is not None and "content-type" not in response.headers:
+                raise self._unusable(what, "it has no Content-Type header") from None
+            raise self._unusable(what, _parse_problem(exc)) from None
+
+    def _json(self, response: httpx2.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
+            raise self._unusable(what, _parse_problem(exc), response) from None
+
+    def _objects(self, page: Any, what: str, collection: bool = False) -> list[dict]:
+        """The usable objects of one page of a listing; the others are skipped with a warning.
+
+        A page that is not a list, or holds nothing that even looks like an object, is not
+        Zotero's answer at all: SourceError.
+        """
+        if not isinstance(page, list):
+            raise self._unusable(what, _shape_problem(page))
+        if page and not any(isinstance(entry, dict) for entry in page):
+            raise self._unusable(
+                what, f"a list of {len(page)} entries, none an object (the first is "
+                f"{_short(page[0])})",
+            )  # fmt: skip
+        good = []
+        for index, entry in enumerate(page):
+            problem, key = _object_problem(entry, collection)
+            if problem is None:
+                good.append(entry)
+            elif key is None:
+                self._skip(f"entry {index + 1} of {what} {problem}", None)
+            else:
+                self._skip(f"{'collection' if collection else 'object'} {key} in {what}: "
+                           f"{problem}", key)  # fmt: skip
+        return good
+
+    def _keys(self, answer: Any, what: str) -> set[str]:
+        """A `format=keys` answer: one key per line, every line a key, or SourceError.
+
+        Half a key list is worse than none: every key missing from it looks erased."""
+        if not isinstance(answer, bytes | str):
+            raise self._unusable(what, _shape_problem(answer, "a text list of keys"))
+        lines = _text(answer).split()
+        bad = [line for line in lines if not KEY_RE.match(line)]
+        if bad:
+            raise self._unusable(
+                what, f"{len(bad)} of its {len(lines)} entries are not Zotero keys (the first is "
+                f"{_short(bad[0])})",
+            )  # fmt: skip
+        return set(lines)
+
+    def _skip(self, problem: str, key: str | None) -> None:
+        """Leave one object out. Without its key, no deletion and no cursor can be trusted."""
+        if key is None:
+            self._blind = True
+            self._skipped.append(f"the API sent an unreadable entry: {problem}; skipped")
+        else:
+            self._kept.add(key)
+            self._skipped.append(f"{problem}; skipped, its note is left as it is")
+
+    def _unusable(
+        self, what: str, problem: str, response: httpx2.Response | None = None
+    ) -> SourceError:
+        response = response if response is not None else self.zot.request
+        described = f" [{_describe_response(response)}]" if response is not None else ""
+        if self.name == "local":
+            hint = (
+                "check that --api-url points at Zotero's local API "
+                "(http://127.0.0.1:23119/api) and that Zotero 7 or later is running; "
+                "if nothing is wrong there, try again in a moment"
+            )
+        else:
+            hint = (
+                "check --api-url (the Zotero web API is https://api.zotero.org) and that no "
+                "proxy, firewall or Wi-Fi login page answers in its place; otherwise the "
+                "server had a bad moment: try again later"
+            )
+        return SourceError(
+            self._scrub(
+                f"the Zotero API at {self.base_url} sent an unusable answer to {what}: "
+                f"{problem}{described}"
+            ),
+            hint,
+        )
+
     def _header(self, name: str) -> int | None:
         response = self.zot.request
         return _int(response.headers.get(name)) if response is not None else None
@@ -606,14 +808,24 @@ class ApiSource:
         incremental: bool,
         warnings: list[str],
     ) -> LibrarySnapshot:
+        """The snapshot, honest about what was skipped: a kept key stays in `all_keys`; after an
+        entry without a key, `all_keys` and the cursor are unknown (None)."""
+        found = [*self._skipped, *warnings]
+        known: frozenset[str] | None = all_keys | self._kept
+        if self._blind:
+            known, cursor = None, None
+            found.append(
+                "some entries had no usable key, so no note is marked deleted-in-zotero this "
+                "time and the next sync asks for the same changes again"
+            )
         return LibrarySnapshot(
             items=tuple(items),
-            all_keys=all_keys,
+            all_keys=known,
             cursor=cursor,
             library=self.library,
             source_name=self.name,
             incremental=incremental,
-            warnings=self._warnings + tuple(self._scrub(w) for w in warnings),
+            warnings=self._warnings + tuple(dict.fromkeys(self._scrub(w) for w in found)),
         )
 
     def _where(self) -> str:
@@ -637,20 +849,20 @@ class ApiSource:
         except httpx2.ConnectError as exc:
             raise self._unreachable(exc) from None
         except httpx2.TimeoutException:
+            attempts = self._transport.attempts
             raise SourceError(
-                f"{self._where()} did not answer within {TIMEOUT_SECONDS:.0f} s",
-                "try again later; check your network connection",
+                f"{self._where()} did not answer within {self._timeout:g} s "
+                f"({attempts} attempt{'s' if attempts != 1 else ''})",
+                "try again later; check your network connection"
+                + ("; Zotero may be busy (a large import or sync)" if self.name == "local" else ""),
             ) from None
         except (httpx2.HTTPError, PyZoteroError) as exc:
             raise SourceError(
                 self._scrub(f"talking to {self._where()} failed: {type(exc).__name__}: {exc}"),
                 "try again later; if it persists, check --api-url",
             ) from None
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise SourceError(
-                self._scrub(f"{self._where()} did not answer with Zotero API data ({exc})"),
-                "check --api-url: it must point at the Zotero API",
-            ) from None
+        except (ValueError, RecursionError, LookupError, TypeError, AttributeError) as exc:
+            raise self._unusable("a request", _parse_problem(exc)) from None
 
     def _unreachable(self, exc: Exception) -> SourceError:
         if self.name == "local":
@@ -726,15 +938,85 @@ def read_api_key(config: Config, warnings: list[str]) -> str:
 
 
 def _int(value: Any) -> int | None:
+    """A version or count from a header or a field; None for anything else (negatives too)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if number >= 0 else None
 
 
 def _text(value: Any) -> str:
     """pyzotero hands `format=keys` answers over as bytes."""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+# ── describing bad answers ───────────────────────────────────────────────────────────────────
+
+
+def _object_problem(entry: Any, collection: bool) -> tuple[str | None, str | None]:
+    """(what is wrong with one listed object or None, its key when it has a usable one)."""
+    if not isinstance(entry, dict):
+        return f"is {_short(entry)}, not an object", None
+    key = entry.get("key")
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        return f"has no usable key ({_short(key)})", None
+    data = entry.get("data")
+    if not isinstance(data, dict):
+        return f"no `data` object ({_short(data)})", key
+    if data.get("key", key) != key:
+        return f"its data is that of {_short(data.get('key'))}", key
+    if collection:
+        if not isinstance(data.get("name"), str):
+            return f"no collection name ({_short(data.get('name'))})", key
+    elif not isinstance(data.get("itemType"), str) or not data["itemType"]:
+        return f"no itemType ({_short(data.get('itemType'))})", key
+    return None, key
+
+
+def _short(value: Any) -> str:
+    """A value as a few words for a message: its type, and its start when it is text."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | int | float):
+        return f"the number {value!r}"
+    if isinstance(value, bytes | str):
+        text = " ".join(_text(value).split())
+        return repr(text if len(text) <= 40 else text[:40] + "…")
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _shape_problem(value: Any, expected: str = "a JSON list of objects") -> str:
+    if isinstance(value, bytes):  # what pyzotero hands over for a non-JSON Content-Type
+        return f"expected {expected}, got text that is not JSON"
+    return f"expected {expected}, got {_short(value)}"
+
+
+def _parse_problem(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if isinstance(exc, RecursionError):
+        return "its JSON is nested too deeply to read"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"it is not valid JSON ({exc.msg} at character {exc.pos})"
+    return f"it is not Zotero API data ({type(exc).__name__}: {_short(str(exc))})"
+
+
+def _describe_response(response: httpx2.Response) -> str:
+    """`HTTP 200, text/html, 1.2 kB: '<!DOCTYPE html>…'` — enough to recognise a login page."""
+    content_type = response.headers.get("content-type") or "no Content-Type"
+    try:
+        body = response.content
+    except httpx2.HTTPError:  # a streamed answer that was not read: no body to show
+        return f"HTTP {response.status_code}, {content_type}"
+    size = len(body)
+    amount = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+    amount = amount if size >= 1000 else f"{size} bytes"
+    return f"HTTP {response.status_code}, {content_type}, {amount}: {_short(body[:200])}"
 
 
 def _data(obj: dict) -> dict:

@@ -401,7 +401,12 @@ def _collections(
     data: Mapping[str, Any], paths: Mapping[str, str], where: str, sink: Warnings
 ) -> tuple[str, ...]:
     """Full collection paths, sorted; keys without a known collection are left out."""
-    found = {paths[key] for key in _list(data, "collections", where, sink) if key in paths}
+    found = set()
+    for key in _list(data, "collections", where, sink):
+        if not isinstance(key, str):
+            sink.append(f"{where}: collection {key!r} is not a key; left out")
+        elif key in paths:
+            found.add(paths[key])
     return tuple(sorted(found))
 
 
