@@ -138,3 +138,19 @@ def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     config = load_config(example)
     assert config.vault == tmp_path / "Obsidian" / "Research"
     assert config.color_sections["#ff6666"].startswith("Unclear")
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [c for c in COMMANDS if f"`zob {c}" not in readme]
+    assert missing == []
+
+
+def test_readme_starts_with_the_two_newcomer_commands() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert len(block) == 2
+    assert "zob demo" in block[0] and "pip install ." in block[0]
+    assert "pytest" in block[1] and "'.[test]'" in block[1]
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    assert "pip install -q '.[test]'" in ci and "pytest" in ci
