@@ -50,21 +50,36 @@ class Vault:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._root = str(self.root)  # plain strings: etag() runs once per note per sync
+        self._folders: dict[str, Path] = {}
         self._dirty_dirs: set[Path] = set()
         self._key_index: dict[str, str] | None = None
 
     # --- paths ---------------------------------------------------------------------------
 
     def abs(self, rel: str) -> Path:
-        """Absolute path of a vault-relative path; refuses anything that leaves the vault."""
-        path = (self.root / rel).resolve()
+        """Absolute path of a vault-relative path; refuses anything that leaves the vault.
+
+        Folders are resolved once per sync (a 10,000-note sync would otherwise resolve every
+        path component 10,000 times); the note itself is checked when it is a link."""
+        head, _, name = rel.rpartition("/")
+        folder = self._folders.get(head)
+        if folder is None:
+            folder = (self.root / head).resolve() if head else self.root
+            self._check_inside(rel, folder)
+            self._folders[head] = folder
+        path = folder / name
+        if os.path.islink(path):
+            path = path.resolve()
+            self._check_inside(rel, path)
+        return path
+
+    def _check_inside(self, rel: str, path: Path) -> None:
         if path != self.root and self.root not in path.parents:
             raise NoteError(
                 rel,
                 "this path leads outside the vault (a symlink?)",
                 "the bridge never writes outside the vault; fix the link",
             )
-        return path
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -135,8 +150,10 @@ class Vault:
     def create(self, rel: str, text: str) -> str:
         """Write a new note; never overwrites. Returns the new etag."""
         path = self.abs(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.abs(rel)  # the folder may be a symlink created just now: check again
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.pop(rel.rpartition("/")[0], None)
+            path = self.abs(rel)  # the folder may be a symlink created just now: check again
         tmp = self._write_temp(path, text, fsync=False)
         try:
             os.link(tmp, path)
