@@ -43,6 +43,8 @@ from typing import Any
 
 from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import BridgeError, DaemonRunningError
+from bridge.locks import try_lock as _try_lock
+from bridge.locks import unlock as _unlock
 from bridge.state import STATE_DIRNAME, State, now_iso
 from bridge.vault.fs import etag_of
 
@@ -60,7 +62,6 @@ NETWORK_FS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "fuse.rclone", "davfs",
      "fuse.davfs2", "vboxsf", "afpfs", "fuse.gvfsd-fuse", "fuse.s3fs"}
 )  # fmt: skip
-_WIN_LOCK_OFFSET = 1 << 20  # Windows locks a byte range; lock one far past the content
 
 
 # ---------------------------------------------------------------------------------- logging
@@ -94,38 +95,6 @@ def setup_logging(verbose: bool) -> Path | None:
 
 
 # ------------------------------------------------------------------------------------- lock
-
-
-def _try_lock(fd: int, *, shared: bool = False) -> bool:
-    if os.name == "nt":  # pragma: no cover - Windows
-        import msvcrt
-
-        os.lseek(fd, _WIN_LOCK_OFFSET, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if os.name == "nt":  # pragma: no cover - Windows
-        import msvcrt
-
-        os.lseek(fd, _WIN_LOCK_OFFSET, os.SEEK_SET)
-        with contextlib.suppress(OSError):
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
 from bridge.lineage import MethodGraph, PaperInfo
+from bridge.locks import sync_lock
 from bridge.plan import Action, PlanContext, plan, plan_methods
 from bridge.sources import Source
-from bridge.state import State, now_iso
+from bridge.state import STATE_DIRNAME, State, now_iso
 from bridge.vault.fs import Vault
 from bridge.vault.papers import collect_papers
 from bridge.vault.render import Renderer
@@ -104,7 +105,7 @@ def sync(
     vault_root = require_vault(config)
     source = source or open_source(config)
     started = now_iso()
-    with State(vault_root) as state:
+    with sync_lock(vault_root / STATE_DIRNAME), State(vault_root) as state:
         cursor_key = f"cursor:{source.name}:{_source_id(config)}"
         fingerprint = render_fingerprint(config)
         full = options.full or state.get_meta("render_fingerprint") != fingerprint

@@ -372,3 +372,24 @@ def test_user_templates_render_in_a_sandbox(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "paper.md.j2" in result.output and "unsafe" in result.output.lower()
     assert not list((vault / "Papers").glob("*.md")) if (vault / "Papers").exists() else True
+
+
+def test_two_syncs_of_one_vault_take_turns(tmp_path: Path) -> None:
+    """A manual `zob sync` while the daemon syncs must wait, not interleave writes."""
+    from bridge.locks import SyncBusyError, sync_lock
+
+    state_dir = tmp_path / ".zotero-bridge"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from bridge.locks import sync_lock\n"
+         "with sync_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(30)",
+         str(state_dir)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(SyncBusyError), sync_lock(state_dir, timeout=0.3):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with sync_lock(state_dir, timeout=5):  # a killed holder leaves nothing stale behind
+        pass
