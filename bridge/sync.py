@@ -131,7 +131,15 @@ def sync(
         vault.remove_stale_temps()
         tick = progress(len(actions)) if progress else None
         apply(actions, vault, state, result, tick)
-        method_actions, papers = _plan_methods(config, state, vault, ctx, result, write_cache=True)
+        method_actions, papers = _plan_methods(
+            config,
+            state,
+            vault,
+            ctx,
+            result,
+            write_cache=True,
+            papers_changed=full or any(a.kind != "unchanged" for a in actions),
+        )
         apply(method_actions, vault, state, result)
         result.actions = actions + method_actions
         after_sync(
@@ -155,13 +163,22 @@ def _plan_methods(
     result: SyncResult,
     *,
     write_cache: bool,
+    papers_changed: bool = True,
 ) -> tuple[list[Action], list[PaperInfo]]:
     """Method notes follow the paper notes as they are on disk now (user edits included).
 
-    Also returns the papers read, which the reading queue and history reuse."""
-    papers, problems = collect_papers(vault, state, write_cache=write_cache)
+    Also returns the papers read, which the reading queue and history reuse. When no paper
+    note changed (no action, every cached fact still valid), method notes cannot change
+    either and are not re-rendered — most of a no-op sync's time otherwise."""
+    stats: dict[str, int] = {}
+    papers, problems = collect_papers(vault, state, write_cache=write_cache, stats=stats)
+    if not papers_changed and not stats["reparsed"] and not stats["dropped"]:
+        result.warnings.extend(json.loads(state.get_meta("lineage_problems") or "[]"))
+        return [], papers
     graph = MethodGraph.build(papers)
     result.warnings.extend(problems + graph.problems)
+    if write_cache:
+        state.set_meta("lineage_problems", json.dumps(problems + graph.problems))
     actions = plan_methods(
         graph, state.notes(), vault, ctx, config.methods_folder, config.mermaid_depth
     )

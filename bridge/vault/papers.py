@@ -24,9 +24,11 @@ def _read(vault: Vault, path: str) -> str | None:
 
 
 def collect_papers(
-    vault: Vault, state: State, *, write_cache: bool = True
+    vault: Vault, state: State, *, write_cache: bool = True, stats: dict[str, int] | None = None
 ) -> tuple[list[PaperInfo], list[str]]:
-    """Every live paper note's lineage facts, and problems met while reading them."""
+    """Every live paper note's lineage facts, and problems met while reading them.
+
+    `stats`, when given, receives `reparsed`: how many notes were not served by the cache."""
     cache = state.paper_meta()
     papers: list[PaperInfo] = []
     problems: list[str] = []
@@ -65,6 +67,9 @@ def collect_papers(
         info = PaperInfo.from_properties(note.note_id, note.path, parsed.properties)
         papers.append(info)
         fresh.append((note.note_id, note.path, etag, dataclasses.asdict(info)))
+    if stats is not None:
+        stats["reparsed"] = len(fresh) + len(problems)
+        stats["dropped"] = sum(1 for k in cache if k not in live)
     if write_cache:
         with state.transaction():
             state.put_paper_meta(fresh)

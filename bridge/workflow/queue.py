@@ -98,9 +98,11 @@ def update_queue(
     path = config.reading_queue
     if not path:
         return None
-    rows = queue_rows(papers)
-    inputs = [rows, path, render_fingerprint(config)]
-    digest = text_hash(json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str))
+    # the rows are a function of these facts: compare them before building any row
+    facts = [(p.note_id, p.path, p.title, p.year, p.venue, p.reading_pass, p.status)
+             for p in papers]  # fmt: skip
+    inputs = [facts, path, render_fingerprint(config)]
+    digest = text_hash(json.dumps(inputs, ensure_ascii=False, default=str))
     note = state.note(QUEUE_ID)
     if (
         not recreate
@@ -111,6 +113,7 @@ def update_queue(
         and state.get_meta(QUEUE_DIGEST) == digest
     ):
         return None
+    rows = queue_rows(papers)
     action = write_note(render_queue(ctx.renderer, rows), path, state, vault, ctx, result,
                         recreate=recreate)  # fmt: skip
     if action.kind in ("create", "update", "touch", "unchanged"):
