@@ -212,6 +212,12 @@ class State:
         ).fetchone()
         return _note_from_row(row) if row else None
 
+    def count_notes(self, kind: str) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM notes WHERE kind=? AND user_deleted=0", (kind,)
+        ).fetchone()
+        return int(row[0])
+
     def put_note(self, note: NoteState) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO notes (note_id, kind, path, base_json, render_hash, etag,"

@@ -174,6 +174,7 @@ def _plan_methods(
     papers, problems = collect_papers(vault, state, write_cache=write_cache, stats=stats)
     if not papers_changed and not stats["reparsed"] and not stats["dropped"]:
         result.warnings.extend(json.loads(state.get_meta("lineage_problems") or "[]"))
+        result.unchanged += state.count_notes("method")
         return [], papers
     graph = MethodGraph.build(papers)
     result.warnings.extend(problems + graph.problems)
