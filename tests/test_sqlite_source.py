@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -937,3 +939,153 @@ def test_no_files_left_behind_anywhere(tmp_path: Path, _private_tempdir: Path) -
     assert sorted(after) == sorted(before)
     assert after["better-bibtex.sqlite"] == before["better-bibtex.sqlite"]
     assert list(_private_tempdir.iterdir()) == []
+
+
+# ----------------------------------------------------------------------- (h2) incremental = full
+
+
+def _random_library(tmp_path: Path, rnd: random.Random) -> Path:
+    with new_db(tmp_path) as db:
+        db.set_time("2025-01-01 09:00:00")
+        keys = []
+        for i in range(40):
+            key = db.add_item(
+                rnd.choice(["journalArticle", "book", "conferencePaper"]),
+                title=f"Item {i}",
+                date=rnd.choice(["2016-06-27", "May 2015", "2001"]),
+                creators=[
+                    ("author", f"F{j}", f"L{rnd.randrange(9)}") for j in range(rnd.randrange(3))
+                ],
+                tags=rnd.sample([f"t{n}" for n in range(6)], rnd.randrange(3)),
+                collections=rnd.sample(
+                    ["Inbox", "Inbox/Sub", "Read/Old", "Other"], rnd.randrange(3)
+                ),
+                DOI=f"10.1/{i}",
+            )
+            keys.append(key)
+            for a in range(rnd.choice([0, 0, 1, 2])):
+                pdf = db.add_attachment(key, filename=f"{i}-{a}.pdf", title=f"PDF {a}")
+                for n in range(rnd.randrange(4)):
+                    db.add_annotation(
+                        pdf,
+                        text=f"text {i} {a} {n}",
+                        tags=rnd.sample(["a0", "a1", "a2"], rnd.randrange(2)),
+                    )
+        for _ in range(10):
+            a, b = rnd.sample(keys, 2)
+            db.relate(a, b)
+    return tmp_path / "Zotero"
+
+
+def _random_edit(db: ZoteroDB, rnd: random.Random, full: dict[str, Item]) -> None:
+    """One edit Zotero could make, on items the last full read returned."""
+    regular = sorted(full)
+    key = rnd.choice(regular)
+    attachments = [att.key for item in full.values() for att in item.attachments]
+    annotations = [a.key for item in full.values() for a in item.annotations]
+    paths = sorted(path for lib, path in db._collections if lib == 1)
+    choice = rnd.randrange(14)
+    if choice == 0:
+        db.set_field(key, "title", f"edited {rnd.randrange(10**6)}")
+    elif choice == 1:
+        db.set_field(key, "date", rnd.choice(["2019-03-04", "", "June 1999"]))
+    elif choice == 2:
+        db.add_tag(key, f"t{rnd.randrange(8)}")
+    elif choice == 3 and full[key].tags:
+        db.remove_tag(key, rnd.choice(full[key].tags))
+    elif choice == 4:
+        db.add_to_collection(key, rnd.choice([*paths, "New/Child"]))
+    elif choice == 5 and full[key].collections:
+        db.remove_from_collection(key, rnd.choice(full[key].collections))
+    elif choice == 6 and paths:
+        db.rename_collection(rnd.choice(paths), f"R{rnd.randrange(10**6)}")
+    elif choice == 7:
+        db.relate(key, rnd.choice(regular))
+    elif choice == 8:
+        (db.restore if full[key].trashed else db.trash)(key)
+    elif choice == 9 and annotations:
+        db.set_annotation(rnd.choice(annotations), comment=f"c{rnd.randrange(10**6)}")
+    elif choice == 10:
+        pdf = db.add_attachment(key, filename="new.pdf")
+        db.add_annotation(pdf, text="new", tags=["fresh"])
+    elif choice == 11 and attachments:
+        db.add_annotation(rnd.choice(attachments), text="added")
+    elif choice == 12:
+        db.add_item(
+            title="brand new", tags=["t1"], collections=rnd.sample(paths, min(1, len(paths)))
+        )
+    elif choice == 13 and rnd.random() < 0.3:
+        db.erase(key)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_read_returns_the_items_of_a_full_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """A cursor read looks up the details of the changed items alone: each item it returns is
+    exactly the full read's item, and the read is the one a whole-table read would give."""
+    rnd = random.Random(seed)
+    data_dir = _random_library(tmp_path, rnd)
+    source = SqliteSource(data_dir)
+    by_id_calls: list[int] = []
+    real_details = sqlite_module._query_details
+
+    def details(conn: sqlite3.Connection, rows: object, ids: object, **kw: bool) -> None:
+        if ids is not None:
+            by_id_calls.append(len(ids))  # type: ignore[arg-type]
+        real_details(conn, rows, ids, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_module, "_query_details", details)
+    previous = source.read()
+    clock = datetime(2025, 2, 1, 12, 0, 0)
+    for _ in range(12):
+        full_before = by_key(source.read().items)
+        with ZoteroDB.open(data_dir / "zotero.sqlite", seed=rnd.randrange(10**6)) as db:
+            for _ in range(rnd.randrange(1, 4)):
+                # Often in the second of the cursor itself: the `>=` rule and boundary hashes.
+                clock += timedelta(seconds=rnd.choice([0, 0, 1, 30]))
+                db.set_time(clock.isoformat(sep=" "))
+                _random_edit(db, rnd, full_before)
+        monkeypatch.setattr(sqlite_module, "DETAILS_BY_ID_SHARE", 100.0)  # always by itemID
+        incremental = source.read(since=previous.cursor)
+        monkeypatch.setattr(sqlite_module, "DETAILS_BY_ID_SHARE", 0.0)  # always whole tables
+        scanned = source.read(since=previous.cursor)
+        full = source.read()
+
+        assert incremental == scanned
+        assert incremental.incremental and incremental.all_keys == full.all_keys
+        everything = by_key(full.items)
+        for item in incremental.items:
+            assert item == everything[item.key]
+        previous = incremental
+    assert by_id_calls  # the by-itemID path was taken
+
+
+def test_cursor_read_looks_up_only_the_changed_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fields, creators, tags… of unchanged items are not read at all by a cursor read."""
+    with new_db(tmp_path) as db:
+        db.set_time("2025-01-01 09:00:00")
+        keys = [db.add_item(title=f"T{i}", creators=[("author", "A", f"B{i}")]) for i in range(30)]
+        pdf = db.add_attachment(keys[0], filename="a.pdf")
+        db.add_annotation(pdf, text="hi", tags=["x"])
+    data_dir = tmp_path / "Zotero"
+    source = SqliteSource(data_dir)
+    cursor = source.read().cursor
+    _edit(data_dir, "2025-02-01 12:00:00", "add_tag", keys[0], "new")
+    looked_up: list[object] = []
+    real_details = sqlite_module._query_details
+
+    def details(conn: sqlite3.Connection, rows: object, ids: object, **kw: bool) -> None:
+        looked_up.append(ids if ids is None else sorted(ids))  # type: ignore[call-overload]
+        real_details(conn, rows, ids, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_module, "_query_details", details)
+
+    changed = source.read(since=cursor)
+
+    (item,) = changed.items
+    assert item.key == keys[0] and item.tags == ("new",) and item.annotations[0].tags == ("x",)
+    assert looked_up == [[1, 31, 32]]  # the item, its attachment, its annotation
+    assert len(changed.all_keys) == 30
