@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable
@@ -101,6 +102,19 @@ def sync(
     progress: ProgressFactory | None = None,
 ) -> SyncResult:
     """Run the pipeline once. Raises BridgeError subclasses for whole-sync failures."""
+    try:
+        return _sync(config, options, source=source, progress=progress)
+    finally:
+        gc.unfreeze()
+
+
+def _sync(
+    config: Config,
+    options: SyncOptions | None,
+    *,
+    source: Source | None,
+    progress: ProgressFactory | None,
+) -> SyncResult:
     options = options or SyncOptions()
     vault_root = require_vault(config)
     source = source or open_source(config)
@@ -112,6 +126,7 @@ def sync(
         cursor = None if full else state.get_meta(cursor_key)
         snapshot = source.read(since=cursor)
         snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
+        gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
         vault = Vault(vault_root)
         ctx = PlanContext(config.papers_folder, make_renderer(config), force=options.force)
         notes = state.notes()
