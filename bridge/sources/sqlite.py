@@ -4,7 +4,7 @@ Safety first, because this file belongs to a program that is usually running:
 - Zotero holds `PRAGMA locking_mode=EXCLUSIVE`, so even a read-only connection to the live file
   fails with "database is locked" — and any connection we opened could take a lock Zotero
   needs. Zotero 10 runs in WAL mode without a `-shm` file and checkpoints rarely, so committed
-  edits can live only in `zotero.sqlite-wal`; `immutable=1` on the live file would miss them.
+  edits can live only in `zotero.sqlite-wal`; an "immutable" open of the live file would miss them.
 - So we never open Zotero's files with SQLite. We copy `zotero.sqlite` plus its `-wal` (always:
   it holds committed data) and its `-journal` (only when hot: a write in progress) into a
   private temp directory outside the data directory, and open the *copy*. SQLite then replays
