@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -128,17 +128,21 @@ def _stem(path: str) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(".md")
 
 
-class _Stems(dict):
+class _Stems(Mapping[str, str]):
     """Zotero key → note stem, computed on lookup from the key → path map (most keys are
     never looked up: only related items need a link)."""
 
     def __init__(self, paths: dict[str, str]) -> None:
-        super().__init__()
         self.paths = paths
 
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        path = self.paths.get(key)
-        return _stem(path) if path is not None else default
+    def __getitem__(self, key: str) -> str:
+        return _stem(self.paths[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
 
 
 def _method_names(items: Iterable[Item], ctx: PlanContext) -> dict[str, str]:

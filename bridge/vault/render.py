@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
@@ -65,8 +66,8 @@ class RenderedNote:
 class LinkNames:
     """Link text for other notes: Zotero key → paper stem, method name → method stem."""
 
-    papers: dict[str, str]
-    methods: dict[str, str]
+    papers: Mapping[str, str]
+    methods: Mapping[str, str]
 
     def paper(self, key: str) -> str | None:
         return self.papers.get(key)
