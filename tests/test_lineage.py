@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from bridge.cli import main
 from bridge.config import Config
 from bridge.lineage import MethodGraph, PaperInfo, mermaid
-from bridge.sync import sync
+from bridge.sync import SyncOptions, sync
 from bridge.vault.links import LinkIndex
 from tests.helpers import ModelSource, make_item, vault_config
 
@@ -143,3 +143,18 @@ def test_mermaid_depth_limits_generations() -> None:
     diagram = mermaid(graph, "M3", depth=1)
     assert '"M2"' in diagram and '"M4"' in diagram
     assert '"M1"' not in diagram and '"M5"' not in diagram
+
+
+def test_a_paper_note_with_broken_yaml_does_not_ripple_into_method_notes(tmp_path: Path) -> None:
+    nms = make_item("NMS paper", citation_key="neubeck2006", tags=("proposes:NMS",))
+    soft = make_item("Soft-NMS paper", citation_key="bodla2017", tags=("extends:NMS",))
+    source = ModelSource([nms, soft])
+    config = vault_config(tmp_path)
+    sync(config, source=source)
+    method = tmp_path / "Methods" / "NMS.md"
+    before = method.read_bytes()
+    paper = tmp_path / "Papers" / "bodla2017.md"
+    paper.write_text(paper.read_text().replace("title:", "title: [broken", 1))
+    result = sync(config, source=source, options=SyncOptions(full=True))
+    assert result.skipped == 1
+    assert method.read_bytes() == before  # still lists the Soft-NMS paper

@@ -16,6 +16,12 @@ from bridge.vault.fs import Vault, etag_settled
 from bridge.vault.notefile import parse_note
 
 
+def _from_cache(info: dict) -> PaperInfo:
+    return PaperInfo(
+        **{**info, "proposes": tuple(info["proposes"]), "extends": tuple(info["extends"])}
+    )
+
+
 def _read(vault: Vault, path: str) -> str | None:
     try:
         return vault.read(path)
@@ -41,7 +47,7 @@ def collect_papers(
         if etag is None:
             continue
         live.add(note.note_id)
-        cached = cache.get(note.note_id)
+        cached = last_known = cache.get(note.note_id)
         text = None
         if cached and cached[0] == note.path and cached[1] == etag and not etag_settled(etag):
             # a same-size edit within one mtime tick keeps the etag: trust it only by content
@@ -49,20 +55,16 @@ def collect_papers(
             if text is None or text_hash(text) != note.content_hash:
                 cached = None
         if cached and cached[0] == note.path and cached[1] == etag:
-            papers.append(
-                PaperInfo(
-                    **{
-                        **cached[2],
-                        "proposes": tuple(cached[2]["proposes"]),
-                        "extends": tuple(cached[2]["extends"]),
-                    }
-                )
-            )
+            papers.append(_from_cache(cached[2]))
             continue
         try:
             parsed = parse_note(note.path, text if text is not None else vault.read(note.path))
         except NoteError as exc:
             problems.append(exc.message)
+            if last_known is not None:
+                # an unreadable note (broken YAML) must not ripple into the method notes:
+                # keep what it last said until the user fixes it
+                papers.append(_from_cache(last_known[2]))
             continue
         info = PaperInfo.from_properties(note.note_id, note.path, parsed.properties)
         papers.append(info)
