@@ -6,7 +6,6 @@ since the scan, read-only, a symlink) becomes a skip with a message; the rest go
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +113,7 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
     if not actions:
         return
     vault.sync_dirs()
+    facts = []
     with state.transaction():
         for action in actions:
             if action.kind == "user-deleted":
@@ -127,8 +127,8 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
                 # what method notes need, from the properties just written: no re-read
                 info = PaperInfo.from_properties(action.note_id, action.path, action.properties)
                 # the etag the action saw or wrote: a later edit must not inherit these facts
-                meta = (action.note_id, action.path, action.state.etag, dataclasses.asdict(info))
-                state.put_paper_meta([meta])
+                facts.append((action.note_id, action.path, action.state.etag, vars(info)))
             state.resolve_conflicts_for(action.note_id, action.open_conflicts)
             for name in action.conflicts:
                 state.add_conflict(action.note_id, action.path, name)
+        state.put_paper_meta(facts)

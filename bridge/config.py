@@ -69,6 +69,7 @@ class Config:
     filter_collections: tuple[str, ...] = ()
     filter_tags: tuple[str, ...] = ()
     reading_queue: str = "Reading queue.md"
+    queue_limit: int = 100  # papers listed per stage, newest first (0: every paper)
     reports_folder: str = "Reports"
     writeback: bool = False
     writeback_library_id: str | None = None
@@ -119,6 +120,7 @@ _KEYS: dict[tuple[str, ...], str] = {
     ("filters", "collections"): "filter_collections",
     ("filters", "tags"): "filter_tags",
     ("workflow", "reading_queue"): "reading_queue",
+    ("workflow", "queue_limit"): "queue_limit",
     ("workflow", "reports_folder"): "reports_folder",
     ("writeback", "enabled"): "writeback",
     ("writeback", "library_id"): "writeback_library_id",
@@ -131,6 +133,7 @@ _PATH_KEYS = {"vault", "zotero_dir", "templates_dir", "api_key_file", "writeback
 _LIST_KEYS = {"filter_collections", "filter_tags"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "mermaid_depth": (int,),
+    "queue_limit": (int,),
     "debounce_seconds": (int, float),
     "poll_seconds": (int, float),
     "watch_polling": (bool,),
@@ -268,6 +271,8 @@ def _validate(config: Config) -> list[str]:
         problems.append(f"library_type must be 'user' or 'group', not {config.library_type!r}")
     if config.mermaid_depth < 1:
         problems.append("lineage.mermaid_depth must be at least 1")
+    if config.queue_limit < 0:
+        problems.append("workflow.queue_limit must be 0 (no limit) or more")
     if config.debounce_seconds < 0 or config.poll_seconds <= 0:
         problems.append("watch.debounce_seconds must be >= 0 and watch.poll_seconds > 0")
     for attr in ("papers_folder", "methods_folder", "attachments_folder", "reports_folder"):

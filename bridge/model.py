@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+_PAGE_INDEX = re.compile(r'"pageIndex"\s*:\s*(\d+)')
+
 ANNOTATION_TYPES = ("highlight", "note", "image", "ink", "underline", "text")
 
 
@@ -69,7 +71,7 @@ class Annotation:
     @property
     def page_index(self) -> int | None:
         """0-based page index from `position`, when it has one."""
-        match = re.search(r'"pageIndex"\s*:\s*(\d+)', self.position or "")
+        match = _PAGE_INDEX.search(self.position) if self.position else None
         return int(match.group(1)) if match else None
 
 

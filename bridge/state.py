@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,19 @@ MIGRATIONS: list[str] = [
     CREATE TABLE pinned (note_id TEXT PRIMARY KEY, pinned_at TEXT NOT NULL);
     CREATE TABLE writeback (note_id TEXT PRIMARY KEY, tags_json TEXT NOT NULL, pushed_at TEXT)
     """,
+    # 4: what the reading queue and the method notes select by, beside each paper's facts, so
+    # a sync that changed one paper asks SQLite instead of parsing every paper's facts.
+    # lineage: the paper proposes or extends something; stage: its queue stage (NULL: not
+    # listed); sort_year, sort_title: the queue's order (newest first)
+    """
+    ALTER TABLE paper_meta ADD COLUMN lineage INTEGER;
+    ALTER TABLE paper_meta ADD COLUMN stage TEXT;
+    ALTER TABLE paper_meta ADD COLUMN sort_year INTEGER;
+    ALTER TABLE paper_meta ADD COLUMN sort_title TEXT;
+    CREATE INDEX paper_meta_stage ON paper_meta(stage, sort_year, sort_title, path);
+    CREATE INDEX paper_meta_lineage ON paper_meta(lineage);
+    CREATE INDEX progress_log_note ON progress_log(note_id)
+    """,
 ]
 
 
@@ -99,25 +112,35 @@ class NoteState:
     note_id: str
     kind: str
     path: str
-    base_raw: dict[str, Any] | str
+    base_raw: dict[str, Any] | str | None  # None: still in the state DB (`loader` fetches it)
     render_hash: str
     etag: str | None
     user_deleted: bool = False
     zotero_deleted: bool = False
     prev_status: str | None = None
     content_hash: str | None = None
+    # fetches base_json by note_id: `State.notes()` leaves the bases in the database, which
+    # keeps a 50,000-note vault's bases (hundreds of MB) out of memory
+    loader: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def base(self) -> dict[str, Any]:
-        if isinstance(self.base_raw, str):
-            self.base_raw = json.loads(self.base_raw)
+    def _raw(self) -> dict[str, Any] | str:
+        if self.base_raw is None:
+            self.base_raw = self.loader(self.note_id) if self.loader else "{}"
         return self.base_raw
 
     @property
+    def base(self) -> dict[str, Any]:
+        raw = self._raw()
+        if isinstance(raw, str):
+            raw = self.base_raw = json.loads(raw)
+        return raw
+
+    @property
     def base_json(self) -> str:
-        if isinstance(self.base_raw, str):
-            return self.base_raw
-        return json.dumps(self.base_raw, ensure_ascii=False, sort_keys=True)
+        raw = self._raw()
+        if isinstance(raw, str):
+            return raw
+        return json.dumps(raw, ensure_ascii=False, sort_keys=True)
 
 
 class StateError(BridgeError):
@@ -170,6 +193,8 @@ class State:
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute("INSERT INTO migrations VALUES (?, ?)", (version, now_iso()))
+                if version == 4:
+                    self._derive_paper_meta()
 
     @property
     def schema_version(self) -> int:
@@ -197,12 +222,25 @@ class State:
 
     # --- notes ---------------------------------------------------------------------------
 
-    def notes(self) -> dict[str, NoteState]:
+    def notes(self, kind: str | None = None) -> dict[str, NoteState]:
+        """Every note (or every note of `kind`); bases are fetched when first asked for."""
+        where, args = (" WHERE kind=?", (kind,)) if kind else ("", ())
         rows = self.db.execute(
-            "SELECT note_id, kind, path, base_json, render_hash, etag, user_deleted,"
-            " zotero_deleted, prev_status, content_hash FROM notes"
+            "SELECT note_id, kind, path, NULL, render_hash, etag, user_deleted,"
+            f" zotero_deleted, prev_status, content_hash FROM notes{where}",
+            args,
         )
-        return {row[0]: _note_from_row(row) for row in rows}
+        loader = self._base_json
+        notes = {}
+        for row in rows:
+            note = _note_from_row(row)
+            note.loader = loader
+            notes[row[0]] = note
+        return notes
+
+    def _base_json(self, note_id: str) -> str:
+        row = self.db.execute("SELECT base_json FROM notes WHERE note_id=?", (note_id,)).fetchone()
+        return row[0] if row else "{}"
 
     def note(self, note_id: str) -> NoteState | None:
         row = self.db.execute(
@@ -212,10 +250,9 @@ class State:
         ).fetchone()
         return _note_from_row(row) if row else None
 
-    def count_notes(self, kind: str) -> int:
-        row = self.db.execute(
-            "SELECT count(*) FROM notes WHERE kind=? AND user_deleted=0", (kind,)
-        ).fetchone()
+    def count_notes(self, kind: str, *, include_user_deleted: bool = False) -> int:
+        where = "" if include_user_deleted else " AND user_deleted=0"
+        row = self.db.execute(f"SELECT count(*) FROM notes WHERE kind=?{where}", (kind,)).fetchone()
         return int(row[0])
 
     def put_note(self, note: NoteState) -> None:
@@ -248,12 +285,60 @@ class State:
 
     def put_paper_meta(self, rows: list[tuple[str, str, str | None, dict[str, Any]]]) -> None:
         self.db.executemany(
-            "INSERT OR REPLACE INTO paper_meta VALUES (?,?,?,?)",
+            "INSERT OR REPLACE INTO paper_meta"
+            " (note_id, path, etag, info_json, lineage, stage, sort_year, sort_title)"
+            " VALUES (?,?,?,?,?,?,?,?)",
             [
-                (nid, path, etag, json.dumps(info, ensure_ascii=False))
+                (nid, path, etag, json.dumps(info, ensure_ascii=False), *_derived(info))
                 for nid, path, etag, info in rows
             ],
         )
+
+    def _derive_paper_meta(self) -> None:
+        """Fill the columns of migration 4 from the facts cached before it."""
+        rows = self.db.execute("SELECT note_id, info_json FROM paper_meta").fetchall()
+        self.db.executemany(
+            "UPDATE paper_meta SET lineage=?, stage=?, sort_year=?, sort_title=? WHERE note_id=?",
+            [(*_derived(json.loads(info)), note_id) for note_id, info in rows],
+        )
+
+    def lineage_facts_digest(self) -> str:
+        """A hash of every cached fact of the papers that propose or extend a method: all a
+        method note shows. Equal digests: no method note needs rendering again."""
+        digest = hashlib.blake2b(digest_size=16)
+        for note_id, info in self.db.execute(
+            "SELECT note_id, info_json FROM paper_meta WHERE lineage != 0 ORDER BY note_id"
+        ):
+            digest.update(f"{note_id}\0{info}\0".encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
+    def staged_papers(
+        self, stage: str, limit: int | None
+    ) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+        """How many papers are in a queue stage, and the first `limit` (None: all), newest
+        first (year, then title ignoring case, then path) — sorted by SQLite, not Python."""
+        (count,) = self.db.execute(
+            "SELECT count(*) FROM paper_meta WHERE stage=?", (stage,)
+        ).fetchone()
+        rows = self.db.execute(
+            "SELECT note_id, info_json FROM paper_meta WHERE stage=?"
+            " ORDER BY sort_year DESC, sort_title, path LIMIT ?",
+            (stage, -1 if limit is None else limit),
+        )
+        return int(count), [(note_id, json.loads(info)) for note_id, info in rows]
+
+    def paper_facts(self, note_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The cached facts of some papers."""
+        found: dict[str, dict[str, Any]] = {}
+        ids = list(note_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for note_id, info in self.db.execute(
+                f"SELECT note_id, info_json FROM paper_meta WHERE note_id IN ({marks})", part
+            ):
+                found[note_id] = json.loads(info)
+        return found
 
     def drop_paper_meta(self, note_ids: list[str]) -> None:
         self.db.executemany("DELETE FROM paper_meta WHERE note_id=?", [(n,) for n in note_ids])
@@ -274,12 +359,12 @@ class State:
 
     def resolve_conflicts_for(self, note_id: str, still_open: set[str]) -> None:
         """Forget conflicts of a note whose callout the user has removed."""
-        for (field,) in list(
+        for (name,) in list(
             self.db.execute("SELECT field FROM conflicts WHERE note_id=?", (note_id,))
         ):
-            if field not in still_open:
+            if name not in still_open:
                 self.db.execute(
-                    "DELETE FROM conflicts WHERE note_id=? AND field=?", (note_id, field)
+                    "DELETE FROM conflicts WHERE note_id=? AND field=?", (note_id, name)
                 )
 
     # --- sync log ------------------------------------------------------------------------
@@ -310,11 +395,21 @@ class State:
 
     # --- reading workflow (bridge/workflow/) --------------------------------------------
 
-    def latest_progress(self) -> dict[str, tuple[int | None, str]]:
-        """Each note's last recorded (pass, status)."""
-        rows = self.db.execute(
-            "SELECT note_id, reading_pass, status FROM progress_log ORDER BY seen_at, rowid"
-        )
+    def latest_progress(
+        self, note_ids: list[str] | None = None
+    ) -> dict[str, tuple[int | None, str]]:
+        """Each note's last recorded (pass, status); of `note_ids` only, when given and few."""
+        if note_ids is not None and len(note_ids) <= 500:
+            marks = ",".join("?" * len(note_ids))
+            rows = self.db.execute(
+                "SELECT note_id, reading_pass, status FROM progress_log"
+                f" WHERE note_id IN ({marks}) ORDER BY seen_at, rowid",
+                note_ids,
+            )
+        else:
+            rows = self.db.execute(
+                "SELECT note_id, reading_pass, status FROM progress_log ORDER BY seen_at, rowid"
+            )
         return {row[0]: (row[1], row[2]) for row in rows}
 
     def add_progress(self, rows: list[tuple[str, str, int | None, str]]) -> None:
@@ -381,3 +476,14 @@ def _note_from_row(row: tuple[Any, ...]) -> NoteState:
         etag=row[5], user_deleted=bool(row[6]), zotero_deleted=bool(row[7]), prev_status=row[8],
         content_hash=row[9],
     )  # fmt: skip
+
+
+def _derived(info: dict[str, Any]) -> tuple[int, str | None, int, str]:
+    """(lineage, stage, sort_year, sort_title) of a paper's cached facts."""
+    from bridge.lineage import PaperInfo  # noqa: PLC0415 - lineage builds on this module
+    from bridge.workflow.progress import stage  # noqa: PLC0415
+
+    paper = PaperInfo(**{**info, "proposes": tuple(info.get("proposes") or ()),
+                         "extends": tuple(info.get("extends") or ())})  # fmt: skip
+    year = paper.year if isinstance(paper.year, int) else 0
+    return int(bool(paper.proposes or paper.extends)), stage(paper), year, paper.title.casefold()

@@ -14,19 +14,24 @@ import obsidian_templates
 from bridge import __version__
 from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, NoteError
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
 from bridge.plan import Action, PlanContext, plan, plan_methods
 from bridge.sources import Source
-from bridge.state import STATE_DIRNAME, State, now_iso
-from bridge.vault.fs import Vault
-from bridge.vault.papers import collect_papers
+from bridge.state import STATE_DIRNAME, State, now_iso, text_hash
+from bridge.vault.fs import Vault, etag_settled
+from bridge.vault.papers import all_papers, refresh_papers, scan_papers
 from bridge.vault.render import Renderer
 from bridge.workflow.filters import SyncFilter, filter_snapshot
 from bridge.workflow.hooks import after_sync
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
+
+# state meta keys
+PENDING = "sync_pending"  # set while a sync writes notes; left set when it was interrupted
+LINEAGE_DIGEST = "lineage_inputs"  # what the method notes were last rendered from
+LINEAGE_PROBLEMS = "lineage_problems"  # the method graph's problems, then
 
 
 @dataclass
@@ -129,14 +134,18 @@ def _sync(
         gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
         vault = Vault(vault_root)
         ctx = PlanContext(config.papers_folder, make_renderer(config), force=options.force)
-        notes = state.notes()
-        actions = plan(snapshot, notes, vault, ctx)
         result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
-        # notes the snapshot did not mention (incremental reads) are unchanged too
-        planned = {a.note_id for a in actions}
-        result.unchanged += sum(
-            1 for n in notes.values() if n.kind == "paper" and n.note_id not in planned
-        )
+        if snapshot.items or snapshot.all_keys is not None:
+            notes = state.notes()
+            actions = plan(snapshot, notes, vault, ctx)
+            # notes the snapshot did not mention (incremental reads) are unchanged too
+            planned = {a.note_id for a in actions}
+            result.unchanged += sum(
+                1 for n in notes.values() if n.kind == "paper" and n.note_id not in planned
+            )
+        else:  # the source saw nothing new (its files did not change): nothing to plan
+            actions = []
+            result.unchanged += state.count_notes("paper", include_user_deleted=True)
         if options.dry_run:
             actions += _plan_methods(config, state, vault, ctx, result, write_cache=False)[0]
             for action in actions:
@@ -144,21 +153,32 @@ def _sync(
             result.actions = actions
             return result
         vault.remove_stale_temps()
+        # an interrupted sync's history and queue are caught up from every paper next time
+        everything = full or state.get_meta(PENDING) is not None
+        state.set_meta(PENDING, "1")
         tick = progress(len(actions)) if progress else None
         apply(actions, vault, state, result, tick)
-        method_actions, papers = _plan_methods(
+        written = {
+            a.note_id
+            for a in actions
+            if a.kind != "unchanged" and a.state is not None and a.state.kind == "paper"
+        }
+        method_actions, papers, changed = _plan_methods(
+            config, state, vault, ctx, result, write_cache=True, everything=everything,
+            written=written,
+        )  # fmt: skip
+        apply(method_actions, vault, state, result)
+        result.actions = actions + method_actions
+        after_sync(
             config,
             state,
             vault,
             ctx,
             result,
-            write_cache=True,
-            papers_changed=full or any(a.kind != "unchanged" for a in actions),
-        )
-        apply(method_actions, vault, state, result)
-        result.actions = actions + method_actions
-        after_sync(
-            config, state, vault, ctx, result, snapshot.items, now=options.now, papers=papers
+            snapshot.items,
+            now=options.now,
+            papers=papers,
+            changed=None if papers is not None else changed,
         )
         with state.transaction():
             if snapshot.cursor is not None:
@@ -167,6 +187,7 @@ def _sync(
             state.set_meta("source", source.name)
             state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))
             state.record_sync(started, source.name, result.counts())
+            state.set_meta(PENDING, None)
     return result
 
 
@@ -178,27 +199,58 @@ def _plan_methods(
     result: SyncResult,
     *,
     write_cache: bool,
-    papers_changed: bool = True,
-) -> tuple[list[Action], list[PaperInfo]]:
+    everything: bool = True,
+    written: set[str] | None = None,
+) -> tuple[list[Action], list[PaperInfo] | None, set[str]]:
     """Method notes follow the paper notes as they are on disk now (user edits included).
 
-    Also returns the papers read, which the reading queue and history reuse. When no paper
-    note changed (no action, every cached fact still valid), method notes cannot change
-    either and are not re-rendered — most of a no-op sync's time otherwise."""
-    stats: dict[str, int] = {}
-    papers, problems = collect_papers(vault, state, write_cache=write_cache, stats=stats)
-    if not papers_changed and not stats["reparsed"] and not stats["dropped"]:
-        result.warnings.extend(json.loads(state.get_meta("lineage_problems") or "[]"))
-        result.unchanged += state.count_notes("method")
-        return [], papers
+    Returns the method actions, every paper's facts when they were collected (the reading
+    queue and history reuse them; None when they were not needed), and the paper notes whose
+    facts may have changed: `written` by this sync, edited, or gone.
+
+    Work is skipped by what changed (`everything` or no `write_cache` turns that off):
+    - no paper note written, every cached fact valid, no method note edited: nothing is
+      parsed or rendered (a no-op sync);
+    - else the edited notes are re-read, and method notes are rendered again only when the
+      cached facts of the papers with a lineage (all a method note shows) changed."""
+    written = written or set()
+    scan = scan_papers(vault, state)
+    incremental = write_cache and not everything
+    if incremental and scan.unchanged and not written and _methods_untouched(state, vault):
+        _replay_lineage_problems(state, result, [])
+        return [], None, set()
+    fresh, problems = refresh_papers(vault, state, scan, write_cache=write_cache)
+    changed = written | set(fresh) | set(scan.dropped)
+    digest = _lineage_digest(config, state) if write_cache else ""
+    if (
+        incremental
+        and state.get_meta(LINEAGE_DIGEST) == digest
+        and _methods_untouched(state, vault)
+    ):
+        _replay_lineage_problems(state, result, problems)
+        return [], None, changed
+    papers = all_papers(state, scan, fresh)
     graph = MethodGraph.build(papers)
     result.warnings.extend(problems + graph.problems)
-    if write_cache:
-        state.set_meta("lineage_problems", json.dumps(problems + graph.problems))
     actions = plan_methods(
-        graph, state.notes(), vault, ctx, config.methods_folder, config.mermaid_depth
+        graph, state.notes("method"), vault, ctx, config.methods_folder, config.mermaid_depth
     )
-    return actions, papers
+    if write_cache:
+        state.set_meta(LINEAGE_PROBLEMS, json.dumps(graph.problems))
+        # recorded before the method notes are written: a note that fails to write is
+        # edited-or-missing next time (`_methods_untouched`), which renders them again
+        state.set_meta(LINEAGE_DIGEST, digest)
+    return actions, papers, changed
+
+
+def _lineage_digest(config: Config, state: State) -> str:
+    return f"{config.methods_folder}|{config.mermaid_depth}|{state.lineage_facts_digest()}"
+
+
+def _replay_lineage_problems(state: State, result: SyncResult, problems: list[str]) -> None:
+    """The method graph was not rebuilt: its problems are those found when it last was."""
+    result.warnings.extend(problems + json.loads(state.get_meta(LINEAGE_PROBLEMS) or "[]"))
+    result.unchanged += state.count_notes("method")
 
 
 def _source_id(config: Config) -> str:
@@ -207,3 +259,21 @@ def _source_id(config: Config) -> str:
     if config.source in ("web", "local"):
         return f"{config.library_type}:{config.library_id}:{config.api_url}"
     return config.source
+
+
+def _methods_untouched(state: State, vault: Vault) -> bool:
+    """Every method note is where and as the bridge last left it (one stat each; a note
+    touched within the file system's clock resolution is compared by content)."""
+    rows = state.db.execute(
+        "SELECT path, etag, content_hash FROM notes WHERE kind='method' AND user_deleted=0"
+    ).fetchall()
+    for path, etag, content_hash in rows:
+        if etag is None or vault.etag(path) != etag:
+            return False
+        if not etag_settled(etag):
+            try:
+                if text_hash(vault.read(path)) != content_hash:
+                    return False
+            except NoteError:
+                return False
+    return True

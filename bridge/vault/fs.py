@@ -88,7 +88,7 @@ class Vault:
 
     def etag(self, rel: str) -> str | None:
         try:
-            stat = os.stat(os.path.join(self._root, rel), follow_symlinks=False)
+            stat = os.stat(f"{self._root}/{rel}", follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
         return etag_of(stat)

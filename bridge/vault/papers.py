@@ -7,7 +7,8 @@ cached per note by etag, so a sync re-parses only the notes that changed.
 
 from __future__ import annotations
 
-import dataclasses
+import json
+from dataclasses import dataclass
 
 from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
@@ -16,7 +17,8 @@ from bridge.vault.fs import Vault, etag_settled
 from bridge.vault.notefile import parse_note
 
 
-def _from_cache(info: dict) -> PaperInfo:
+def paper_from_facts(info: dict) -> PaperInfo:
+    """A paper's facts as cached in the state DB (`paper_meta.info_json`)."""
     return PaperInfo(
         **{**info, "proposes": tuple(info["proposes"]), "extends": tuple(info["extends"])}
     )
@@ -29,51 +31,118 @@ def _read(vault: Vault, path: str) -> str | None:
         return None
 
 
+@dataclass
+class _Entry:
+    note_id: str
+    path: str
+    etag: str
+    valid: bool  # the cached facts are this note's as it is now; False: parse the note
+    cached: bool  # there are cached facts (maybe of an older version: its last known)
+    text: str | None = None  # read already (to verify an unsettled etag)
+
+
+@dataclass
+class PaperScan:
+    """Every live paper note, checked against the facts cache without parsing anything."""
+
+    entries: list[_Entry]
+    dropped: list[str]  # cached notes that are gone (deleted, or deleted by the user)
+
+    @property
+    def unchanged(self) -> bool:
+        """Whether every paper note's facts are the cached ones: then method notes, the
+        reading history and the queue cannot have changed because of the paper notes."""
+        return not self.dropped and all(e.valid for e in self.entries)
+
+
+def scan_papers(vault: Vault, state: State) -> PaperScan:
+    """One light query and one `stat` per paper note (no JSON, no note read unless a note
+    changed within the file system's clock resolution)."""
+    rows = state.db.execute(
+        "SELECT n.note_id, n.path, n.content_hash, m.path, m.etag, m.note_id IS NOT NULL"
+        " FROM notes n LEFT JOIN paper_meta m ON m.note_id = n.note_id"
+        " WHERE n.kind = 'paper' AND n.user_deleted = 0"
+    ).fetchall()
+    entries: list[_Entry] = []
+    live: set[str] = set()
+    for note_id, path, content_hash, meta_path, meta_etag, cached in rows:
+        etag = vault.etag(path)
+        if etag is None:
+            continue
+        live.add(note_id)
+        entry = _Entry(note_id, path, etag, False, bool(cached))
+        if cached and meta_path == path and meta_etag == etag:
+            if etag_settled(etag):
+                entry.valid = True
+            else:
+                # a same-size edit within one mtime tick keeps the etag: trust it by content
+                entry.text = _read(vault, path)
+                entry.valid = entry.text is not None and text_hash(entry.text) == content_hash
+        entries.append(entry)
+    cached = [nid for (nid,) in state.db.execute("SELECT note_id FROM paper_meta")]
+    return PaperScan(entries, [nid for nid in cached if nid not in live])
+
+
+def refresh_papers(
+    vault: Vault, state: State, scan: PaperScan, *, write_cache: bool = True
+) -> tuple[dict[str, PaperInfo], list[str]]:
+    """Parse the paper notes the cache does not cover (edited, moved, new to it) and cache
+    their facts; forget the facts of notes that are gone. Returns the fresh facts by note id,
+    and problems (a note with broken YAML is reported, and keeps its last known facts)."""
+    fresh: dict[str, PaperInfo] = {}
+    problems: list[str] = []
+    for entry in scan.entries:
+        if entry.valid:
+            continue
+        try:
+            text = entry.text if entry.text is not None else vault.read(entry.path)
+            parsed = parse_note(entry.path, text)
+        except NoteError as exc:
+            problems.append(exc.message)
+            continue
+        fresh[entry.note_id] = PaperInfo.from_properties(
+            entry.note_id, entry.path, parsed.properties
+        )
+    if write_cache and (fresh or scan.dropped):
+        etags = {e.note_id: e.etag for e in scan.entries}
+        with state.transaction():
+            state.put_paper_meta(
+                [(nid, p.path, etags[nid], vars(p)) for nid, p in fresh.items()]
+            )
+            state.drop_paper_meta(scan.dropped)
+    return fresh, problems
+
+
 def collect_papers(
-    vault: Vault, state: State, *, write_cache: bool = True, stats: dict[str, int] | None = None
+    vault: Vault,
+    state: State,
+    *,
+    write_cache: bool = True,
+    stats: dict[str, int] | None = None,
+    scan: PaperScan | None = None,
 ) -> tuple[list[PaperInfo], list[str]]:
     """Every live paper note's lineage facts, and problems met while reading them.
 
-    `stats`, when given, receives `reparsed`: how many notes were not served by the cache."""
-    cache = state.paper_meta()
-    papers: list[PaperInfo] = []
-    problems: list[str] = []
-    fresh: list[tuple[str, str, str | None, dict]] = []
-    live: set[str] = set()
-    for note in state.notes().values():
-        if note.kind != "paper" or note.user_deleted:
-            continue
-        etag = vault.etag(note.path)
-        if etag is None:
-            continue
-        live.add(note.note_id)
-        cached = last_known = cache.get(note.note_id)
-        text = None
-        if cached and cached[0] == note.path and cached[1] == etag and not etag_settled(etag):
-            # a same-size edit within one mtime tick keeps the etag: trust it only by content
-            text = _read(vault, note.path)
-            if text is None or text_hash(text) != note.content_hash:
-                cached = None
-        if cached and cached[0] == note.path and cached[1] == etag:
-            papers.append(_from_cache(cached[2]))
-            continue
-        try:
-            parsed = parse_note(note.path, text if text is not None else vault.read(note.path))
-        except NoteError as exc:
-            problems.append(exc.message)
-            if last_known is not None:
-                # an unreadable note (broken YAML) must not ripple into the method notes:
-                # keep what it last said until the user fixes it
-                papers.append(_from_cache(last_known[2]))
-            continue
-        info = PaperInfo.from_properties(note.note_id, note.path, parsed.properties)
-        papers.append(info)
-        fresh.append((note.note_id, note.path, etag, dataclasses.asdict(info)))
+    `stats`, when given, receives `reparsed`: how many notes were not served by the cache,
+    and `dropped`: how many cached notes are gone. `scan`: a `scan_papers` made just before."""
+    scan = scan or scan_papers(vault, state)
+    fresh, problems = refresh_papers(vault, state, scan, write_cache=write_cache)
     if stats is not None:
         stats["reparsed"] = len(fresh) + len(problems)
-        stats["dropped"] = sum(1 for k in cache if k not in live)
-    if write_cache:
-        with state.transaction():
-            state.put_paper_meta(fresh)
-            state.drop_paper_meta([k for k in cache if k not in live])
-    return papers, problems
+        stats["dropped"] = len(scan.dropped)
+    return all_papers(state, scan, fresh), problems
+
+
+def all_papers(state: State, scan: PaperScan, fresh: dict[str, PaperInfo]) -> list[PaperInfo]:
+    """Every live paper's facts: `fresh` ones (from `refresh_papers`), else the cached ones —
+    current, or the last known of a note whose YAML is broken now (an unreadable note must
+    not ripple into the method notes until it is fixed)."""
+    facts = dict(state.db.execute("SELECT note_id, info_json FROM paper_meta"))
+    papers: list[PaperInfo] = []
+    for entry in scan.entries:
+        info = fresh.get(entry.note_id)
+        if info is not None:
+            papers.append(info)
+        elif entry.note_id in facts:
+            papers.append(paper_from_facts(json.loads(facts[entry.note_id])))
+    return papers

@@ -261,7 +261,7 @@ class Renderer:
                     context["image"] = self.image_vault_path(annotation.key).rsplit("/", 1)[-1]
                     context["image_missing"] = False
                 grouped.setdefault(title, []).append(context)
-        return [{"title": t, "annotations": a} for t, a in grouped.items() if a]
+        return [TemplateRow(title=t, annotations=a) for t, a in grouped.items() if a]
 
     def section_for(self, color: str) -> str:
         if not self.color_sections:
@@ -272,8 +272,22 @@ class Renderer:
         return self.color_sections[nearest_color(color, list(self.color_sections))]
 
 
+class TemplateRow(dict):
+    """A dict whose keys templates read as attributes (`a.text`): Jinja tries `getattr`
+    before `[]`, and a plain dict makes every such lookup raise and catch an exception."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def annotation_context(item: Item, attachment: Attachment, annotation: Annotation) -> dict:
-    page = annotation.page_index + 1 if annotation.page_index is not None else None
+    index = annotation.page_index
+    page = index + 1 if index is not None else None
     page_param = (
         f"page={page}&"
         if page is not None
@@ -283,20 +297,22 @@ def annotation_context(item: Item, attachment: Attachment, annotation: Annotatio
         f"zotero://open-pdf/{item.library.uri_part}/items/{attachment.key}"
         f"?{page_param}annotation={annotation.key}"
     )
-    return {
-        "key": annotation.key,
-        "type": one_line(annotation.annotation_type),
-        "text": escape_comment_markers(annotation.text),
-        "comment": escape_comment_markers(annotation.comment),
-        "color": one_line(annotation.color),
-        "page_label": one_line(annotation.page_label) or (str(page) if page else ""),
-        "tags": obsidian_tags(annotation.tags),
-        "link": uri,
-        "block_id": annotation.key.lower(),
-        "attachment": attachment,
-        "image": None,
-        "image_missing": annotation.annotation_type in ("image", "ink"),
-    }
+    return TemplateRow(
+        {
+            "key": annotation.key,
+            "type": one_line(annotation.annotation_type),
+            "text": escape_comment_markers(annotation.text),
+            "comment": escape_comment_markers(annotation.comment),
+            "color": one_line(annotation.color),
+            "page_label": one_line(annotation.page_label) or (str(page) if page else ""),
+            "tags": obsidian_tags(annotation.tags),
+            "link": uri,
+            "block_id": annotation.key.lower(),
+            "attachment": attachment,
+            "image": None,
+            "image_missing": annotation.annotation_type in ("image", "ink"),
+        }
+    )
 
 
 def template_line(exc: BaseException, filename: str) -> int | None:

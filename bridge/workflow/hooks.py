@@ -17,19 +17,20 @@ from datetime import datetime
 
 from bridge.apply import SyncResult
 from bridge.config import Config
+from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
 from bridge.model import Item
 from bridge.plan import PlanContext
-from bridge.state import State
-from bridge.vault.fs import Vault
-from bridge.vault.papers import collect_papers
+from bridge.state import State, text_hash
+from bridge.vault.fs import Vault, etag_settled
+from bridge.vault.papers import collect_papers, paper_from_facts
 from bridge.workflow.progress import (
     iso,
     record_annotations,
     record_note_events,
     record_progress,
 )
-from bridge.workflow.queue import update_queue
+from bridge.workflow.queue import QUEUE_ID, update_queue
 
 
 def after_sync(
@@ -42,27 +43,42 @@ def after_sync(
     *,
     now: datetime | None = None,
     papers: list[PaperInfo] | None = None,
-) -> list[PaperInfo]:
-    """History, queue and writeback after a sync (or `zob new`); returns the papers read.
+    changed: set[str] | None = None,
+) -> None:
+    """History, queue and writeback after a sync (or `zob new`).
 
-    `papers`: the paper facts the caller already collected (method notes do not change them).
-    """
+    `papers`: every paper's facts, when the caller collected them. Else `changed`: the paper
+    notes whose facts the caller refreshed in the cache (written, edited or gone) — every
+    other paper's facts are as the last sync recorded them, so only these are compared with
+    the history, and the queue is selected from the cache. With neither, every paper note is
+    read (through the cache)."""
     at = iso(now)
-    if papers is None:
+    items = list(items)
+    if papers is None and changed is None:
         papers, _ = collect_papers(vault, state, write_cache=True)  # problems: reported
-    live = {paper.note_id for paper in papers}
+    if config.writeback and papers is None:
+        papers, _ = collect_papers(vault, state, write_cache=True)
+    if papers is not None:
+        progressed = papers
+        live = {paper.note_id for paper in papers}
+    else:
+        assert changed is not None
+        if not changed and not items and _queue_untouched(config, state, vault):
+            return  # nothing new for the history; the queue's inputs are unchanged
+        progressed = [paper_from_facts(f) for f in state.paper_facts(changed).values()]
+        live = set(state.paper_facts(item.key for item in items if item.annotations))
     failed = {error["path"] for error in result.errors}
     with state.transaction():
-        record_progress(state, papers, at)
+        record_progress(state, progressed, at)
         record_annotations(state, items, live, at)
         record_note_events(state, result.actions, failed, at)
     queue = SyncResult()
-    update_queue(config, state, vault, ctx, papers, queue)
+    update_queue(config, state, vault, ctx, queue)
     result.errors.extend(queue.errors)
     result.skipped += queue.skipped
     if config.writeback:
+        assert papers is not None
         push_progress(config, state, papers, at, result)
-    return papers
 
 
 def push_progress(
@@ -74,3 +90,18 @@ def push_progress(
     for error in outcome.errors:
         hint = f" → {error['hint']}" if error["hint"] else ""
         result.skip("", error["key"], f"writeback: {error['message']}{hint}")
+
+
+def _queue_untouched(config: Config, state: State, vault: Vault) -> bool:
+    if not config.reading_queue:
+        return True
+    note = state.note(QUEUE_ID)
+    if note is None or note.path != config.reading_queue or note.etag is None:
+        return False
+    etag = vault.etag(note.path)
+    if etag != note.etag:
+        return False
+    try:
+        return etag_settled(etag) or text_hash(vault.read(note.path)) == note.content_hash
+    except NoteError:
+        return False

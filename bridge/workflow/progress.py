@@ -74,7 +74,8 @@ def stage(paper: PaperInfo) -> str | None:
 
 def record_progress(state: State, papers: Iterable[PaperInfo], at: str) -> int:
     """Append (pass, status) for every paper whose progress changed since the last record."""
-    latest = state.latest_progress()
+    papers = list(papers)
+    latest = state.latest_progress([paper.note_id for paper in papers])
     rows = []
     for paper in papers:
         current = (parse_pass(paper.reading_pass), normalise_status(paper.status))

@@ -21,10 +21,10 @@ from bridge.plan import Action, PlanContext
 from bridge.state import State, text_hash
 from bridge.vault.fs import Vault
 from bridge.vault.notefile import wrap_region
-from bridge.vault.papers import collect_papers
+from bridge.vault.papers import collect_papers, paper_from_facts
 from bridge.vault.render import RenderedNote, Renderer
 from bridge.workflow.notes import inline_text, require_synced, write_note
-from bridge.workflow.progress import STAGES, iso, parse_pass, record_progress, stage
+from bridge.workflow.progress import STAGES, iso, parse_pass, record_progress
 
 QUEUE_ID = "workflow:reading-queue"
 QUEUE_DIGEST = "reading_queue_inputs"  # meta key: a hash of what the queue was made from
@@ -46,31 +46,26 @@ def paper_row(paper: PaperInfo) -> dict[str, Any]:
     }
 
 
-def newest_first(papers: list[PaperInfo]) -> list[PaperInfo]:
-    return sorted(papers, key=lambda p: (-(p.year or 0), p.title.casefold(), p.path))
+def queue_rows(state: State, limit: int | None) -> dict[str, tuple[int, list[dict[str, Any]]]]:
+    """Stage → (how many papers it has, the rows its list shows: the newest `limit`).
+
+    Read from the facts cache (`paper_meta`), which SQLite sorts: a sync that changed one
+    paper does not parse every paper's facts to rebuild the queue."""
+    rows: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+    for name in STAGES:
+        count, shown = state.staged_papers(name, limit)
+        rows[name] = (count, [paper_row(paper_from_facts(info)) for _, info in shown])
+    return rows
 
 
-def staged(papers: list[PaperInfo]) -> dict[str, list[PaperInfo]]:
-    """Stage → its papers, newest first; papers not listed (deleted in Zotero) left out."""
-    groups: dict[str, list[PaperInfo]] = {name: [] for name in STAGES}
-    for paper in papers:
-        name = stage(paper)
-        if name is not None:
-            groups[name].append(paper)
-    return {name: newest_first(group) for name, group in groups.items()}
-
-
-def queue_rows(papers: list[PaperInfo]) -> dict[str, list[dict[str, Any]]]:
-    """Stage → the rows its list shows (what the queue note depends on)."""
-    return {name: [paper_row(p) for p in group] for name, group in staged(papers).items()}
-
-
-def render_queue(renderer: Renderer, rows: dict[str, list[dict[str, Any]]]) -> RenderedNote:
+def render_queue(
+    renderer: Renderer, rows: dict[str, tuple[int, list[dict[str, Any]]]]
+) -> RenderedNote:
     regions = {
         region_name(name): renderer.render_template(
-            "reading-queue-region.md.j2", stage=name, papers=group
+            "reading-queue-region.md.j2", stage=name, papers=group, more=count - len(group)
         ).strip("\n")
-        for name, group in rows.items()
+        for name, (count, group) in rows.items()
     }
     body = renderer.render_template(
         "reading-queue.md.j2", region=lambda name: wrap_region(name, regions.get(name, ""))
@@ -85,23 +80,21 @@ def update_queue(
     state: State,
     vault: Vault,
     ctx: PlanContext,
-    papers: list[PaperInfo],
     result: SyncResult,
     *,
     recreate: bool = False,
 ) -> Action | None:
-    """Write the queue note (None when `workflow.reading_queue` is "", or when neither the
-    papers' rows, the templates nor the note changed since the last write — a sync of a large
-    library then skips rendering it)."""
+    """Write the queue note from the papers' cached facts (call after they are refreshed).
+
+    None when `workflow.reading_queue` is "", or when neither the lists, the templates nor
+    the note changed since the last write: most syncs then render nothing."""
     from bridge.sync import render_fingerprint
 
     path = config.reading_queue
     if not path:
         return None
-    # the rows are a function of these facts: compare them before building any row
-    facts = [(p.note_id, p.path, p.title, p.year, p.venue, p.reading_pass, p.status)
-             for p in papers]  # fmt: skip
-    inputs = [facts, path, render_fingerprint(config)]
+    rows = queue_rows(state, config.queue_limit or None)
+    inputs = [rows, path, render_fingerprint(config)]
     digest = text_hash(json.dumps(inputs, ensure_ascii=False, default=str))
     note = state.note(QUEUE_ID)
     if (
@@ -113,7 +106,6 @@ def update_queue(
         and state.get_meta(QUEUE_DIGEST) == digest
     ):
         return None
-    rows = queue_rows(papers)
     action = write_note(render_queue(ctx.renderer, rows), path, state, vault, ctx, result,
                         recreate=recreate)  # fmt: skip
     if action.kind in ("create", "update", "touch", "unchanged"):
@@ -141,5 +133,5 @@ def rebuild_queue(config: Config, *, now: datetime | None = None) -> tuple[str, 
         with state.transaction():
             record_progress(state, papers, iso(now))
         ctx = PlanContext(config.papers_folder, make_renderer(config))
-        update_queue(config, state, vault, ctx, papers, result, recreate=True)
+        update_queue(config, state, vault, ctx, result, recreate=True)
     return config.reading_queue, result
