@@ -114,6 +114,8 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
         return
     vault.sync_dirs()
     facts = []
+    for action in actions:
+        action.text = None  # written: a big sync must not hold every note's text
     with state.transaction():
         for action in actions:
             if action.kind == "user-deleted":
@@ -123,11 +125,13 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
                 continue
             action.state.path = action.path
             state.put_note(action.state)
+            state.release_base(action.state)
             if action.properties is not None and action.state.kind == "paper":
                 # what method notes need, from the properties just written: no re-read
                 info = PaperInfo.from_properties(action.note_id, action.path, action.properties)
                 # the etag the action saw or wrote: a later edit must not inherit these facts
                 facts.append((action.note_id, action.path, action.state.etag, vars(info)))
+                action.properties = None  # recorded: let it go with the text
             state.resolve_conflicts_for(action.note_id, action.open_conflicts)
             for name in action.conflicts:
                 state.add_conflict(action.note_id, action.path, name)

@@ -268,6 +268,10 @@ class State:
             ),
         )  # fmt: skip
 
+    def release_base(self, note: NoteState) -> None:
+        """Let a recorded note's base go from memory: it is read back if asked for again."""
+        note.base_raw, note.loader = None, self._base_json
+
     def note_etags(self) -> dict[str, str | None]:
         """Path → etag of every note as the bridge last wrote or saw it (cheap: no JSON).
         The daemon uses it to tell its own writes from the user's edits."""

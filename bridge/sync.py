@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +17,9 @@ from bridge.config import Config, require_vault
 from bridge.errors import ConfigError, NoteError
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
-from bridge.plan import Action, PlanContext, plan, plan_methods
+from bridge.plan import Action, PlanContext, plan_iter, plan_methods
 from bridge.sources import Source
-from bridge.state import STATE_DIRNAME, State, now_iso, text_hash
+from bridge.state import STATE_DIRNAME, NoteState, State, now_iso, text_hash
 from bridge.vault.fs import Vault, etag_settled
 from bridge.vault.papers import all_papers, refresh_papers, scan_papers
 from bridge.vault.render import Renderer
@@ -135,18 +135,15 @@ def _sync(
         vault = Vault(vault_root)
         ctx = PlanContext(config.papers_folder, make_renderer(config), force=options.force)
         result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
+        notes: dict[str, NoteState] | None = None
+        planned: Iterable[Action] = ()
         if snapshot.items or snapshot.all_keys is not None:
             notes = state.notes()
-            actions = plan(snapshot, notes, vault, ctx)
-            # notes the snapshot did not mention (incremental reads) are unchanged too
-            planned = {a.note_id for a in actions}
-            result.unchanged += sum(
-                1 for n in notes.values() if n.kind == "paper" and n.note_id not in planned
-            )
-        else:  # the source saw nothing new (its files did not change): nothing to plan
-            actions = []
-            result.unchanged += state.count_notes("paper", include_user_deleted=True)
+            planned = plan_iter(snapshot, notes, vault, ctx)
+        # else the source saw nothing new (its files did not change): nothing to plan
         if options.dry_run:
+            actions = list(planned)
+            _count_unplanned(result, state, notes, actions)
             actions += _plan_methods(config, state, vault, ctx, result, write_cache=False)[0]
             for action in actions:
                 result.count(action)
@@ -156,8 +153,16 @@ def _sync(
         # an interrupted sync's history and queue are caught up from every paper next time
         everything = full or state.get_meta(PENDING) is not None
         state.set_meta(PENDING, "1")
-        tick = progress(len(actions)) if progress else None
-        apply(actions, vault, state, result, tick)
+        actions = []
+
+        def planned_and_kept() -> Iterator[Action]:
+            for action in planned:  # each is written, then its text let go, by `apply`
+                actions.append(action)
+                yield action
+
+        tick = progress(len(snapshot.items)) if progress else None
+        apply(planned_and_kept(), vault, state, result, tick)
+        _count_unplanned(result, state, notes, actions)
         written = {
             a.note_id
             for a in actions
@@ -241,6 +246,19 @@ def _plan_methods(
         # edited-or-missing next time (`_methods_untouched`), which renders them again
         state.set_meta(LINEAGE_DIGEST, digest)
     return actions, papers, changed
+
+
+def _count_unplanned(
+    result: SyncResult, state: State, notes: dict[str, NoteState] | None, actions: list[Action]
+) -> None:
+    """Paper notes the snapshot did not mention (incremental reads) are unchanged too."""
+    if notes is None:  # nothing was planned
+        result.unchanged += state.count_notes("paper", include_user_deleted=True)
+        return
+    planned = {a.note_id for a in actions}
+    result.unchanged += sum(
+        1 for n in notes.values() if n.kind == "paper" and n.note_id not in planned
+    )
 
 
 def _lineage_digest(config: Config, state: State) -> str:

@@ -181,3 +181,10 @@ def test_the_state_db_keeps_bases_out_of_memory_until_asked(tmp_path: Path) -> N
         assert note.base["properties"]["title"] == "A"
     with sqlite3.connect(tmp_path / ".zotero-bridge" / "state.sqlite") as db:
         assert db.execute("SELECT count(*) FROM paper_meta").fetchone() == (1,)
+
+
+def test_counts_of_a_first_and_a_second_sync(tmp_path: Path, lineage_library: ModelSource) -> None:
+    first = sync(vault_config(tmp_path), source=lineage_library)
+    assert (first.created, first.unchanged) == (3 + 1, 0)  # three papers, one method (NMS)
+    second = sync(vault_config(tmp_path), source=lineage_library)
+    assert (second.created, second.updated, second.unchanged) == (0, 0, 4)
