@@ -344,10 +344,13 @@ def _plan_erased(
     return actions
 
 
-def _base(desired: RenderedNote, note: NoteState | None = None) -> dict:
+def _base(desired: RenderedNote, note: NoteState | None = None) -> dict | str:
+    hint = note is not None and note.base.get("reading_hint")  # given once per note, ever
+    if not desired.extra_base and not hint:
+        return desired.core_json  # the same JSON the render hash was made from
     base = {"properties": desired.properties, "regions": desired.regions, **desired.extra_base}
-    if note is not None and note.base.get("reading_hint"):
-        base["reading_hint"] = True  # the hint is given once per note, ever
+    if hint:
+        base["reading_hint"] = True
     return base
 
 

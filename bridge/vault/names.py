@@ -30,7 +30,8 @@ def sanitize(text: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     # Lone surrogates (from invalid UTF-8 in a database) cannot be written as a file name.
     text = text.encode("utf-8", "replace").decode("utf-8")
     # Control and format characters (C0/C1 controls, RTL overrides) make names lie or break.
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+    if not text.isprintable():  # printable text has none: skip the per-character walk
+        text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
     text = _FORBIDDEN.sub(" ", text)
     text = _SPACES.sub(" ", text).strip()
     text = _truncate_bytes(text, max_bytes)

@@ -57,9 +57,16 @@ class RenderedNote:
     copies: tuple[tuple[str, str], ...] = ()  # (source file, vault path) to copy alongside
 
     @cached_property
+    def core_json(self) -> str:
+        """The properties and regions as JSON: hashed for `render_hash`, and stored as the
+        merge base as it is (one serialisation per note, not two)."""
+        core = {"properties": self.properties, "regions": self.regions}
+        return json.dumps(core, sort_keys=True, ensure_ascii=False)
+
+    @cached_property
     def render_hash(self) -> str:
-        payload = json.dumps([self.properties, self.regions], sort_keys=True, ensure_ascii=False)
-        return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+        data = self.core_json.encode()  # a lone surrogate raises: the item is skipped
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
