@@ -53,25 +53,48 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED_TAGS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
+_CORE_RESOLVERS = (
+    ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+     list("tTfF")),
+    ("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+     list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+     list("-+.0123456789")),
 )  # fmt: skip
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-    list("-+0123456789"),
-)  # fmt: skip
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+.0123456789"),
-)  # fmt: skip
+for _tag, _regexp, _first in _CORE_RESOLVERS:
+    _Loader.add_implicit_resolver(_tag, _regexp, _first)
+
+
+def _construct_core_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """Integers as YAML 1.2 core (and Obsidian) read them: `010` and `08` are decimal (YAML
+    1.1 made `010` eight and could not read `08` at all), `0o17` octal, `0x1F` hex. Other
+    explicitly tagged forms (`!!int 0b101`) go to PyYAML's own reading."""
+    text = str(loader.construct_scalar(node))
+    body = text.lstrip("+-")
+    sign = -1 if text.startswith("-") else 1
+    if body.isdigit() and body.isascii():
+        return sign * int(body, 10)
+    if body[:2] in ("0o", "0x") and text[:1] not in "+-":
+        return int(body[2:], 8 if body[1] == "o" else 16)
+    return int(yaml.SafeLoader.construct_yaml_int(loader, node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_core_int)
 _ALIAS = re.compile(r"(?:^|[:\-\[,{]\s*)[&*][^\s,\[\]{}]+", re.MULTILINE)
 
 
 class _Dumper(_SafeDumper):  # type: ignore[misc, valid-type]
-    """Safe YAML; lists in block style (Obsidian reads `- x` at any indentation)."""
+    """Safe YAML; lists in block style (Obsidian reads `- x` at any indentation).
+
+    A string is quoted when YAML 1.1 (PyYAML's resolvers) *or* YAML 1.2 core (`_Loader`,
+    Obsidian, js-yaml) would read it back as something else: under 1.1 alone `0o17`, `1e3`
+    and `089` went out plain and came back as numbers (or, `089`, did not load at all)."""
+
+
+for _tag, _regexp, _first in _CORE_RESOLVERS:
+    _Dumper.add_implicit_resolver(_tag, _regexp, _first)
 
 
 def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
@@ -80,6 +103,164 @@ def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
 
 
 _Dumper.add_representer(str, _str_representer)
+_DUMP_OPTIONS: dict[str, Any] = {
+    "Dumper": _Dumper,
+    "sort_keys": False,
+    "allow_unicode": True,
+    "default_flow_style": False,
+    "width": 10_000,
+}
+
+
+def _dump(data: Any) -> str:
+    """PyYAML's text for `data`: the authority the fast path below must match byte for byte."""
+    return yaml.dump(data, **_DUMP_OPTIONS)
+
+
+# --- the fast path of `NoteYAML.export` -------------------------------------------------------
+# `yaml.dump` costs ~0.2 ms for a paper note's properties, mostly PyYAML's per-node Python
+# machinery; it was the largest single cost of a first sync. Most properties are a flat map of
+# short one-line strings, ints and lists of those, whose text the emitter (libyaml's; the pure
+# Python one agrees here) fixes completely: a string is written plain unless its characters
+# or the dumper's implicit resolvers forbid it, and then single-quoted with `'` doubled. The fast
+# path writes exactly that and hands everything else to `_dump`, per entry or for the whole map.
+#
+# Which strings qualify, from the emitter's scalar analysis (libyaml `yaml_emitter_analyze_scalar`,
+# PyYAML `Emitter.analyze_scalar`):
+# - only characters the emitter prints as they are (allow_unicode): no control characters,
+#   tab, line breaks (incl. U+0085, U+2028, U+2029), BOM, surrogates, U+FFFE/U+FFFF or astral
+#   characters (libyaml escapes those in double quotes). Such a string never needs double quotes
+#   or a block scalar, so it is either plain or single-quoted;
+# - at most `_FAST_MAX` characters, so the line stays far below `width` and is never folded;
+# - plain unless it is empty, starts or ends with a space, starts with an indicator
+#   (`#,[]{}&*!|>'"%@` and backquote; `-?:` followed by a space or alone; `---` or `...`), holds
+#   `: ` or ` #`, ends with `:`, or any implicit resolver of `_Dumper` matches it (checked with
+#   the dumper's own `resolve`, so the two can never disagree).
+# Keys take the fast path only as identifiers of at most 64 characters (a simple key, written
+# plain, when no resolver matches); ints only below 10**18, bools and None as `true`/`null`.
+# tests/test_yaml_export.py compares the result with `yaml.dump` on random properties.
+_FAST_MAX = 2000
+_FAST_TEXT = re.compile(
+    rf"[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]{{0,{_FAST_MAX}}}"
+)
+_FAST_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_INDICATORS = frozenset("#,[]{}&*!|>'\"%@` ")
+_STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVER = _Dumper(None)  # only its `resolve`: the resolver table the real dump uses
+_TEXT_CACHE: dict[str, str | None] = {}  # a string → its text as a value, None: no fast text
+_KEY_CACHE: dict[str, bool] = {}  # a key → whether it is written plain as a simple key
+_CACHE_MAX = 20_000  # per cache; tags, collections, dates and names repeat across notes
+_CACHED_LENGTH = 300  # longer strings (abstracts, …) rarely repeat: not worth the memory
+_MISSING: Any = object()
+_INT_LIMIT = 10**18
+_SCALAR_TYPES = frozenset({str, int, bool, float, type(None)})
+
+
+def _plain(text: str) -> bool:
+    """Whether the emitter writes `text` (of `_FAST_TEXT`'s characters) plain, as a value."""
+    if not text:
+        return False
+    first = text[0]
+    if first in _INDICATORS or text[-1] in " :" or ": " in text or " #" in text:
+        return False
+    if first in "-?:" and (len(text) == 1 or text[1] == " "):
+        return False
+    if text.startswith(("---", "...")):
+        return False
+    table = _Dumper.yaml_implicit_resolvers
+    if first not in table and None not in table:
+        return True  # no resolver for this first character: `resolve` would say str
+    return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG
+
+
+def _fast_text(text: str) -> str | None:
+    """`text` as the emitter writes it as a block value, or None when the fast path can't tell."""
+    result = _TEXT_CACHE.get(text, _MISSING)
+    if result is not _MISSING:
+        return result
+    if _FAST_TEXT.fullmatch(text) is None:
+        result = None
+    elif _plain(text):
+        result = text
+    else:
+        result = "'" + text.replace("'", "''") + "'"
+    if len(text) <= _CACHED_LENGTH:
+        if len(_TEXT_CACHE) >= _CACHE_MAX:
+            _TEXT_CACHE.clear()
+        _TEXT_CACHE[text] = result
+    return result
+
+
+def _fast_key(key: str) -> bool:
+    """Whether `key` is a simple identifier the emitter writes plain (`null`, `yes` are not)."""
+    plain = _KEY_CACHE.get(key)
+    if plain is None:
+        plain = _FAST_KEY.fullmatch(key) is not None and _plain(key)
+        if len(_KEY_CACHE) >= _CACHE_MAX:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[key] = plain
+    return plain
+
+
+def _fast_scalar(value: Any) -> str | None:
+    kind = type(value)
+    if kind is str:
+        text = _TEXT_CACHE.get(value, _MISSING)
+        return _fast_text(value) if text is _MISSING else text
+    if kind is int:
+        return str(value) if -_INT_LIMIT < value < _INT_LIMIT else None
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return None  # float: `_dump`
+
+
+def _fast_export(metadata: dict[str, Any]) -> str | None:
+    """`_dump(metadata)`, built entry by entry; None when only a whole `_dump` is exact.
+
+    An entry the fast path can't write is dumped alone: a top-level entry's text does not depend
+    on its neighbours as long as no anchor (a list object used twice) or open end (`...` after a
+    `|+` block) ties them, and the value holds only scalars."""
+    if type(metadata) is not dict:
+        return None
+    parts: list[str] = []
+    lists: set[int] = set()
+    for key, value in metadata.items():
+        if type(key) is not str:
+            return None
+        kind = type(value)
+        text: str | None = None
+        if kind is list:
+            if id(value) in lists:
+                return None  # the same list twice: PyYAML writes an anchor and an alias
+            lists.add(id(value))
+            items = [_fast_scalar(item) for item in value]
+            if None in items and any(type(item) not in _SCALAR_TYPES for item in value):
+                return None  # nested values: whole document
+            if not _fast_key(key) or None in items:
+                pass
+            elif items:
+                text = "\n- ".join([f"{key}:", *items])  # type: ignore[list-item]
+            else:
+                text = f"{key}: []"
+        elif kind not in _SCALAR_TYPES:
+            return None
+        elif _fast_key(key):
+            scalar = _fast_scalar(value)
+            if scalar is not None:
+                text = f"{key}: {scalar}"
+        if text is not None:
+            parts.append(text + "\n")
+            continue
+        try:
+            alone = _dump({key: value})
+        except Exception:  # noqa: BLE001 - the whole dump raises the authoritative error
+            return None
+        if alone.endswith("...\n"):
+            return None  # open-ended: the document's end depends on the entries after it
+        parts.append(alone)  # as is: its last line may end in U+2028 and no newline
+    return "".join(parts)
 
 
 class NoteYAML(YAMLHandler):
@@ -89,16 +270,14 @@ class NoteYAML(YAMLHandler):
         return yaml.load(fm, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
     def export(self, metadata: dict[str, Any], **kwargs: Any) -> str:
+        """`metadata` as YAML, exactly as `yaml.dump` with `_Dumper` writes it (less the last
+        newlines); flat maps of simple values take a fast path (above)."""
         if not metadata:
             return ""
-        return yaml.dump(
-            metadata,
-            Dumper=_Dumper,
-            sort_keys=False,
-            allow_unicode=True,
-            default_flow_style=False,
-            width=10_000,
-        ).rstrip("\n")
+        text = _fast_export(metadata)
+        if text is None:
+            text = _dump(metadata)
+        return text.rstrip("\n")
 
 
 HANDLER = NoteYAML()
@@ -181,7 +360,9 @@ def parse_note(path: str, text: str) -> Note:
         )
     try:
         loaded = HANDLER.load(yaml_text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        # ValueError & co.: a value the YAML grammar accepts but its type cannot take
+        # (`!!int 12x`, `!!float nope`): the note is as unusable as with a syntax error
         raise NoteError(
             path,
             f"properties are not valid YAML ({_first_line(exc)})",
