@@ -53,6 +53,7 @@ class Vault:
         self._folders: dict[str, Path] = {}
         self._dirty_dirs: set[Path] = set()
         self._key_index: dict[str, str] | None = None
+        self._made_dirs: set[Path] = set()  # folders known to exist (checked once per sync)
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -150,10 +151,11 @@ class Vault:
     def create(self, rel: str, text: str) -> str:
         """Write a new note; never overwrites. Returns the new etag."""
         path = self.abs(rel)
-        if not path.parent.is_dir():
+        if path.parent not in self._made_dirs and not path.parent.is_dir():
             path.parent.mkdir(parents=True, exist_ok=True)
             self._folders.pop(rel.rpartition("/")[0], None)
             path = self.abs(rel)  # the folder may be a symlink created just now: check again
+        self._made_dirs.add(path.parent)
         tmp = self._write_temp(path, text, fsync=False)
         try:
             os.link(tmp, path)
@@ -226,20 +228,22 @@ class Vault:
         except OSError:
             return None
 
-    def _write_temp(self, path: Path, text: str, *, fsync: bool, mode: int | None = None) -> Path:
+    def _write_temp(self, path: Path, text: str, *, fsync: bool, mode: int | None = None) -> str:
         # short and independent of the note's name: a 250-byte name must stay writable
-        tmp = path.parent / f".zob-{secrets.token_hex(6)}.tmp"
+        tmp = f"{path.parent}{os.sep}.zob-{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode if mode is not None else 0o644)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8", "surrogatepass"))
-                if fsync:
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            data = memoryview(text.encode("utf-8", "surrogatepass"))
+            while data:
+                data = data[os.write(fd, data) :]
+            if fsync:
+                os.fsync(fd)
         except BaseException:
+            os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        os.close(fd)
         return tmp
 
     def sync_dirs(self) -> None:

@@ -97,6 +97,7 @@ class Renderer:
         attachments_folder: str = "Attachments/zotero",
     ) -> None:
         self.attachments_folder = attachments_folder
+        self._lineage_cache: dict[tuple[tuple[str, ...], ...], str] = {}
         self.language = language
         self.env = _environment(templates_dir)
         self.color_sections = color_sections or {}
@@ -190,12 +191,16 @@ class Renderer:
         return {k: v for k, v in values.items() if v not in (None, "", [])}
 
     def paper_lineage(self, properties: dict[str, Any]) -> str:
-        return self.render_template(
-            "lineage.md.j2",
-            proposes=properties.get("proposes", []),
-            extends=properties.get("extends", []),
-            related=properties.get("related", []),
-        ).strip("\n")
+        links = tuple(tuple(properties.get(k, ())) for k in ("proposes", "extends", "related"))
+        if links in self._lineage_cache:  # nine papers in ten have none: one render serves
+            return self._lineage_cache[links]
+        text = self.render_template(
+            "lineage.md.j2", proposes=list(links[0]), extends=list(links[1]),
+            related=list(links[2]),
+        ).strip("\n")  # fmt: skip
+        if len(self._lineage_cache) < 1000:
+            self._lineage_cache[links] = text
+        return text
 
     def _paper_context(self, item: Item, properties: dict[str, Any]) -> dict[str, Any]:
         return {
