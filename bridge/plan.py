@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -76,7 +76,11 @@ def plan(
 
 
 def plan_iter(
-    snapshot: LibrarySnapshot, notes: dict[str, NoteState], vault: VaultView, ctx: PlanContext
+    snapshot: LibrarySnapshot,
+    notes: dict[str, NoteState],
+    vault: VaultView,
+    ctx: PlanContext,
+    on_item: Callable[[Item], None] | None = None,
 ) -> Iterator[Action]:
     """`plan` one item at a time, so a sync can write each note and let its text go before
     rendering the next (a first sync of 10,000 notes held ~90 MB of note text otherwise).
@@ -84,13 +88,16 @@ def plan_iter(
     The checks and choices that concern the whole library (the tripwire, every new note's
     name) are made here, before the first action is yielded — so before anything is written.
     Each note is planned from the vault as it is when its turn comes; no note's plan depends
-    on another note's file."""
+    on another note's file. The items are gone through twice (names, then notes), so a
+    source may hand them over as a stream it reads again; `on_item` sees each item once."""
     _tripwire(snapshot, notes, ctx.force)
-    paths = _assign_paths(snapshot.items, notes, vault, ctx.papers_folder)
-    names = LinkNames(papers=_Stems(paths), methods=_method_names(snapshot.items, ctx))
+    paths, methods = _library_names(snapshot.items, notes, vault, ctx)
+    names = LinkNames(papers=_Stems(paths), methods=methods)
 
     def actions() -> Iterator[Action]:
         for item in snapshot.items:
+            if on_item is not None:
+                on_item(item)
             yield from _plan_item(item, notes.get(item.key), paths[item.key], vault, ctx, names)
         yield from _plan_erased(snapshot, notes, vault)
 
@@ -110,6 +117,24 @@ def _tripwire(snapshot: LibrarySnapshot, notes: dict[str, NoteState], force: boo
                 "check --zotero-dir / the source settings; if the library really shrank,"
                 " run again with --force",
             )
+
+
+def _library_names(
+    items: Iterable[Item], notes: dict[str, NoteState], vault: VaultView, ctx: PlanContext
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Every paper's note path (`_assign_paths`) and every method's link name, in one pass."""
+    methods: dict[str, str] = {}
+    renderer = ctx.renderer
+
+    def noting_methods(items: Iterable[Item]) -> Iterator[Item]:
+        for item in items:
+            edges = item_edges(item, renderer.proposes_prefix, renderer.extends_prefix)
+            for name in (*edges.proposes, *edges.extends):
+                methods.setdefault(name.casefold(), method_stem(name))
+            yield item
+
+    paths = _assign_paths(noting_methods(items), notes, vault, ctx.papers_folder)
+    return paths, methods
 
 
 def _assign_paths(
@@ -156,16 +181,6 @@ class _Stems(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.paths)
-
-
-def _method_names(items: Iterable[Item], ctx: PlanContext) -> dict[str, str]:
-    names: dict[str, str] = {}
-    renderer = ctx.renderer
-    for item in items:
-        edges = item_edges(item, renderer.proposes_prefix, renderer.extends_prefix)
-        for name in (*edges.proposes, *edges.extends):
-            names.setdefault(name.casefold(), method_stem(name))
-    return names
 
 
 def _plan_item(

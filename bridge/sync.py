@@ -25,6 +25,7 @@ from bridge.vault.papers import all_papers, refresh_papers, scan_papers
 from bridge.vault.render import Renderer
 from bridge.workflow.filters import SyncFilter, filter_snapshot
 from bridge.workflow.hooks import after_sync
+from bridge.workflow.progress import annotation_rows
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
 
@@ -137,9 +138,12 @@ def _sync(
         result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
         notes: dict[str, NoteState] | None = None
         planned: Iterable[Action] = ()
+        seen: list[tuple[str, str, str]] = []  # the items' annotations, for the history
         if snapshot.items or snapshot.all_keys is not None:
             notes = state.notes()
-            planned = plan_iter(snapshot, notes, vault, ctx)
+            planned = plan_iter(
+                snapshot, notes, vault, ctx, lambda item: seen.extend(annotation_rows([item]))
+            )
         # else the source saw nothing new (its files did not change): nothing to plan
         if options.dry_run:
             actions = list(planned)
@@ -180,7 +184,7 @@ def _sync(
             vault,
             ctx,
             result,
-            snapshot.items,
+            seen,
             now=options.now,
             papers=papers,
             changed=None if papers is not None else changed,

@@ -19,7 +19,6 @@ from bridge.apply import SyncResult
 from bridge.config import Config
 from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
-from bridge.model import Item
 from bridge.plan import PlanContext
 from bridge.state import State, text_hash
 from bridge.vault.fs import Vault, etag_settled
@@ -30,7 +29,7 @@ from bridge.workflow.progress import (
     record_note_events,
     record_progress,
 )
-from bridge.workflow.queue import QUEUE_ID, update_queue
+from bridge.workflow.queue import QUEUE_ID, QUEUE_SETTINGS, queue_settings, update_queue
 
 
 def after_sync(
@@ -39,7 +38,7 @@ def after_sync(
     vault: Vault,
     ctx: PlanContext,
     result: SyncResult,
-    items: Iterable[Item],
+    annotations: Iterable[tuple[str, str, str]],
     *,
     now: datetime | None = None,
     papers: list[PaperInfo] | None = None,
@@ -53,7 +52,7 @@ def after_sync(
     the history, and the queue is selected from the cache. With neither, every paper note is
     read (through the cache)."""
     at = iso(now)
-    items = list(items)
+    annotations = list(annotations)  # `annotation_rows` of the items the sync read
     if papers is None and changed is None:
         papers, _ = collect_papers(vault, state, write_cache=True)  # problems: reported
     if config.writeback and papers is None:
@@ -63,14 +62,14 @@ def after_sync(
         live = {paper.note_id for paper in papers}
     else:
         assert changed is not None
-        if not changed and not items and _queue_untouched(config, state, vault):
+        if not changed and not annotations and _queue_untouched(config, state, vault):
             return  # nothing new for the history; the queue's inputs are unchanged
         progressed = [paper_from_facts(f) for f in state.paper_facts(changed).values()]
-        live = set(state.paper_facts(item.key for item in items if item.annotations))
+        live = set(state.paper_facts({item_key for _, item_key, _ in annotations}))
     failed = {error["path"] for error in result.errors}
     with state.transaction():
         record_progress(state, progressed, at)
-        record_annotations(state, items, live, at)
+        record_annotations(state, annotations, live, at)
         record_note_events(state, result.actions, failed, at)
     queue = SyncResult()
     update_queue(config, state, vault, ctx, queue)
@@ -93,6 +92,8 @@ def push_progress(
 
 
 def _queue_untouched(config: Config, state: State, vault: Vault) -> bool:
+    if state.get_meta(QUEUE_SETTINGS) != queue_settings(config):
+        return False  # turned on or off, moved, or a new queue_limit
     if not config.reading_queue:
         return True
     note = state.note(QUEUE_ID)

@@ -85,21 +85,27 @@ def record_progress(state: State, papers: Iterable[PaperInfo], at: str) -> int:
     return len(rows)
 
 
-def record_annotations(state: State, items: Iterable[Item], live: set[str], at: str) -> int:
-    """Remember annotation keys of items that have a note; new ones date from Zotero's
-    `dateAdded` (so a first sync dates old highlights right), else from now."""
-    items = [item for item in items if item.key in live and item.annotations]
-    if not items:
-        return 0
-    known = state.known_annotations()
-    rows = [
-        (annotation.key, item.key, annotation.date_added or at, at)
+def annotation_rows(items: Iterable[Item]) -> list[tuple[str, str, str]]:
+    """(annotation key, item key, Zotero's dateAdded) of every annotation of `items`."""
+    return [
+        (annotation.key, item.key, annotation.date_added)
         for item in items
         for annotation in item.annotations
-        if annotation.key not in known
     ]
-    state.add_annotations(rows)
-    return len(rows)
+
+
+def record_annotations(
+    state: State, rows: Iterable[tuple[str, str, str]], live: set[str], at: str
+) -> int:
+    """Remember annotation keys (`annotation_rows`) of items that have a note; new ones date
+    from Zotero's `dateAdded` (so a first sync dates old highlights right), else from now."""
+    rows = [row for row in rows if row[1] in live]
+    if not rows:
+        return 0
+    known = state.known_annotations()
+    new = [(key, item_key, added or at, at) for key, item_key, added in rows if key not in known]
+    state.add_annotations(new)
+    return len(new)
 
 
 def record_note_events(

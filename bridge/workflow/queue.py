@@ -28,6 +28,7 @@ from bridge.workflow.progress import STAGES, iso, parse_pass, record_progress
 
 QUEUE_ID = "workflow:reading-queue"
 QUEUE_DIGEST = "reading_queue_inputs"  # meta key: a hash of what the queue was made from
+QUEUE_SETTINGS = "reading_queue_settings"  # meta key: the settings it was made with
 
 
 def region_name(stage_name: str) -> str:
@@ -92,6 +93,7 @@ def update_queue(
 
     path = config.reading_queue
     if not path:
+        state.set_meta(QUEUE_SETTINGS, queue_settings(config))
         return None
     rows = queue_rows(state, config.queue_limit or None)
     inputs = [rows, path, render_fingerprint(config)]
@@ -110,7 +112,13 @@ def update_queue(
                         recreate=recreate)  # fmt: skip
     if action.kind in ("create", "update", "touch", "unchanged"):
         state.set_meta(QUEUE_DIGEST, digest)
+        state.set_meta(QUEUE_SETTINGS, queue_settings(config))
     return action
+
+
+def queue_settings(config: Config) -> str:
+    """What, besides the papers' facts and the templates, the queue was written with."""
+    return json.dumps([config.reading_queue, config.queue_limit])
 
 
 def rebuild_queue(config: Config, *, now: datetime | None = None) -> tuple[str, SyncResult]:
