@@ -92,6 +92,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX paper_meta_lineage ON paper_meta(lineage);
     CREATE INDEX progress_log_note ON progress_log(note_id)
     """,
+    # 5: every column but the base in one index: listing, counting and checking the notes
+    # (each sync) reads the index alone, not rows whose base spills over several pages
+    """
+    CREATE INDEX notes_light ON notes(kind, user_deleted, note_id, path, etag, content_hash,
+                                      render_hash, zotero_deleted, prev_status)
+    """,
 ]
 
 
