@@ -159,7 +159,8 @@ def test_facts_cached_before_the_queue_columns_existed_are_migrated(tmp_path: Pa
     sync(config, source=ModelSource(items))
     with State(tmp_path) as state, state.transaction():  # back to a schema-3 state DB
         state.db.execute("DELETE FROM migrations WHERE version >= 4")
-        for index in ("paper_meta_stage", "paper_meta_lineage", "progress_log_note"):
+        for index in ("paper_meta_stage", "paper_meta_lineage", "progress_log_note",
+                      "notes_light"):  # fmt: skip
             state.db.execute(f"DROP INDEX {index}")
         for column in ("lineage", "stage", "sort_year", "sort_title"):
             state.db.execute(f"ALTER TABLE paper_meta DROP COLUMN {column}")
