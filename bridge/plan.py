@@ -91,7 +91,8 @@ def plan_iter(
     on another note's file. The items are gone through twice (names, then notes), so a
     source may hand them over as a stream it reads again; `on_item` sees each item once."""
     _tripwire(snapshot, notes, ctx.force)
-    paths, methods = _library_names(snapshot.items, notes, vault, ctx)
+    heads = getattr(snapshot.items, "heads", None)  # a stream's lighter pass (no children)
+    paths, methods = _library_names(heads() if heads else snapshot.items, notes, vault, ctx)
     names = LinkNames(papers=_Stems(paths), methods=methods)
 
     def actions() -> Iterator[Action]:

@@ -17,6 +17,7 @@ from bridge.config import Config, require_vault
 from bridge.errors import ConfigError, NoteError
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
+from bridge.model import LibrarySnapshot
 from bridge.plan import Action, PlanContext, plan_iter, plan_methods
 from bridge.sources import Source
 from bridge.state import STATE_DIRNAME, NoteState, State, now_iso, text_hash
@@ -131,72 +132,101 @@ def _sync(
         full = options.full or state.get_meta("render_fingerprint") != fingerprint
         cursor = None if full else state.get_meta(cursor_key)
         snapshot = source.read(since=cursor)
-        snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
-        gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
-        vault = Vault(vault_root)
-        ctx = PlanContext(config.papers_folder, make_renderer(config), force=options.force)
-        result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
-        notes: dict[str, NoteState] | None = None
-        planned: Iterable[Action] = ()
-        seen: list[tuple[str, str, str]] = []  # the items' annotations, for the history
-        if snapshot.items or snapshot.all_keys is not None:
-            notes = state.notes()
-            planned = plan_iter(
-                snapshot, notes, vault, ctx, lambda item: seen.extend(annotation_rows([item]))
-            )
-        # else the source saw nothing new (its files did not change): nothing to plan
-        if options.dry_run:
-            actions = list(planned)
-            _count_unplanned(result, state, notes, actions)
-            actions += _plan_methods(config, state, vault, ctx, result, write_cache=False)[0]
-            for action in actions:
-                result.count(action)
-            result.actions = actions
-            return result
-        vault.remove_stale_temps()
-        # an interrupted sync's history and queue are caught up from every paper next time
-        everything = full or state.get_meta(PENDING) is not None
-        state.set_meta(PENDING, "1")
-        actions = []
+        read_items = snapshot.items
+        try:
+            return _sync_snapshot(
+                config, options, source, state, vault_root, snapshot, full, fingerprint,
+                started, progress,
+            )  # fmt: skip
+        finally:
+            close = getattr(read_items, "close", None)  # a stream holds Zotero's copy open
+            if close is not None:
+                close()
 
-        def planned_and_kept() -> Iterator[Action]:
-            for action in planned:  # each is written, then its text let go, by `apply`
-                actions.append(action)
-                yield action
 
-        tick = progress(len(snapshot.items)) if progress else None
-        apply(planned_and_kept(), vault, state, result, tick)
-        _count_unplanned(result, state, notes, actions)
-        written = {
-            a.note_id
-            for a in actions
-            if a.kind != "unchanged" and a.state is not None and a.state.kind == "paper"
-        }
-        method_actions, papers, changed = _plan_methods(
-            config, state, vault, ctx, result, write_cache=True, everything=everything,
-            written=written,
-        )  # fmt: skip
-        apply(method_actions, vault, state, result)
-        result.actions = actions + method_actions
-        after_sync(
-            config,
-            state,
-            vault,
-            ctx,
-            result,
-            seen,
-            now=options.now,
-            papers=papers,
-            changed=None if papers is not None else changed,
+def _sync_snapshot(
+    config: Config,
+    options: SyncOptions,
+    source: Source,
+    state: State,
+    vault_root: Path,
+    snapshot: LibrarySnapshot,
+    full: bool,
+    fingerprint: str,
+    started: str,
+    progress: ProgressFactory | None,
+) -> SyncResult:
+    """The sync of one snapshot read under the sync lock (`_sync`)."""
+    cursor_key = f"cursor:{source.name}:{_source_id(config)}"
+    snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
+    gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
+    vault = Vault(vault_root)
+    ctx = PlanContext(config.papers_folder, make_renderer(config), force=options.force)
+    result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
+    notes: dict[str, NoteState] | None = None
+    planned: Iterable[Action] = ()
+    seen: list[tuple[str, str, str]] = []  # the items' annotations, for the history
+    if snapshot.items or snapshot.all_keys is not None:
+        notes = state.notes()
+        planned = plan_iter(
+            snapshot, notes, vault, ctx, lambda item: seen.extend(annotation_rows([item]))
         )
-        with state.transaction():
-            if snapshot.cursor is not None:
-                state.set_meta(cursor_key, snapshot.cursor)
-            state.set_meta("render_fingerprint", fingerprint)
-            state.set_meta("source", source.name)
-            state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))
-            state.record_sync(started, source.name, result.counts())
-            state.set_meta(PENDING, None)
+    # else the source saw nothing new (its files did not change): nothing to plan
+    if options.dry_run:
+        actions = list(planned)
+        _count_unplanned(result, state, notes, actions)
+        actions += _plan_methods(config, state, vault, ctx, result, write_cache=False)[0]
+        for action in actions:
+            result.count(action)
+        result.actions = actions
+        return result
+    vault.remove_stale_temps()
+    # an interrupted sync's history and queue are caught up from every paper next time
+    everything = full or state.get_meta(PENDING) is not None
+    state.set_meta(PENDING, "1")
+    actions = []
+
+    def planned_and_kept() -> Iterator[Action]:
+        for action in planned:  # each is written, then its text let go, by `apply`
+            actions.append(action)
+            yield action
+
+    tick = progress(len(snapshot.items)) if progress else None
+    apply(planned_and_kept(), vault, state, result, tick)
+    _count_unplanned(result, state, notes, actions)
+    written = {
+        a.note_id
+        for a in actions
+        if a.kind != "unchanged" and a.state is not None and a.state.kind == "paper"
+    }
+    method_actions, papers, changed = _plan_methods(
+        config, state, vault, ctx, result, write_cache=True, everything=everything,
+        written=written,
+    )  # fmt: skip
+    apply(method_actions, vault, state, result)
+    result.actions = actions + method_actions
+    after_sync(
+        config,
+        state,
+        vault,
+        ctx,
+        result,
+        seen,
+        now=options.now,
+        papers=papers,
+        changed=None if papers is not None else changed,
+    )
+    # problems met while a streaming source built its items (after `read` returned)
+    late = getattr(snapshot.items, "warnings", ())
+    result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)
+    with state.transaction():
+        if snapshot.cursor is not None:
+            state.set_meta(cursor_key, snapshot.cursor)
+        state.set_meta("render_fingerprint", fingerprint)
+        state.set_meta("source", source.name)
+        state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))
+        state.record_sync(started, source.name, result.counts())
+        state.set_meta(PENDING, None)
     return result
 
 

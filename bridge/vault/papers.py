@@ -106,9 +106,7 @@ def refresh_papers(
     if write_cache and (fresh or scan.dropped):
         etags = {e.note_id: e.etag for e in scan.entries}
         with state.transaction():
-            state.put_paper_meta(
-                [(nid, p.path, etags[nid], vars(p)) for nid, p in fresh.items()]
-            )
+            state.put_paper_meta([(nid, p.path, etags[nid], vars(p)) for nid, p in fresh.items()])
             state.drop_paper_meta(scan.dropped)
     return fresh, problems
 

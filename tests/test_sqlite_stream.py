@@ -1,0 +1,114 @@
+"""A large library's full read streams its items (`STREAM_ITEMS`): the same items, in the
+same order, the same notes — and the private copy is gone when the sync is over."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import bridge.sources.sqlite as sqlite_module
+from bridge.config import Config
+from bridge.errors import SourceError
+from bridge.sources.sqlite import SqliteSource
+from bridge.sync import sync
+from tests.helpers import snapshot_tree
+from tests.test_sqlite_source import fill_sample, new_db
+
+
+@pytest.fixture(autouse=True)
+def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    return temp
+
+
+def stream_everything(monkeypatch: pytest.MonkeyPatch, chunk: int = 2) -> None:
+    monkeypatch.setattr(sqlite_module, "STREAM_ITEMS", 0)
+    monkeypatch.setattr(sqlite_module, "STREAM_CHUNK", chunk)  # several chunks, even here
+
+
+def library(tmp_path: Path) -> Path:
+    with new_db(tmp_path) as db:
+        fill_sample(db)
+        for index in range(7):
+            key = db.add_item(title=f"Paper {index}", date=str(2000 + index),
+                              tags=[f"extends:M{index}"])  # fmt: skip
+            pdf = db.add_attachment(key, filename=f"p{index}.pdf")
+            db.add_annotation(pdf, text=f"quote {index}", sort_index=f"{index:05d}|000000|00000")
+        pdf = db.add_attachment(key, filename="newer.pdf")
+        db.add_annotation(pdf, type=7, sort_index="99999|000000|00000")  # from a newer Zotero
+        db.commit()
+    return tmp_path / "Zotero"
+
+
+def test_a_streamed_read_gives_the_same_items_and_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = library(tmp_path)
+    whole = SqliteSource(data_dir).read()
+    stream_everything(monkeypatch)
+    streamed = SqliteSource(data_dir).read()
+    try:
+        assert isinstance(streamed.items, sqlite_module._StreamedItems)
+        assert len(streamed.items) == len(whole.items) > 2 * sqlite_module.STREAM_CHUNK
+        assert tuple(streamed.items) == whole.items
+        assert tuple(streamed.items) == whole.items  # a second pass reads them again
+        assert [i.key for i in streamed.items.heads()] == [i.key for i in whole.items]
+        assert all(not i.attachments for i in streamed.items.heads())
+        assert streamed.items[1] == whole.items[1]
+        assert (streamed.all_keys, streamed.cursor) == (whole.all_keys, whole.cursor)
+        assert set(whole.warnings) <= set(streamed.warnings) | set(streamed.items.warnings)
+    finally:
+        streamed.items.close()
+
+
+def test_a_streamed_sync_writes_the_same_vault_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _private_tempdir: Path
+) -> None:
+    data_dir = library(tmp_path)
+    whole, streamed = tmp_path / "whole", tmp_path / "streamed"
+    whole.mkdir(), streamed.mkdir()
+    first = sync(Config(vault=whole, source="sqlite", zotero_dir=data_dir))
+    stream_everything(monkeypatch)
+    second = sync(Config(vault=streamed, source="sqlite", zotero_dir=data_dir))
+    assert first.created == second.created > 9
+    assert any("unknown annotation type 7" in w for w in second.warnings)
+    skip = ".zotero-bridge"
+    assert {k: v for k, v in snapshot_tree(streamed).items() if not k.startswith(skip)} == {
+        k: v for k, v in snapshot_tree(whole).items() if not k.startswith(skip)
+    }
+    assert list(_private_tempdir.iterdir()) == []  # the private copy went with the sync
+
+
+def test_the_real_zotero_database_streams_like_it_reads(
+    real_zotero_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = SqliteSource(real_zotero_db).read()
+    stream_everything(monkeypatch, chunk=3)
+    streamed = SqliteSource(real_zotero_db).read()
+    try:
+        assert tuple(streamed.items) == whole.items and whole.items
+    finally:
+        streamed.items.close()
+
+
+def test_a_copy_that_fails_while_streaming_is_a_source_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = library(tmp_path)
+    stream_everything(monkeypatch)
+    streamed = SqliteSource(data_dir).read()
+    conn = streamed.items._conn
+    conn.execute("PRAGMA query_only=OFF")
+    conn.execute("DROP TABLE itemData")  # the copy breaking under the read, as a disk might
+    with pytest.raises(SourceError, match="while syncing"):
+        list(streamed.items)
+    streamed.items.close()
+
+
+def test_small_libraries_are_read_whole(tmp_path: Path) -> None:
+    snapshot = SqliteSource(library(tmp_path)).read()
+    assert isinstance(snapshot.items, tuple)
