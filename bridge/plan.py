@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -77,10 +78,12 @@ def plan(
 
 def plan_iter(
     snapshot: LibrarySnapshot,
-    notes: dict[str, NoteState],
+    notes: Mapping[str, NoteState],
     vault: VaultView,
     ctx: PlanContext,
     on_item: Callable[[Item], None] | None = None,
+    *,
+    keys_unchanged: bool = False,
 ) -> Iterator[Action]:
     """`plan` one item at a time, so a sync can write each note and let its text go before
     rendering the next (a first sync of 10,000 notes held ~90 MB of note text otherwise).
@@ -89,10 +92,18 @@ def plan_iter(
     name) are made here, before the first action is yielded — so before anything is written.
     Each note is planned from the vault as it is when its turn comes; no note's plan depends
     on another note's file. The items are gone through twice (names, then notes), so a
-    source may hand them over as a stream it reads again; `on_item` sees each item once."""
-    _tripwire(snapshot, notes, ctx.force)
+    source may hand them over as a stream it reads again; `on_item` sees each item once.
+
+    `keys_unchanged`: the caller knows the library holds exactly the item keys it held at the
+    last (finished) sync, which passed the tripwire and marked every erased item: neither is
+    looked at again, and `notes` (a `NoteIndex`) is only asked about the snapshot's items and
+    the notes they link to."""
+    if not keys_unchanged:
+        _tripwire(snapshot, notes, ctx.force)
     heads = getattr(snapshot.items, "heads", None)  # a stream's lighter pass (no children)
-    paths, methods = _library_names(heads() if heads else snapshot.items, notes, vault, ctx)
+    paths, methods = _library_names(
+        heads() if heads else snapshot.items, notes, vault, ctx, lazy=keys_unchanged
+    )
     names = LinkNames(papers=_Stems(paths), methods=methods)
 
     def actions() -> Iterator[Action]:
@@ -100,12 +111,13 @@ def plan_iter(
             if on_item is not None:
                 on_item(item)
             yield from _plan_item(item, notes.get(item.key), paths[item.key], vault, ctx, names)
-        yield from _plan_erased(snapshot, notes, vault)
+        if not keys_unchanged:
+            yield from _plan_erased(snapshot, notes, vault)
 
     return actions()
 
 
-def _tripwire(snapshot: LibrarySnapshot, notes: dict[str, NoteState], force: bool) -> None:
+def _tripwire(snapshot: LibrarySnapshot, notes: Mapping[str, NoteState], force: bool) -> None:
     live = [n for n in notes.values() if n.kind == "paper" and not n.zotero_deleted]
     if force or not live:
         return
@@ -121,8 +133,13 @@ def _tripwire(snapshot: LibrarySnapshot, notes: dict[str, NoteState], force: boo
 
 
 def _library_names(
-    items: Iterable[Item], notes: dict[str, NoteState], vault: VaultView, ctx: PlanContext
-) -> tuple[dict[str, str], dict[str, str]]:
+    items: Iterable[Item],
+    notes: Mapping[str, NoteState],
+    vault: VaultView,
+    ctx: PlanContext,
+    *,
+    lazy: bool = False,
+) -> tuple[Mapping[str, str], dict[str, str]]:
     """Every paper's note path (`_assign_paths`) and every method's link name, in one pass."""
     methods: dict[str, str] = {}
     renderer = ctx.renderer
@@ -134,20 +151,27 @@ def _library_names(
                 methods.setdefault(name.casefold(), method_stem(name))
             yield item
 
-    paths = _assign_paths(noting_methods(items), notes, vault, ctx.papers_folder)
+    paths = _assign_paths(noting_methods(items), notes, vault, ctx.papers_folder, lazy=lazy)
     return paths, methods
 
 
 def _assign_paths(
     items: Iterable[Item],
-    notes: dict[str, NoteState],
+    notes: Mapping[str, NoteState],
     vault: VaultView,
     folder: str,
-) -> dict[str, str]:
+    *,
+    lazy: bool = False,
+) -> MutableMapping[str, str]:
     """Existing notes keep their path; new ones get a fresh name unique ignoring case.
 
-    The vault is walked for taken names only when a new note needs one (not on most syncs)."""
-    paths = {key: note.path for key, note in notes.items() if note.kind == "paper"}
+    The vault is walked for taken names only when a new note needs one (not on most syncs).
+    `lazy`: existing notes' paths are looked up as they are asked for."""
+    paths: MutableMapping[str, str]
+    if lazy:
+        paths = ChainMap({}, _PaperPaths(notes))
+    else:
+        paths = {key: note.path for key, note in notes.items() if note.kind == "paper"}
     registry: NameRegistry | None = None
     for item in items:
         if item.key in paths:
@@ -163,6 +187,25 @@ def _assign_paths(
     return paths
 
 
+class _PaperPaths(Mapping[str, str]):
+    """Zotero key → the path of its paper note, looked up in the notes when asked for."""
+
+    def __init__(self, notes: Mapping[str, NoteState]) -> None:
+        self.notes = notes
+
+    def __getitem__(self, key: str) -> str:
+        note = self.notes.get(key)
+        if note is None or note.kind != "paper":
+            raise KeyError(key)
+        return note.path
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, note in self.notes.items() if note.kind == "paper")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def _stem(path: str) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(".md")
 
@@ -171,7 +214,7 @@ class _Stems(Mapping[str, str]):
     """Zotero key → note stem, computed on lookup from the key → path map (most keys are
     never looked up: only related items need a link)."""
 
-    def __init__(self, paths: dict[str, str]) -> None:
+    def __init__(self, paths: Mapping[str, str]) -> None:
         self.paths = paths
 
     def __getitem__(self, key: str) -> str:
@@ -334,7 +377,7 @@ def _zotero_deleted(status: StatusChange, note: NoteState | None) -> bool:
 
 
 def _plan_erased(
-    snapshot: LibrarySnapshot, notes: dict[str, NoteState], vault: VaultView
+    snapshot: LibrarySnapshot, notes: Mapping[str, NoteState], vault: VaultView
 ) -> list[Action]:
     """Items erased from Zotero (gone from the key set): mark their notes, never delete."""
     if snapshot.all_keys is None:

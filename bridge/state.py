@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,6 +147,42 @@ class NoteState:
         if isinstance(raw, str):
             return raw
         return json.dumps(raw, ensure_ascii=False, sort_keys=True)
+
+
+class NoteIndex(Mapping[str, NoteState]):
+    """The notes as `State.notes()` gives them, read from the state DB only as far as they are
+    asked for: a sync that touches three notes of 50,000 looks up three. Going through all of
+    them (`values()`, `len()`…) reads them all, once."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+        self._found: dict[str, NoteState | None] = {}
+        self._all: dict[str, NoteState] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._all is not None
+
+    def _everything(self) -> dict[str, NoteState]:
+        if self._all is None:
+            self._all = self._state.notes()
+        return self._all
+
+    def __getitem__(self, note_id: str) -> NoteState:
+        if self._all is not None:
+            return self._all[note_id]
+        if note_id not in self._found:
+            self._found[note_id] = self._state.note(note_id)
+        note = self._found[note_id]
+        if note is None:
+            raise KeyError(note_id)
+        return note
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._everything())
+
+    def __len__(self) -> int:
+        return len(self._everything())
 
 
 class StateError(BridgeError):

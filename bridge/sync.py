@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
 from bridge.plan import Action, PlanContext, plan_iter, plan_methods
 from bridge.sources import Source
-from bridge.state import STATE_DIRNAME, NoteState, State, now_iso, text_hash
+from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso, text_hash
 from bridge.vault.fs import Vault, etag_settled
 from bridge.vault.papers import all_papers, refresh_papers, scan_papers
 from bridge.vault.render import Renderer
@@ -34,6 +34,7 @@ ProgressFactory = Callable[[int], Callable[[int], None]]
 PENDING = "sync_pending"  # set while a sync writes notes; left set when it was interrupted
 LINEAGE_DIGEST = "lineage_inputs"  # what the method notes were last rendered from
 LINEAGE_PROBLEMS = "lineage_problems"  # the method graph's problems, then
+KEYS_DIGEST = "item_keys"  # a hash of every item key the last finished sync saw
 
 
 @dataclass
@@ -163,14 +164,24 @@ def _sync_snapshot(
     vault = Vault(vault_root)
     ctx = PlanContext(config.papers_folder, make_renderer(config), force=options.force)
     result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
-    notes: dict[str, NoteState] | None = None
+    notes: Mapping[str, NoteState] | None = None
     planned: Iterable[Action] = ()
     seen: list[tuple[str, str, str]] = []  # the items' annotations, for the history
+    keys = _keys_digest(snapshot)
+    # the same item keys as at the last finished sync: no new note to name, nothing erased
+    same_keys = (
+        keys is not None
+        and snapshot.incremental  # a few items: looked up one by one
+        and not full
+        and state.get_meta(PENDING) is None
+        and state.get_meta(KEYS_DIGEST) == keys
+    )
     if snapshot.items or snapshot.all_keys is not None:
-        notes = state.notes()
+        notes = NoteIndex(state) if same_keys else state.notes()
         planned = plan_iter(
-            snapshot, notes, vault, ctx, lambda item: seen.extend(annotation_rows([item]))
-        )
+            snapshot, notes, vault, ctx, lambda item: seen.extend(annotation_rows([item])),
+            keys_unchanged=same_keys,
+        )  # fmt: skip
     # else the source saw nothing new (its files did not change): nothing to plan
     if options.dry_run:
         actions = list(planned)
@@ -226,6 +237,8 @@ def _sync_snapshot(
         state.set_meta("source", source.name)
         state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))
         state.record_sync(started, source.name, result.counts())
+        if keys is not None:
+            state.set_meta(KEYS_DIGEST, keys)
         state.set_meta(PENDING, None)
     return result
 
@@ -283,16 +296,33 @@ def _plan_methods(
 
 
 def _count_unplanned(
-    result: SyncResult, state: State, notes: dict[str, NoteState] | None, actions: list[Action]
+    result: SyncResult,
+    state: State,
+    notes: Mapping[str, NoteState] | None,
+    actions: list[Action],
 ) -> None:
     """Paper notes the snapshot did not mention (incremental reads) are unchanged too."""
     if notes is None:  # nothing was planned
         result.unchanged += state.count_notes("paper", include_user_deleted=True)
         return
+    if isinstance(notes, NoteIndex) and not notes.loaded:  # count without reading them all
+        planned_ids = {a.note_id for a in actions}
+        mentioned = sum(
+            1 for note_id in planned_ids if (n := notes.get(note_id)) and n.kind == "paper"
+        )
+        result.unchanged += state.count_notes("paper", include_user_deleted=True) - mentioned
+        return
     planned = {a.note_id for a in actions}
     result.unchanged += sum(
         1 for n in notes.values() if n.kind == "paper" and n.note_id not in planned
     )
+
+
+def _keys_digest(snapshot: LibrarySnapshot) -> str | None:
+    if snapshot.all_keys is None:
+        return None
+    text = "\n".join(sorted(snapshot.all_keys))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _lineage_digest(config: Config, state: State) -> str:

@@ -8,12 +8,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from zotero_db import ZoteroDB
 
 import bridge.sync as sync_module
 import bridge.workflow.queue as queue_module
 from bridge.state import MIGRATIONS, State
 from bridge.sync import PENDING, SyncOptions, sync
 from tests.helpers import ModelSource, make_item, vault_config
+from tests.test_sqlite_source import fill_sample, new_db
 
 
 def region(text: str, name: str) -> str:
@@ -189,3 +191,42 @@ def test_counts_of_a_first_and_a_second_sync(tmp_path: Path, lineage_library: Mo
     assert (first.created, first.unchanged) == (3 + 1, 0)  # three papers, one method (NMS)
     second = sync(vault_config(tmp_path), source=lineage_library)
     assert (second.created, second.updated, second.unchanged) == (0, 0, 4)
+
+
+def test_an_incremental_sync_with_the_same_keys_looks_up_only_its_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with new_db(tmp_path) as db:
+        keys = fill_sample(db)
+        for index in range(5):
+            db.add_item(title=f"Filler {index}", date="2010")
+        db.commit()
+    data_dir = tmp_path / "Zotero"
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
+    first = sync(config)
+    everything: list[str | None] = []
+    real_notes = State.notes
+
+    def notes(self: State, kind: str | None = None) -> dict:
+        everything.append(kind)
+        return real_notes(self, kind)
+
+    monkeypatch.setattr(State, "notes", notes)
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.set_field(keys["resnet"], "title", "Deep Residual Learning, revised")
+        db.commit()
+    result = sync(config)
+    assert None not in everything  # not every note: the changed item's and its links' alone
+    # the paper, and the ResNet method note that lists it by title
+    assert (result.updated, result.updated + result.unchanged) == (2, first.created)
+    note = next((vault / "Papers").glob("he2016deep*.md")).read_text()
+    assert "Deep Residual Learning, revised" in note
+    assert "'[[srivastava2015]]'" in note  # the related item's note, found by key
+
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.erase(keys["highway"])
+        db.commit()
+    result = sync(config)  # a key is gone: the whole check, which marks the note
+    assert None in everything and result.deleted == 1
