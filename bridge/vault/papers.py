@@ -8,12 +8,13 @@ cached per note by etag, so a sync re-parses only the notes that changed.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
 from bridge.state import State, text_hash
-from bridge.vault.fs import Vault, etag_settled
+from bridge.vault.fs import RECENT_NS, Vault
 from bridge.vault.notefile import parse_note
 
 
@@ -56,31 +57,33 @@ class PaperScan:
 
 
 def scan_papers(vault: Vault, state: State) -> PaperScan:
-    """One light query and one `stat` per paper note (no JSON, no note read unless a note
-    changed within the file system's clock resolution)."""
-    rows = state.db.execute(
-        "SELECT n.note_id, n.path, n.content_hash, m.path, m.etag, m.note_id IS NOT NULL"
-        " FROM notes n LEFT JOIN paper_meta m ON m.note_id = n.note_id"
-        " WHERE n.kind = 'paper' AND n.user_deleted = 0"
+    """Two light queries and one `stat` per paper note (no JSON, no note read unless a note
+    changed within the file system's clock resolution). Runs at every sync: kept lean."""
+    notes = state.db.execute(
+        "SELECT note_id, path, content_hash FROM notes WHERE kind = 'paper' AND user_deleted = 0"
     ).fetchall()
+    cache = {
+        row[0]: row[1:] for row in state.db.execute("SELECT note_id, path, etag FROM paper_meta")
+    }
     entries: list[_Entry] = []
     live: set[str] = set()
-    for note_id, path, content_hash, meta_path, meta_etag, cached in rows:
+    recent = time.time_ns() - RECENT_NS
+    for note_id, path, content_hash in notes:
         etag = vault.etag(path)
         if etag is None:
             continue
         live.add(note_id)
-        entry = _Entry(note_id, path, etag, False, bool(cached))
-        if cached and meta_path == path and meta_etag == etag:
-            if etag_settled(etag):
+        cached = cache.get(note_id)
+        entry = _Entry(note_id, path, etag, False, cached is not None)
+        if cached is not None and cached[0] == path and cached[1] == etag:
+            if int(etag.split(";", 1)[0]) < recent:  # settled (`etag_settled`)
                 entry.valid = True
             else:
                 # a same-size edit within one mtime tick keeps the etag: trust it by content
                 entry.text = _read(vault, path)
                 entry.valid = entry.text is not None and text_hash(entry.text) == content_hash
         entries.append(entry)
-    cached = [nid for (nid,) in state.db.execute("SELECT note_id FROM paper_meta")]
-    return PaperScan(entries, [nid for nid in cached if nid not in live])
+    return PaperScan(entries, [nid for nid in cache if nid not in live])
 
 
 def refresh_papers(
