@@ -63,6 +63,9 @@ def bridge_sync(vault: Path, zotero_dir: Path, profile: Path | None = None) -> d
     if profile is not None:
         command += ["--profile", str(profile)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # An installed package has its bytecode compiled (pip does it); a checkout run with
+    # PYTHONDONTWRITEBYTECODE would compile the modules a sync imports lazily every time.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     began = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
     wall = time.perf_counter() - began
