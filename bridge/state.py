@@ -471,7 +471,12 @@ class State:
         )
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
-    def known_annotations(self) -> set[str]:
+    def known_annotations(self, keys: list[str] | None = None) -> set[str]:
+        """Annotation keys already in the history (of `keys` only, when given and few)."""
+        if keys is not None and len(keys) <= 500:
+            marks = ",".join("?" * len(keys))
+            query = f"SELECT annotation_key FROM annotation_log WHERE annotation_key IN ({marks})"
+            return {row[0] for row in self.db.execute(query, keys)}
         return {row[0] for row in self.db.execute("SELECT annotation_key FROM annotation_log")}
 
     def add_annotations(self, rows: list[tuple[str, str, str, str]]) -> None:

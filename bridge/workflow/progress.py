@@ -102,7 +102,7 @@ def record_annotations(
     rows = [row for row in rows if row[1] in live]
     if not rows:
         return 0
-    known = state.known_annotations()
+    known = state.known_annotations([key for key, _, _ in rows])
     new = [(key, item_key, added or at, at) for key, item_key, added in rows if key not in known]
     state.add_annotations(new)
     return len(new)
