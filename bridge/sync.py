@@ -14,14 +14,14 @@ import obsidian_templates
 from bridge import __version__
 from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
-from bridge.errors import ConfigError, NoteError
+from bridge.errors import ConfigError
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
 from bridge.plan import Action, PlanContext, plan_iter, plan_methods
 from bridge.sources import Source
-from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso, text_hash
-from bridge.vault.fs import Vault, etag_settled
+from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso
+from bridge.vault.fs import Vault
 from bridge.vault.papers import all_papers, refresh_papers, scan_papers
 from bridge.vault.render import Renderer
 from bridge.workflow.filters import SyncFilter, filter_snapshot
@@ -215,6 +215,9 @@ def _sync_snapshot(
         written=written,
     )  # fmt: skip
     apply(method_actions, vault, state, result)
+    failed = {error["path"] for error in result.errors}
+    if any(action.path in failed for action in method_actions):
+        state.set_meta(LINEAGE_DIGEST, None)  # a method note is behind: render them next time
     result.actions = actions + method_actions
     after_sync(
         config,
@@ -268,7 +271,14 @@ def _plan_methods(
     written = written or set()
     scan = scan_papers(vault, state)
     incremental = write_cache and not everything
-    if incremental and scan.unchanged and not written and _methods_untouched(state, vault):
+    behind = state.get_meta(LINEAGE_DIGEST) is None  # never rendered, or a write failed
+    if (
+        incremental
+        and scan.unchanged
+        and not written
+        and not behind
+        and _methods_untouched(state, vault)
+    ):
         _replay_lineage_problems(state, result, [])
         return [], None, set()
     fresh, problems = refresh_papers(vault, state, scan, write_cache=write_cache)
@@ -289,9 +299,7 @@ def _plan_methods(
     )
     if write_cache:
         state.set_meta(LINEAGE_PROBLEMS, json.dumps(graph.problems))
-        # recorded before the method notes are written: a note that fails to write is
-        # edited-or-missing next time (`_methods_untouched`), which renders them again
-        state.set_meta(LINEAGE_DIGEST, digest)
+        state.set_meta(LINEAGE_DIGEST, digest)  # forgotten again if a note fails to write
     return actions, papers, changed
 
 
@@ -344,18 +352,8 @@ def _source_id(config: Config) -> str:
 
 
 def _methods_untouched(state: State, vault: Vault) -> bool:
-    """Every method note is where and as the bridge last left it (one stat each; a note
-    touched within the file system's clock resolution is compared by content)."""
+    """Every method note is where and as the bridge last left it (one stat each)."""
     rows = state.db.execute(
         "SELECT path, etag, content_hash FROM notes WHERE kind='method' AND user_deleted=0"
     ).fetchall()
-    for path, etag, content_hash in rows:
-        if etag is None or vault.etag(path) != etag:
-            return False
-        if not etag_settled(etag):
-            try:
-                if text_hash(vault.read(path)) != content_hash:
-                    return False
-            except NoteError:
-                return False
-    return True
+    return all(vault.unchanged_since(path, etag, content) for path, etag, content in rows)

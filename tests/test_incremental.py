@@ -230,3 +230,40 @@ def test_an_incremental_sync_with_the_same_keys_looks_up_only_its_notes(
         db.commit()
     result = sync(config)  # a key is gone: the whole check, which marks the note
     assert None in everything and result.deleted == 1
+
+
+def test_a_method_note_that_could_not_be_written_is_tried_again(
+    tmp_path: Path, lineage_library: ModelSource
+) -> None:
+    config = vault_config(tmp_path)
+    sync(config, source=lineage_library)
+    method = tmp_path / "Methods" / "NMS.md"
+    method.chmod(0o444)  # the user's wish: left alone, and said so at every sync
+    lineage_library.put(
+        make_item("Soft-NMS, improved", key="SOFTNMS1", citation_key="bodla2017",
+                  tags=("extends:NMS",))
+    )  # fmt: skip
+    first = sync(config, source=lineage_library)
+    again = sync(config, source=lineage_library)
+    assert [e["path"] for e in first.errors] == ["Methods/NMS.md"]
+    assert [e["path"] for e in again.errors] == ["Methods/NMS.md"]
+    method.chmod(0o644)
+    sync(config, source=lineage_library)
+    assert "Soft-NMS, improved" in region(method.read_text(), "extended-by")
+
+
+def test_a_queue_that_could_not_be_written_is_tried_again(
+    tmp_path: Path, lineage_library: ModelSource
+) -> None:
+    config = vault_config(tmp_path)
+    sync(config, source=lineage_library)
+    queue = tmp_path / "Reading queue.md"
+    queue.chmod(0o444)
+    lineage_library.put(make_item("Plain, renamed", key="PLAIN001", citation_key="plain2020"))
+    first = sync(config, source=lineage_library)
+    again = sync(config, source=lineage_library)
+    assert [e["path"] for e in first.errors] == ["Reading queue.md"]
+    assert [e["path"] for e in again.errors] == ["Reading queue.md"]
+    queue.chmod(0o644)
+    assert sync(config, source=lineage_library).ok
+    assert "Plain, renamed" in queue.read_text()

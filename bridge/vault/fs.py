@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bridge.errors import NoteChangedError, NoteError
+from bridge.state import text_hash
 
 SKIP_DIRS = {".obsidian", ".zotero-bridge", ".trash", ".git"}
 _ZOTERO_KEY = re.compile(r"^zotero_key:\s*['\"]?([23456789A-Z]{8})['\"]?\s*$", re.MULTILINE)
@@ -93,6 +94,19 @@ class Vault:
         except (FileNotFoundError, NotADirectoryError):
             return None
         return etag_of(stat)
+
+    def unchanged_since(self, rel: str, etag: str | None, content_hash: str | None) -> bool:
+        """Whether the file is still the one the bridge last wrote or saw: the same etag and,
+        when that etag is too recent to trust alone (`etag_settled`), the same content."""
+        if etag is None or self.etag(rel) != etag:
+            return False
+        if etag_settled(etag):
+            return True
+        try:
+            text = self.read(rel)
+        except NoteError:
+            return False
+        return text_hash(text) == content_hash
 
     def read(self, rel: str) -> str:
         path = self.abs(rel)

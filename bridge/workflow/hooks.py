@@ -17,11 +17,10 @@ from datetime import datetime
 
 from bridge.apply import SyncResult
 from bridge.config import Config
-from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
 from bridge.plan import PlanContext
-from bridge.state import State, text_hash
-from bridge.vault.fs import Vault, etag_settled
+from bridge.state import State
+from bridge.vault.fs import Vault
 from bridge.vault.papers import collect_papers, paper_from_facts
 from bridge.workflow.progress import (
     iso,
@@ -97,12 +96,6 @@ def _queue_untouched(config: Config, state: State, vault: Vault) -> bool:
     if not config.reading_queue:
         return True
     note = state.note(QUEUE_ID)
-    if note is None or note.path != config.reading_queue or note.etag is None:
+    if note is None or note.path != config.reading_queue:
         return False
-    etag = vault.etag(note.path)
-    if etag != note.etag:
-        return False
-    try:
-        return etag_settled(etag) or text_hash(vault.read(note.path)) == note.content_hash
-    except NoteError:
-        return False
+    return vault.unchanged_since(note.path, note.etag, note.content_hash)

@@ -110,9 +110,13 @@ def update_queue(
         return None
     action = write_note(render_queue(ctx.renderer, rows), path, state, vault, ctx, result,
                         recreate=recreate)  # fmt: skip
-    if action.kind in ("create", "update", "touch", "unchanged"):
-        state.set_meta(QUEUE_DIGEST, digest)
-        state.set_meta(QUEUE_SETTINGS, queue_settings(config))
+    done = action.kind in ("create", "update", "touch", "unchanged") and not any(
+        error["path"] == path for error in result.errors
+    )
+    # not written (read-only, changed meanwhile…): tried again at the next sync, even one
+    # that changes nothing else
+    state.set_meta(QUEUE_DIGEST, digest if done else None)
+    state.set_meta(QUEUE_SETTINGS, queue_settings(config) if done else None)
     return action
 
 
