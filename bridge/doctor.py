@@ -132,6 +132,7 @@ def _sqlite_checks(config: Config) -> list[Check]:
         snapshot = source.read()
     except BridgeError as exc:
         return [_failed("Zotero database", exc)]
+    snapshot.close()  # only counted: a large library's streamed items are not read
     schema = _schema_version(source.db_path)
     detail = f"{source.db_path}: {len(snapshot.items)} items" + (
         f", userdata schema {schema}" if schema is not None else ""

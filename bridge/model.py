@@ -146,3 +146,9 @@ class LibrarySnapshot:
     source_name: str = ""
     incremental: bool = False
     warnings: tuple[str, ...] = ()
+
+    def close(self) -> None:
+        """Let go of what the items hold open (a streaming source's private copy)."""
+        close = getattr(self.items, "close", None)
+        if close is not None:
+            close()

@@ -133,16 +133,14 @@ def _sync(
         full = options.full or state.get_meta("render_fingerprint") != fingerprint
         cursor = None if full else state.get_meta(cursor_key)
         snapshot = source.read(since=cursor)
-        read_items = snapshot.items
+        read = snapshot
         try:
             return _sync_snapshot(
                 config, options, source, state, vault_root, snapshot, full, fingerprint,
                 started, progress,
             )  # fmt: skip
         finally:
-            close = getattr(read_items, "close", None)  # a stream holds Zotero's copy open
-            if close is not None:
-                close()
+            read.close()  # a streaming source holds its copy of Zotero's database open
 
 
 def _sync_snapshot(

@@ -104,7 +104,11 @@ def new_paper_note(
     vault_root = require_vault(config)
     source = source or open_source(config)
     snapshot = source.read(since=None)
-    match = choose_item(find_items(snapshot.items, query), query, first=first, choose=choose)
+    try:
+        found = find_items(snapshot.items, query)
+    finally:
+        snapshot.close()
+    match = choose_item(found, query, first=first, choose=choose)
     key = match.item.key
     focused = replace(snapshot, items=(match.item,), all_keys=None)
     result = SyncResult(warnings=list(snapshot.warnings))
