@@ -133,14 +133,13 @@ def _sync(
         full = options.full or state.get_meta("render_fingerprint") != fingerprint
         cursor = None if full else state.get_meta(cursor_key)
         snapshot = source.read(since=cursor)
-        read = snapshot
         try:
             return _sync_snapshot(
                 config, options, source, state, vault_root, snapshot, full, fingerprint,
                 started, progress,
             )  # fmt: skip
         finally:
-            read.close()  # a streaming source holds its copy of Zotero's database open
+            snapshot.close()  # a streaming source holds its copy of Zotero's database open
 
 
 def _sync_snapshot(
