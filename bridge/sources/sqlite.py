@@ -1362,10 +1362,9 @@ def _query_dates(conn: sqlite3.Connection, rows: _Rows, item_ids: Collection[int
 def _without_dates(rows: _Rows) -> None:
     """Drop the three dates of every light row (a third of a large library's light rows'
     memory); a stream reads them again per chunk (`_query_dates`)."""
-    rows.items = {
-        item_id: (key, type_name, "", "", "", version)
-        for item_id, (key, type_name, _, _, _, version) in rows.items.items()
-    }
+    items = rows.items
+    for item_id, (key, type_name, _, _, _, version) in items.items():
+        items[item_id] = (key, type_name, "", "", "", version)  # in place: no second dict
 
 
 def _regular_count(conn: sqlite3.Connection, info: _LibraryInfo) -> int:
