@@ -230,15 +230,19 @@ def _sync_snapshot(
     # problems met while a streaming source built its items (after `read` returned)
     late = getattr(snapshot.items, "warnings", ())
     result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)
+    failed = {error["path"] for error in result.errors}
+    # a note that could not be marked deleted-in-zotero (trashed or erased) is tried again:
+    # the cursor stays where it was, so the next read sees the deletion (and every key) again
+    unmarked = any(action.deleted and action.path in failed for action in actions)
     with state.transaction():
-        if snapshot.cursor is not None:
+        if snapshot.cursor is not None and not unmarked:
             state.set_meta(cursor_key, snapshot.cursor)
         state.set_meta("render_fingerprint", fingerprint)
         state.set_meta("source", source.name)
         state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))
         state.record_sync(started, source.name, result.counts())
         if keys is not None:
-            state.set_meta(KEYS_DIGEST, keys)
+            state.set_meta(KEYS_DIGEST, None if unmarked else keys)
         state.set_meta(PENDING, None)
     return result
 
@@ -268,7 +272,8 @@ def _plan_methods(
     written = written or set()
     scan = scan_papers(vault, state)
     incremental = write_cache and not everything
-    behind = state.get_meta(LINEAGE_DIGEST) is None  # never rendered, or a write failed
+    # never rendered, a write failed, or other settings (folder, diagram depth) since
+    behind = not _same_lineage_settings(state.get_meta(LINEAGE_DIGEST), config)
     if (
         incremental
         and scan.unchanged
@@ -331,7 +336,15 @@ def _keys_digest(snapshot: LibrarySnapshot) -> str | None:
 
 
 def _lineage_digest(config: Config, state: State) -> str:
-    return f"{config.methods_folder}|{config.mermaid_depth}|{state.lineage_facts_digest()}"
+    """What method notes are rendered from: two settings and the lineage papers' facts."""
+    return json.dumps([config.methods_folder, config.mermaid_depth, state.lineage_facts_digest()])
+
+
+def _same_lineage_settings(digest: str | None, config: Config) -> bool:
+    try:
+        return json.loads(digest or "null")[:2] == [config.methods_folder, config.mermaid_depth]
+    except (ValueError, TypeError):
+        return False
 
 
 def _replay_lineage_problems(state: State, result: SyncResult, problems: list[str]) -> None:

@@ -1,0 +1,107 @@
+"""What the incremental shortcuts must not skip: an erased item whose note could not be
+marked yet, and method notes after a settings change (found by a review of the shortcuts)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from zotero_db import ZoteroDB
+
+from bridge.state import State
+from bridge.sync import sync
+from tests.helpers import ModelSource, make_item, vault_config
+from tests.test_sqlite_source import fill_sample, new_db
+
+
+@pytest.fixture(autouse=True)
+def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "system-tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+def _age(path: Path, seconds: float = 30.0) -> None:
+    """Every file under `path` last modified `seconds` ago: settled (fingerprint taken)."""
+    when = time.time_ns() - int(seconds * 1e9)
+    for item in [path, *path.rglob("*")]:
+        os.utime(item, ns=(when, when))
+
+
+def region(text: str, name: str) -> str:
+    match = re.search(rf"%% zob:begin {name} %%\n(.*?)%% zob:end {name} %%", text, re.S)
+    assert match, f"no region {name}"
+    return match.group(1)
+
+
+def _sqlite_vault(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    with new_db(tmp_path) as db:
+        keys = fill_sample(db)
+        for index in range(3):
+            keys[f"filler{index}"] = db.add_item(title=f"Filler {index}", date="2010")
+        db.commit()
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    return tmp_path / "Zotero", vault, keys
+
+
+def _note_of(state_dir: Path, key: str) -> Path:
+    with State(state_dir) as state:
+        note = state.note(key)
+        assert note is not None
+        return state_dir / note.path
+
+
+@pytest.mark.parametrize("zotero_changes_meanwhile", [False, True])
+def test_erased_item_whose_note_could_not_be_marked_is_marked_later(
+    tmp_path: Path, zotero_changes_meanwhile: bool
+) -> None:
+    data_dir, vault, keys = _sqlite_vault(tmp_path)
+    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
+    sync(config)
+    note = _note_of(vault, keys["filler0"])
+    note.chmod(0o444)  # e.g. a sync service holding it, or a read-only file: one failed write
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.erase(keys["filler0"])
+        db.commit()
+    failed = sync(config)
+    assert [e["path"] for e in failed.errors] == [note.relative_to(vault).as_posix()]
+    note.chmod(0o644)
+    if zotero_changes_meanwhile:  # an unrelated edit: a cursor read with the same item keys
+        with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+            db.set_field(keys["filler1"], "title", "Filler 1, revised")
+            db.commit()
+    else:  # nothing changed in Zotero: its files settle, and the fingerprint matches
+        _age(data_dir)
+    sync(config)
+    sync(config)
+    assert "deleted-in-zotero" in note.read_text()
+
+
+def _chain() -> ModelSource:
+    return ModelSource(
+        [
+            make_item("Base paper", key="BASEPAP1", citation_key="base2001", tags=("proposes:M1",)),
+            make_item("Second paper", key="SECOND01", citation_key="second2002",
+                      tags=("proposes:M2", "extends:M1")),
+            make_item("Third paper", key="THIRD001", citation_key="third2003",
+                      tags=("proposes:M3", "extends:M2")),
+            make_item("Fourth paper", key="FOURTH01", citation_key="fourth2004",
+                      tags=("proposes:M4", "extends:M3")),
+        ]
+    )  # fmt: skip
+
+
+def test_a_new_mermaid_depth_reaches_the_method_notes(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    sync(vault_config(tmp_path / "a", mermaid_depth=1), source=_chain())
+    sync(vault_config(tmp_path / "a", mermaid_depth=3), source=_chain())
+    sync(vault_config(tmp_path / "b", mermaid_depth=3), source=_chain())  # fresh, at depth 3
+    fresh = (tmp_path / "b" / "Methods" / "M1.md").read_text()
+    assert (tmp_path / "a" / "Methods" / "M1.md").read_text() == fresh
