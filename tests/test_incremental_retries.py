@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,15 +14,11 @@ from zotero_db import ZoteroDB
 from bridge.state import State
 from bridge.sync import sync
 from tests.helpers import ModelSource, make_item, vault_config
-from tests.test_sqlite_source import fill_sample, new_db
-
-
-@pytest.fixture(autouse=True)
-def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "system-tmp"
-    root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(root))
-    return root
+from tests.test_sqlite_source import (
+    _private_tempdir,  # noqa: F401 - autouse: snapshots in tmp_path
+    fill_sample,
+    new_db,
+)
 
 
 def _age(path: Path, seconds: float = 30.0) -> None:

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import sqlite3
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,16 +22,9 @@ from zotero_db import ZoteroDB
 import bridge.sources.sqlite as sqlite_module
 from bridge.model import Library
 from bridge.sources.sqlite import SqliteSource
+from tests.test_sqlite_source import _private_tempdir  # noqa: F401 - autouse: snapshots in tmp_path
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
-
-
-@pytest.fixture(autouse=True)
-def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "system-tmp"
-    root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(root))
-    return root
 
 
 @pytest.fixture

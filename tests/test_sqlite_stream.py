@@ -14,15 +14,11 @@ from bridge.errors import SourceError
 from bridge.sources.sqlite import SqliteSource
 from bridge.sync import sync
 from tests.helpers import snapshot_tree
-from tests.test_sqlite_source import fill_sample, new_db
-
-
-@pytest.fixture(autouse=True)
-def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    return temp
+from tests.test_sqlite_source import (
+    _private_tempdir,  # noqa: F401 - autouse: snapshots in tmp_path
+    fill_sample,
+    new_db,
+)
 
 
 def stream_everything(monkeypatch: pytest.MonkeyPatch, chunk: int = 2) -> None:
@@ -66,7 +62,7 @@ def test_a_streamed_read_gives_the_same_items_and_cursor(
 
 
 def test_a_streamed_sync_writes_the_same_vault_and_cleans_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _private_tempdir: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = library(tmp_path)
     whole, streamed = tmp_path / "whole", tmp_path / "streamed"
@@ -80,7 +76,8 @@ def test_a_streamed_sync_writes_the_same_vault_and_cleans_up(
     assert {k: v for k, v in snapshot_tree(streamed).items() if not k.startswith(skip)} == {
         k: v for k, v in snapshot_tree(whole).items() if not k.startswith(skip)
     }
-    assert list(_private_tempdir.iterdir()) == []  # the private copy went with the sync
+    # the private copy went with the sync (`_private_tempdir` made this the system temp dir)
+    assert list(Path(tempfile.gettempdir()).iterdir()) == []
 
 
 def test_the_real_zotero_database_streams_like_it_reads(
