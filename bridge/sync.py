@@ -156,6 +156,7 @@ def _sync_snapshot(
 ) -> SyncResult:
     """The sync of one snapshot read under the sync lock (`_sync`)."""
     cursor_key = f"cursor:{source.name}:{_source_id(config)}"
+    read_items = snapshot.items  # a filter may replace them; a stream's late warnings stay
     snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
     gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
     vault = Vault(vault_root)
@@ -212,9 +213,6 @@ def _sync_snapshot(
         written=written,
     )  # fmt: skip
     apply(method_actions, vault, state, result)
-    failed = {error["path"] for error in result.errors}
-    if any(action.path in failed for action in method_actions):
-        state.set_meta(LINEAGE_DIGEST, None)  # a method note is behind: render them next time
     result.actions = actions + method_actions
     after_sync(
         config,
@@ -228,13 +226,15 @@ def _sync_snapshot(
         changed=None if papers is not None else changed,
     )
     # problems met while a streaming source built its items (after `read` returned)
-    late = getattr(snapshot.items, "warnings", ())
+    late = getattr(read_items, "warnings", ())
     result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)
     failed = {error["path"] for error in result.errors}
     # a note that could not be marked deleted-in-zotero (trashed or erased) is tried again:
     # the cursor stays where it was, so the next read sees the deletion (and every key) again
     unmarked = any(action.deleted and action.path in failed for action in actions)
     with state.transaction():
+        if any(action.path in failed for action in method_actions):
+            state.set_meta(LINEAGE_DIGEST, None)  # a method note is behind: render them again
         if snapshot.cursor is not None and not unmarked:
             state.set_meta(cursor_key, snapshot.cursor)
         state.set_meta("render_fingerprint", fingerprint)

@@ -4,6 +4,8 @@ same order, the same notes — and the private copy is gone when the sync is ove
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 import bridge.sources.sqlite as sqlite_module
 from bridge.config import Config
 from bridge.errors import SourceError
+from bridge.model import LibrarySnapshot
 from bridge.sources.sqlite import SqliteSource
 from bridge.sync import sync
 from tests.helpers import snapshot_tree
@@ -24,6 +27,19 @@ from tests.test_sqlite_source import (
 def stream_everything(monkeypatch: pytest.MonkeyPatch, chunk: int = 2) -> None:
     monkeypatch.setattr(sqlite_module, "STREAM_ITEMS", 0)
     monkeypatch.setattr(sqlite_module, "STREAM_CHUNK", chunk)  # several chunks, even here
+
+
+@contextmanager
+def streamed_read(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, chunk: int = 2
+) -> Iterator[LibrarySnapshot]:
+    """A streamed full read of `data_dir`, closed afterwards."""
+    stream_everything(monkeypatch, chunk)
+    snapshot = SqliteSource(data_dir).read()
+    try:
+        yield snapshot
+    finally:
+        snapshot.close()
 
 
 def library(tmp_path: Path) -> Path:
@@ -45,9 +61,7 @@ def test_a_streamed_read_gives_the_same_items_and_cursor(
 ) -> None:
     data_dir = library(tmp_path)
     whole = SqliteSource(data_dir).read()
-    stream_everything(monkeypatch)
-    streamed = SqliteSource(data_dir).read()
-    try:
+    with streamed_read(data_dir, monkeypatch) as streamed:
         assert isinstance(streamed.items, sqlite_module._StreamedItems)
         assert len(streamed.items) == len(whole.items) > 2 * sqlite_module.STREAM_CHUNK
         assert tuple(streamed.items) == whole.items
@@ -57,8 +71,6 @@ def test_a_streamed_read_gives_the_same_items_and_cursor(
         assert streamed.items[1] == whole.items[1]
         assert (streamed.all_keys, streamed.cursor) == (whole.all_keys, whole.cursor)
         assert set(whole.warnings) <= set(streamed.warnings) | set(streamed.items.warnings)
-    finally:
-        streamed.items.close()
 
 
 def test_a_streamed_sync_writes_the_same_vault_and_cleans_up(
@@ -84,12 +96,8 @@ def test_the_real_zotero_database_streams_like_it_reads(
     real_zotero_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     whole = SqliteSource(real_zotero_db).read()
-    stream_everything(monkeypatch, chunk=3)
-    streamed = SqliteSource(real_zotero_db).read()
-    try:
+    with streamed_read(real_zotero_db, monkeypatch, chunk=3) as streamed:
         assert tuple(streamed.items) == whole.items and whole.items
-    finally:
-        streamed.items.close()
 
 
 def test_a_copy_that_fails_while_streaming_is_a_source_error(
@@ -109,3 +117,16 @@ def test_a_copy_that_fails_while_streaming_is_a_source_error(
 def test_small_libraries_are_read_whole(tmp_path: Path) -> None:
     snapshot = SqliteSource(library(tmp_path)).read()
     assert isinstance(snapshot.items, tuple)
+
+
+def test_a_streamed_sync_with_a_filter_still_reports_late_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = library(tmp_path)
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    stream_everything(monkeypatch)
+    config = Config(vault=vault, source="sqlite", zotero_dir=data_dir, filter_tags=("extends:M6",))
+    result = sync(config)
+    assert result.created >= 1
+    assert any("unknown annotation type 7" in w for w in result.warnings)
