@@ -32,7 +32,7 @@ def _read(vault: Vault, path: str) -> str | None:
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     note_id: str
     path: str
@@ -58,24 +58,26 @@ class PaperScan:
 
 def scan_papers(vault: Vault, state: State) -> PaperScan:
     """Two light queries and one `stat` per paper note (no JSON, no note read unless a note
-    changed within the file system's clock resolution). Runs at every sync: kept lean."""
-    notes = state.db.execute(
+    changed within the file system's clock resolution). Runs at every sync: kept lean, as
+    it is a third of a sync that changes one note (10,000 notes: ~40 ms of `stat` calls)."""
+    rows = state.db.execute(
         "SELECT note_id, path, content_hash FROM notes WHERE kind = 'paper' AND user_deleted = 0"
     ).fetchall()
-    cache = {
-        row[0]: row[1:] for row in state.db.execute("SELECT note_id, path, etag FROM paper_meta")
-    }
+    # note id → "path\0etag" of its cached facts: built by SQLite (a join is slower here)
+    cache = dict(
+        state.db.execute("SELECT note_id, path || char(0) || ifnull(etag, '') FROM paper_meta")
+    )
+    etags = vault.etags([row[1] for row in rows])
     entries: list[_Entry] = []
     live: set[str] = set()
     recent = time.time_ns() - RECENT_NS
-    for note_id, path, content_hash in notes:
-        etag = vault.etag(path)
+    for (note_id, path, content_hash), etag in zip(rows, etags, strict=True):
         if etag is None:
             continue
         live.add(note_id)
         cached = cache.get(note_id)
         entry = _Entry(note_id, path, etag, False, cached is not None)
-        if cached is not None and cached[0] == path and cached[1] == etag:
+        if cached == f"{path}\0{etag}":  # the cache is of this path, at this etag
             if int(etag.split(";", 1)[0]) < recent:  # settled (`etag_settled`)
                 entry.valid = True
             else:
@@ -83,7 +85,7 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
                 entry.text = _read(vault, path)
                 entry.valid = entry.text is not None and text_hash(entry.text) == content_hash
         entries.append(entry)
-    return PaperScan(entries, [nid for nid in cache if nid not in live])
+    return PaperScan(entries, [note_id for note_id in cache if note_id not in live])
 
 
 def refresh_papers(
