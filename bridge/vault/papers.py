@@ -34,11 +34,11 @@ def _read(vault: Vault, path: str) -> str | None:
 
 @dataclass(slots=True)
 class _Entry:
+    """A paper note whose cached facts cannot be trusted as they are: parse it."""
+
     note_id: str
     path: str
     etag: str
-    valid: bool  # the cached facts are this note's as it is now; False: parse the note
-    cached: bool  # there are cached facts (maybe of an older version: its last known)
     text: str | None = None  # read already (to verify an unsettled etag)
 
 
@@ -46,14 +46,15 @@ class _Entry:
 class PaperScan:
     """Every live paper note, checked against the facts cache without parsing anything."""
 
-    entries: list[_Entry]
+    live: list[str]  # the note id of every paper note on disk, in the state DB's order
+    stale: list[_Entry]  # those whose cached facts are missing or older than the note
     dropped: list[str]  # cached notes that are gone (deleted, or deleted by the user)
 
     @property
     def unchanged(self) -> bool:
         """Whether every paper note's facts are the cached ones: then method notes, the
         reading history and the queue cannot have changed because of the paper notes."""
-        return not self.dropped and all(e.valid for e in self.entries)
+        return not self.dropped and not self.stale
 
 
 def scan_papers(vault: Vault, state: State) -> PaperScan:
@@ -68,24 +69,25 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
         state.db.execute("SELECT note_id, path || char(0) || ifnull(etag, '') FROM paper_meta")
     )
     etags = vault.etags([row[1] for row in rows])
-    entries: list[_Entry] = []
-    live: set[str] = set()
+    live: list[str] = []
+    stale: list[_Entry] = []
     recent = time.time_ns() - RECENT_NS
     for (note_id, path, content_hash), etag in zip(rows, etags, strict=True):
         if etag is None:
             continue
-        live.add(note_id)
-        cached = cache.get(note_id)
-        entry = _Entry(note_id, path, etag, False, cached is not None)
-        if cached == f"{path}\0{etag}":  # the cache is of this path, at this etag
+        live.append(note_id)
+        if cache.get(note_id) == f"{path}\0{etag}":  # the cache is of this path, at this etag
             if int(etag.split(";", 1)[0]) < recent:  # settled (`etag_settled`)
-                entry.valid = True
-            else:
-                # a same-size edit within one mtime tick keeps the etag: trust it by content
-                entry.text = _read(vault, path)
-                entry.valid = entry.text is not None and text_hash(entry.text) == content_hash
-        entries.append(entry)
-    return PaperScan(entries, [note_id for note_id in cache if note_id not in live])
+                continue
+            # a same-size edit within one mtime tick keeps the etag: trust it by content
+            text = _read(vault, path)
+            if text is not None and text_hash(text) == content_hash:
+                continue
+            stale.append(_Entry(note_id, path, etag, text))
+        else:
+            stale.append(_Entry(note_id, path, etag))
+    seen = set(live)
+    return PaperScan(live, stale, [note_id for note_id in cache if note_id not in seen])
 
 
 def refresh_papers(
@@ -96,9 +98,7 @@ def refresh_papers(
     and problems (a note with broken YAML is reported, and keeps its last known facts)."""
     fresh: dict[str, PaperInfo] = {}
     problems: list[str] = []
-    for entry in scan.entries:
-        if entry.valid:
-            continue
+    for entry in scan.stale:
         try:
             text = entry.text if entry.text is not None else vault.read(entry.path)
             parsed = parse_note(entry.path, text)
@@ -109,7 +109,7 @@ def refresh_papers(
             entry.note_id, entry.path, parsed.properties
         )
     if write_cache and (fresh or scan.dropped):
-        etags = {e.note_id: e.etag for e in scan.entries}
+        etags = {e.note_id: e.etag for e in scan.stale}
         with state.transaction():
             state.put_paper_meta([(nid, p.path, etags[nid], vars(p)) for nid, p in fresh.items()])
             state.drop_paper_meta(scan.dropped)
@@ -142,10 +142,10 @@ def all_papers(state: State, scan: PaperScan, fresh: dict[str, PaperInfo]) -> li
     not ripple into the method notes until it is fixed)."""
     facts = dict(state.db.execute("SELECT note_id, info_json FROM paper_meta"))
     papers: list[PaperInfo] = []
-    for entry in scan.entries:
-        info = fresh.get(entry.note_id)
+    for note_id in scan.live:
+        info = fresh.get(note_id)
         if info is not None:
             papers.append(info)
-        elif entry.note_id in facts:
-            papers.append(paper_from_facts(json.loads(facts[entry.note_id])))
+        elif note_id in facts:
+            papers.append(paper_from_facts(json.loads(facts[note_id])))
     return papers
