@@ -353,7 +353,8 @@ class State:
         method note shows. Equal digests: no method note needs rendering again."""
         digest = hashlib.blake2b(digest_size=16)
         for note_id, info in self.db.execute(
-            "SELECT note_id, info_json FROM paper_meta WHERE lineage != 0 ORDER BY note_id"
+            # by the lineage index (a tenth of the papers), not by scanning every row's facts
+            "SELECT note_id, info_json FROM paper_meta WHERE lineage > 0 ORDER BY +note_id"
         ):
             digest.update(f"{note_id}\0{info}\0".encode("utf-8", "surrogatepass"))
         return digest.hexdigest()

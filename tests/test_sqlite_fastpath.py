@@ -397,6 +397,54 @@ def test_children_digest_in_sql_is_the_python_one(tmp_path: Path) -> None:
         conn.close()
 
 
+@pytest.mark.parametrize("with_group", [False, True])
+def test_children_digest_sees_unstamped_erasures_moves_and_swaps(
+    tmp_path: Path, with_group: bool
+) -> None:
+    """The digest is what catches child changes that leave no stamp. Without a group the
+    database holds one library, and the digest is summed without a join to `items`."""
+    data_dir = tmp_path / "Zotero"
+    data_dir.mkdir()
+    with ZoteroDB.create(data_dir / "zotero.sqlite") as db:
+        db.set_time("2025-01-01 09:00:00")
+        parents = [db.add_item("journalArticle", title=f"Item {i}") for i in range(3)]
+        pdfs = [db.add_attachment(key, filename=f"{n}.pdf") for n, key in enumerate(parents)]
+        for pdf in pdfs:
+            db.add_annotation(pdf, type="highlight")
+        if with_group:
+            group = db.add_group(77, "Lab")
+            other = db.add_item("book", title="Theirs", library_id=group)
+            db.add_annotation(db.add_attachment(other, filename="g.pdf"), type="highlight")
+    conn = sqlite3.connect(data_dir / "zotero.sqlite")
+    ids = dict(conn.execute("SELECT key, itemID FROM items"))
+    pdf_ids = [ids[key] for key in pdfs]
+    top = max(ids.values())
+
+    def digest() -> str:
+        got = sqlite_module._children_digests(conn, 1, top)[top]
+        rows = sqlite_module._query_rows(conn, 1, details=False)
+        info = sqlite_module._library_info(conn, 1, "test")
+        assert got == sqlite_module._Builder(rows, info, {})._children_digest(top)
+        return got
+
+    seen = {digest()}
+    # no clientDateModified is touched below: only the digest can tell
+    conn.execute(
+        "UPDATE itemAttachments SET parentItemID = ? WHERE itemID = ?",
+        (ids[parents[1]], pdf_ids[0]),
+    )  # moved
+    seen.add(digest())
+    conn.execute(
+        "UPDATE itemAttachments SET parentItemID = ? WHERE itemID = ?",
+        (ids[parents[0]], pdf_ids[1]),
+    )  # and the other way: the two swapped parents
+    seen.add(digest())
+    conn.execute("DELETE FROM itemAnnotations WHERE parentItemID = ?", (pdf_ids[2],))  # erased
+    seen.add(digest())
+    assert len(seen) == 4
+    conn.close()
+
+
 def test_torn_copy_during_a_cursor_read_is_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -446,14 +446,23 @@ def _item_hash(item: Item) -> str:
     return hashlib.blake2b(repr(item).encode(), digest_size=8).hexdigest()
 
 
+_P = 2_147_483_647  # a prime: `_children_digest`'s products stay below SQLite's 2**63
+
+
 def _children_digest(rows: Iterable[tuple[int, str, int | None]], max_item_id: int) -> str:
-    """Digest of (itemID, key, parent) of the children up to `max_item_id`, in itemID order:
-    equal digests mean no child that existed then was deleted or moved since."""
-    digest = hashlib.blake2b(digest_size=8)
-    for item_id, key, parent in sorted(rows):
+    """Digest of (itemID, parent) of the children up to `max_item_id`: the count and three
+    sums, so SQLite computes the same per table, in any order (`_children_digests`). Equal
+    digests mean no child that existed then was erased (the count) or moved (the sum of
+    parents; two children swapping parents change the sum of products) since; a new or
+    edited child has a stamp of its own."""
+    count = ids = parents = products = 0
+    for item_id, _key, parent in rows:
         if item_id <= max_item_id:
-            digest.update(f"{item_id}:{key}:{parent}\n".encode())
-    return digest.hexdigest()
+            count += 1
+            ids += item_id
+            parents += parent or 0
+            products += item_id * (parent or 0) % _P
+    return f"{count}:{ids}:{parents}:{products}"
 
 
 def _bbt_digest(keys: dict[str, str]) -> str:
@@ -811,44 +820,37 @@ class _Regular:
         return "NOT IN (" + ",".join("?" * len(self.other)) + ")"
 
 
-# `_children_digest`'s lines ("itemID:key:parent\n"), attachments and annotations merged in
-# itemID order. SQLite 3.44 can order inside the aggregate; before that, the aggregate takes
-# the rows in the order the subquery yields them (a compound ORDER BY is done by merging).
-_CHILD_LINES = (
-    "SELECT {t}.itemID AS id, "
-    "{t}.itemID || ':' || i.key || ':' || ifnull({t}.parentItemID, 'None') || char(10) AS line "
-    "FROM {table} {t} JOIN items i ON i.itemID = {t}.itemID "
-    "WHERE {t}.itemID <= :hi AND +i.libraryID = :lib"
+# `_children_digest`'s count and sums for one table of children with itemIDs in (:a, :b]
+_CHILD_SUMS = (
+    "SELECT count(*), sum(c.itemID), sum(c.parentItemID), "
+    f"sum(c.itemID * ifnull(c.parentItemID, 0) % {_P}) "
+    "FROM {table} c {join} WHERE c.itemID > :a AND c.itemID <= :b {where}"
 )
-_CHILD_UNION = (
-    _CHILD_LINES.format(t="a", table="itemAttachments")
-    + " UNION ALL "
-    + _CHILD_LINES.format(t="n", table="itemAnnotations")
-)
-if sqlite3.sqlite_version_info >= (3, 44, 0):
-    _CHILD_DIGEST_SQL = (
-        "SELECT group_concat(CASE WHEN id <= :lo THEN line END, '' ORDER BY id), "
-        "group_concat(CASE WHEN id > :lo THEN line END, '' ORDER BY id) "
-        f"FROM ({_CHILD_UNION})"
-    )
-else:  # pragma: no cover - depends on the SQLite Python was built with
-    _CHILD_DIGEST_SQL = (
-        "SELECT group_concat(CASE WHEN id <= :lo THEN line END, ''), "
-        "group_concat(CASE WHEN id > :lo THEN line END, '') "
-        f"FROM ({_CHILD_UNION} ORDER BY id)"
-    )
 
 
 def _children_digests(conn: sqlite3.Connection, library_id: int, *max_ids: int) -> dict[int, str]:
-    """`_children_digest` up to each of `max_ids` (one or two: the old and the new cursor's),
-    from one query: the digest is a running hash, so the smaller one is a prefix."""
+    """`_children_digest` up to each of `max_ids` (one or two: the old and the new cursor's).
+    The sums add up, so the larger one is the smaller plus the children in between: each
+    table is scanned once, by itemID. A join to `items` (a lookup per child: ~40 ms at 40,000
+    children) is made only when the database holds items of other libraries (groups, feeds)."""
     lo, hi = min(max_ids), max(max_ids)
-    low, high = conn.execute(_CHILD_DIGEST_SQL, {"lo": lo, "hi": hi, "lib": library_id}).fetchone()
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update((low or "").encode())
-    result = {lo: digest.hexdigest()}
-    digest.update((high or "").encode())
-    result[hi] = digest.hexdigest()
+    first, last = conn.execute(
+        "SELECT (SELECT min(libraryID) FROM items), (SELECT max(libraryID) FROM items)"
+    ).fetchone()
+    alone = first is None or first == last == library_id
+    join = "" if alone else "JOIN items i ON i.itemID = c.itemID"
+    where = "" if alone else "AND +i.libraryID = :lib"
+    result: dict[int, str] = {}
+    totals = [0, 0, 0, 0]
+    for start, end in ((-1, lo), (lo, hi)):
+        if start == lo and lo == hi:
+            break
+        for table in ("itemAttachments", "itemAnnotations"):
+            sql = _CHILD_SUMS.format(table=table, join=join, where=where)
+            row = conn.execute(sql, {"a": start, "b": end, "lib": library_id}).fetchone()
+            totals = [total + (value or 0) for total, value in zip(totals, row, strict=True)]
+        result[end] = ":".join(map(str, totals))
+    result[hi] = ":".join(map(str, totals))
     return result
 
 
@@ -959,15 +961,22 @@ def _regular_keys(conn: sqlite3.Connection, library_id: int, regular: _Regular) 
 
 
 def _query_family(
-    conn: sqlite3.Connection, library_id: int, regular: _Regular, rows: _Rows, ids: set[int]
+    conn: sqlite3.Connection,
+    library_id: int,
+    regular: _Regular,
+    rows: _Rows,
+    ids: set[int],
+    *,
+    children: bool = True,
 ) -> set[int]:
     """Light rows (as `_query_rows(details=False)` has them) of the items `ids`, their
     attachments that are not in the trash and those attachments' annotations — what
-    `_Builder.item` needs besides details. Returns all their itemIDs."""
+    `_Builder.item` needs besides details. Returns all their itemIDs. Without `children`,
+    only the items' own rows (what `_Builder.item(children=False)` needs)."""
     q = conn.execute
     attachments = [
         row
-        for marks, part in _chunks(ids)
+        for marks, part in (_chunks(ids) if children else ())
         for row in q(
             "SELECT a.itemID, a.parentItemID, a.linkMode, a.contentType, a.path "
             "FROM itemAttachments a JOIN items i ON i.itemID = a.itemID "
@@ -1259,7 +1268,10 @@ class _Builder:
 
 class _StreamedItems(Sequence[Item]):
     """A full read's items, built `STREAM_CHUNK` at a time from the private copy each time
-    they are gone through, so they are never all in memory at once.
+    they are gone through, so they are never all in memory at once: each chunk reads its
+    items' rows, their attachments' and annotations' (`_query_family`) and their details,
+    and lets them go with the chunk. Only the regular items' IDs and the collection tree
+    stay (a 50,000-item library's light rows alone held ~100 MB).
 
     Holds the copy's connection and temp directory open until `close()` (or until it is
     garbage-collected). `heads()` goes through the items without their attachments and
@@ -1270,15 +1282,21 @@ class _StreamedItems(Sequence[Item]):
         self,
         conn: sqlite3.Connection,
         temp: tempfile.TemporaryDirectory[str],
-        builder: _Builder,
+        make_builder: Callable[[_Rows], _Builder],
+        regular: _Regular,
+        tree: _Rows,
         item_ids: list[int],
+        library_id: int,
         label: str,
     ) -> None:
         self._conn = conn
-        self._builder = builder
+        self._make_builder = make_builder
+        self._regular = regular
+        self._tree = tree  # the collection tree (paths, parents, times), shared by the chunks
         self._ids = item_ids
+        self._library_id = library_id
         self._label = label
-        self.warnings = builder.warnings
+        self.warnings: list[str] = []
         self._finalizer = weakref.finalize(self, _close_stream, conn, temp)
 
     def __len__(self) -> int:
@@ -1309,62 +1327,40 @@ class _StreamedItems(Sequence[Item]):
         self._finalizer()
 
     def _build(self, item_ids: list[int], *, children: bool) -> Iterator[Item]:
-        builder = self._builder
-        light = builder.rows
+        tree = self._tree
         for start in range(0, len(item_ids), STREAM_CHUNK):
             part = item_ids[start : start + STREAM_CHUNK]
-            family = set(part)
-            if children:
-                for item_id in part:
-                    for att_id in builder.children.get(item_id, ()):
-                        family.add(att_id)
-                        family.update(builder.annotations_of.get(att_id, ()))
-            # the light tables are shared; the details (and annotations' contents) are the
-            # chunk's own, and go with it
-            chunk = dataclasses.replace(
-                light,
-                items=ChainMap({}, light.items),  # type: ignore[arg-type]
-                fields=defaultdict(dict),
-                creators=defaultdict(list),
-                tags=defaultdict(list),
-                relations=defaultdict(list),
-                annotations=ChainMap({}, light.annotations),  # type: ignore[arg-type]
+            rows = _Rows(
+                collection_paths=tree.collection_paths,
+                collection_times=tree.collection_times,
+                collection_parents=tree.collection_parents,
             )
             try:
-                _query_dates(self._conn, chunk, family)
-                _query_details(self._conn, chunk, family, annotations=children)
+                family = _query_family(
+                    self._conn, self._library_id, self._regular, rows, set(part),
+                    children=children,
+                )  # fmt: skip
+                _query_details(self._conn, rows, family, annotations=children)
             except sqlite3.Error as exc:
                 raise SourceError(
                     f"cannot read {self._label} while syncing: {exc}",
                     "run the sync again; if this persists, check the disk",
                 ) from exc
-            builder.rows, builder._detailed = chunk, family
-            try:
-                built = [builder.item(item_id, children=children) for item_id in part]
-            finally:
-                builder.rows, builder._detailed = light, set()
+            builder = self._make_builder(rows)
+            built = [builder.item(item_id, children=children) for item_id in part]
+            self.warnings.extend(builder.warnings)
+            del rows, builder  # the chunk's rows go before the next chunk's are read
             yield from built
 
 
-def _query_dates(conn: sqlite3.Connection, rows: _Rows, item_ids: Collection[int]) -> None:
-    """Put back the dates `_without_dates` left out of the light rows, for `item_ids`."""
-    items = rows.items
-    for marks, part in _chunks(frozenset(item_ids)):
-        for item_id, added, modified, client_modified in conn.execute(
-            "SELECT itemID, dateAdded, dateModified, clientDateModified FROM items"
-            f" WHERE itemID IN ({marks})",
-            part,
-        ):
-            key, type_name, _, _, _, version = items[item_id]
-            items[item_id] = (key, type_name, added, modified, client_modified, version)
-
-
-def _without_dates(rows: _Rows) -> None:
-    """Drop the three dates of every light row (a third of a large library's light rows'
-    memory); a stream reads them again per chunk (`_query_dates`)."""
-    items = rows.items
-    for item_id, (key, type_name, _, _, _, version) in items.items():
-        items[item_id] = (key, type_name, "", "", "", version)  # in place: no second dict
+def _regular_ids(conn: sqlite3.Connection, library_id: int, regular: _Regular) -> list[int]:
+    """The regular items of the library, in itemID order (`_Builder.regular`'s order)."""
+    found = conn.execute(
+        f"SELECT itemID FROM items WHERE +libraryID = :lib AND itemTypeID {regular.sql} "
+        "ORDER BY itemID",
+        {"lib": library_id, **regular.params},
+    )
+    return [item_id for (item_id,) in found]
 
 
 def _regular_count(conn: sqlite3.Connection, info: _LibraryInfo) -> int:
@@ -1580,18 +1576,19 @@ class SqliteSource:
             _check_tables(conn, READ_TABLES)
             info = _library_info(conn, self.library_id, str(self.db_path))
             files = fingerprint(info.library)
-            stream = old is None and temp is not None and _regular_count(conn, info) > STREAM_ITEMS
-            rows = _query_rows(conn, info.library_id, details=old is None and not stream)
+            if old is None and temp is not None and _regular_count(conn, info) > STREAM_ITEMS:
+                bbt_keys, warnings = self._bbt_keys(
+                    tmp, info.library_id, lambda: _keys_by_id(conn, info.library_id)
+                )
+                if since is not None:  # (`old` is None: it could not be decoded)
+                    warnings.append("unrecognised sync cursor; reading the whole library")
+                snapshot = self._streamed(conn, temp, info, bbt_keys, warnings, files)
+                streamed = True
+                return snapshot
+            rows = _query_rows(conn, info.library_id, details=old is None)
             bbt_keys, warnings = self._bbt_keys(
                 tmp, info.library_id, lambda: {i: row[0] for i, row in rows.items.items()}
             )
-            if stream:
-                assert temp is not None
-                if since is not None:  # (`old` is None: it could not be decoded)
-                    warnings.append("unrecognised sync cursor; reading the whole library")
-                snapshot = self._streamed(conn, temp, rows, info, bbt_keys, warnings, files)
-                streamed = True
-                return snapshot
             return self._from_rows(conn, rows, info, bbt_keys, since, old, warnings, files)
         finally:
             if not streamed:
@@ -1601,28 +1598,56 @@ class SqliteSource:
         self,
         conn: sqlite3.Connection,
         temp: tempfile.TemporaryDirectory[str],
-        rows: _Rows,
         info: _LibraryInfo,
         bbt_keys: dict[str, str],
         warnings: list[str],
         files: str,
     ) -> LibrarySnapshot:
-        """`_snapshot` of a full read whose items stay in the copy until gone through."""
-        builder = _Builder(rows, info, bbt_keys, self._image_dir(info.library))
-        builder.cached_images()  # from the light rows, before any chunk's rows stand in
-        builder._detailed = set()
-        regular = set(builder.regular)
-        newest = builder.newest_stamp()
-        edge = builder.touched(lambda stamp: stamp == newest) & regular if newest else set()
+        """`_snapshot` of a full read whose items stay in the copy until gone through. What
+        the cursor needs is asked of SQLite, as a cursor read does (`_read_changes`: the
+        same values as `_Builder` computes from the light rows), so no item's rows are
+        held for it."""
+        library_id = info.library_id
+        regular = _Regular.read(conn)
+        tree = _Rows()
+        _query_collection_tree(conn, library_id, tree)
+        _, max_item_id, newest = _library_stamps(conn, library_id)
+        newest = max([newest, *tree.collection_times.values()])
+        edge: set[int] = set()
+        if newest:
+            edge = {i for i, stamp in _touched_rows(conn, library_id, regular, newest) if stamp == newest}
+            moved = {c for c, when in tree.collection_times.items() if when == newest}
+            if moved:  # renamed or moved: the items in them and below them
+                parents = tree.collection_parents
+                inside = {cid for cid in parents if _under(parents, cid, moved)}
+                edge |= _collection_members(conn, library_id, regular, inside)
         if len(edge) > MAX_BOUNDARY:
             edge = set()
-        _without_dates(rows)  # change detection is done: items get theirs back per chunk
-        items = _StreamedItems(conn, temp, builder, list(builder.regular), str(self.db_path))
+        image_dir = self._image_dir(info.library)
+        images = _cached_image_keys(conn, library_id, image_dir)
+        items = _StreamedItems(
+            conn, temp,
+            lambda rows: _Builder(rows, info, bbt_keys, image_dir, cached_images=images),
+            regular, tree, _regular_ids(conn, library_id, regular), library_id,
+            str(self.db_path),
+        )  # fmt: skip
         boundary = {item.key: _item_hash(item) for item in items.build(sorted(edge))}
+        cursor = _Cursor(
+            library_id=library_id,
+            time=newest,
+            max_item_id=max_item_id,
+            children=_children_digests(conn, library_id, max_item_id)[max_item_id],
+            bbt=_bbt_digest(bbt_keys),
+            boundary=boundary,
+            images=_images_digest(images),
+            files=files,
+            kind=info.library.kind,
+            group_id=info.library.group_id,
+        )
         return LibrarySnapshot(
             items=items,  # type: ignore[arg-type]  # a Sequence[Item]
-            all_keys=frozenset(rows.items[i][0] for i in builder.regular),
-            cursor=builder.cursor(newest, boundary, files).encode(),
+            all_keys=_regular_keys(conn, library_id, regular),
+            cursor=cursor.encode(),
             library=info.library,
             source_name=self.name,
             incremental=False,
