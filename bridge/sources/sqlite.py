@@ -33,7 +33,6 @@ changed: the read returns at once, copying nothing, with `all_keys` None ("not l
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -44,7 +43,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections import ChainMap, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -538,9 +537,11 @@ def _query_details(
     ids: Collection[int] | None,
     *,
     annotations: bool = True,
+    only_fields: Collection[str] | None = None,
 ) -> None:
     """Fields, creators, tags, relations and annotation contents: of every item of the library
-    (`ids` None: one scan per table), or only of `ids` (looked up by itemID, in chunks)."""
+    (`ids` None: one scan per table), or only of `ids` (looked up by itemID, in chunks).
+    `only_fields`: these fields alone, and no relations (`NAMING_FIELDS`, for `heads`)."""
     q = conn.execute
     mine = rows.items.keys() if ids is None else frozenset(ids) & rows.items.keys()
     if ids is None:
@@ -556,10 +557,16 @@ def _query_details(
 
     field_names = dict(q("SELECT fieldID, fieldName FROM fieldsCombined"))
     special = DATE_FIELDS | {"accessDate"}
+    some = ""
+    if only_fields is not None:
+        wanted = [str(fid) for fid, name in field_names.items() if name in only_fields]
+        some = f" AND d.fieldID IN ({','.join(wanted) or 'NULL'})"
     # In rowid order either way: the order of an item's fields shows in its content hash.
     for item_id, field_id, value in select(
         "SELECT d.itemID, d.fieldID, v.value FROM itemData d "
-        "JOIN itemDataValues v ON v.valueID = d.valueID WHERE {where} ORDER BY d.rowid",
+        "JOIN itemDataValues v ON v.valueID = d.valueID WHERE {where}"
+        + some.replace("{", "{{").replace("}", "}}")
+        + " ORDER BY d.rowid",
         "d.itemID",
     ):
         if item_id in mine and value is not None and value != "":
@@ -579,12 +586,13 @@ def _query_details(
             "it.itemID",
         ):
             rows.tags[item_id].append(name)
-    for item_id, uri in select(
+    relations = select(
         "SELECT r.itemID, r.object FROM itemRelations r "
         "JOIN relationPredicates p ON p.predicateID = r.predicateID "
         "WHERE p.predicate = 'dc:relation' AND {where}",
         "r.itemID",
-    ):
+    )
+    for item_id, uri in () if only_fields is not None else relations:
         if item_id in mine:
             rows.relations[item_id].append(uri)
     if not annotations:  # `_query_children` read them whole
@@ -1266,6 +1274,11 @@ class _Builder:
 # ------------------------------------------------------------------------------ the source
 
 
+# what `paper_stem` and `item_edges` read of an item's fields (with its key, creators and
+# tags), and `_Builder._citation_key`
+NAMING_FIELDS = frozenset({"title", "date", "citationKey", "extra"})
+
+
 class _StreamedItems(Sequence[Item]):
     """A full read's items, built `STREAM_CHUNK` at a time from the private copy each time
     they are gone through, so they are never all in memory at once: each chunk reads its
@@ -1274,8 +1287,10 @@ class _StreamedItems(Sequence[Item]):
     stay (a 50,000-item library's light rows alone held ~100 MB).
 
     Holds the copy's connection and temp directory open until `close()` (or until it is
-    garbage-collected). `heads()` goes through the items without their attachments and
-    annotations (what naming notes needs), reading less. A read error while streaming is a
+    garbage-collected). `heads()` goes through the items for naming notes only: without
+    their attachments, annotations and relations, and with only the fields a note's name
+    and its methods come from (`NAMING_FIELDS`): a 50,000-item library's naming pass read
+    every detail of every item again. A read error while streaming is a
     `SourceError`, as during `read()`; items that fail to build add to `warnings`."""
 
     def __init__(
@@ -1340,7 +1355,10 @@ class _StreamedItems(Sequence[Item]):
                     self._conn, self._library_id, self._regular, rows, set(part),
                     children=children,
                 )  # fmt: skip
-                _query_details(self._conn, rows, family, annotations=children)
+                _query_details(
+                    self._conn, rows, family, annotations=children,
+                    only_fields=None if children else NAMING_FIELDS,
+                )  # fmt: skip
             except sqlite3.Error as exc:
                 raise SourceError(
                     f"cannot read {self._label} while syncing: {exc}",
@@ -1615,7 +1633,8 @@ class SqliteSource:
         newest = max([newest, *tree.collection_times.values()])
         edge: set[int] = set()
         if newest:
-            edge = {i for i, stamp in _touched_rows(conn, library_id, regular, newest) if stamp == newest}
+            stamped = _touched_rows(conn, library_id, regular, newest)
+            edge = {item_id for item_id, stamp in stamped if stamp == newest}
             moved = {c for c, when in tree.collection_times.items() if when == newest}
             if moved:  # renamed or moved: the items in them and below them
                 parents = tree.collection_parents
