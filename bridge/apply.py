@@ -12,7 +12,7 @@ from typing import Any
 
 from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
-from bridge.plan import Action
+from bridge.plan import Action, Receipt
 from bridge.state import State
 from bridge.vault.fs import Vault
 
@@ -28,7 +28,7 @@ class SyncResult:
     skipped: int = 0
     deleted: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
+    actions: list[Action | Receipt] = field(default_factory=list)  # receipts after a sync
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -52,9 +52,57 @@ class Action:
     properties: dict | None = None  # the note's properties after this action (if known)
 
     def describe(self) -> str:
-        extra = f" — conflicts: {', '.join(self.conflicts)}" if self.conflicts else ""
-        reason = f" — {self.reason}" if self.reason else ""
-        return f"{self.kind:12} {self.path}{extra}{reason}"
+        return _describe(self.kind, self.path, self.conflicts, self.reason)
+
+    def receipt(self) -> Receipt:
+        """What a sync keeps of this action once it is carried out (`Receipt`)."""
+        state = None if self.state is None else NoteKind.of(self.state.kind)
+        conflicts = tuple(self.conflicts)
+        return Receipt(
+            self.kind, self.note_id, self.path, state, self.deleted, conflicts, self.reason
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NoteKind:
+    """A receipt's stand-in for the note's state: only its kind (`paper`, `method`…)."""
+
+    kind: str
+
+    @staticmethod
+    def of(kind: str) -> NoteKind:
+        found = _NOTE_KINDS.get(kind)
+        if found is None:
+            found = _NOTE_KINDS[kind] = NoteKind(kind)
+        return found
+
+
+_NOTE_KINDS: dict[str, NoteKind] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """An action as a sync remembers it after `apply` (`SyncResult.actions`): enough to count,
+    log (`record_note_events`) and describe it. Its text, merge base, properties and hashes
+    are in the vault and the state DB by then: a first sync of 50,000 notes kept ~45 MB of
+    whole actions. `state` holds only the note's kind."""
+
+    kind: str
+    note_id: str
+    path: str
+    state: NoteKind | None = None
+    deleted: bool = False
+    conflicts: tuple[str, ...] = ()
+    reason: str = ""
+
+    def describe(self) -> str:
+        return _describe(self.kind, self.path, self.conflicts, self.reason)
+
+
+def _describe(kind: str, path: str, conflicts: Sequence[str], reason: str) -> str:
+    extra = f" — conflicts: {', '.join(conflicts)}" if conflicts else ""
+    why = f" — {reason}" if reason else ""
+    return f"{kind:12} {path}{extra}{why}"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from bridge.errors import ConfigError
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
-from bridge.plan import Action, PlanContext, plan_iter, plan_methods
+from bridge.plan import Action, PlanContext, Receipt, plan_iter, plan_methods
 from bridge.sources import Source
 from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso
 from bridge.vault.fs import Vault
@@ -205,11 +205,11 @@ def _sync_snapshot(
     everything = full or state.get_meta(PENDING) is not None
     _sweep_temps(state, vault, interrupted=state.get_meta(PENDING) is not None)
     state.set_meta(PENDING, "1")
-    actions = []
+    actions: list[Action | Receipt] = []  # what is kept of each: not its text or state
 
     def planned_and_kept() -> Iterator[Action]:
-        for action in planned:  # each is written, then its text let go, by `apply`
-            actions.append(action)
+        for action in planned:  # each is written, then let go, by `apply`
+            actions.append(action.receipt())
             yield action
 
     tick = progress(len(snapshot.items)) if progress else None
