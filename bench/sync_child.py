@@ -3,8 +3,9 @@
     python bench/sync_child.py VAULT ZOTERO_DIR [--profile OUT.html|OUT.txt]
 
 Prints one JSON line: `seconds` (the `sync()` call alone, imports excluded), `process_s`
-(from interpreter start, imports included), `peak_rss_mb` (`ru_maxrss` of this process) and
-the sync's counts. The config is built here, not read from the user's config file.
+(from interpreter start, imports included), `peak_rss_mb` (this process's own peak RSS:
+`peak_rss_kb`) and the sync's counts. The config is built here, not read from the user's
+config file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ import time
 from pathlib import Path
 
 START = time.perf_counter()
+
+
+def peak_rss_kb() -> float:
+    """This process's own peak RSS. Linux's `ru_maxrss` is not that: it carries the high-water
+    mark over `fork` and `exec`, so a child of a 500 MB `bench/run.py` reported 500 MB whatever
+    the sync used. `VmHWM` belongs to this process's memory alone."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform == "darwin" else peak  # bytes on macOS, else kB
 
 
 def main() -> None:
@@ -47,7 +63,7 @@ def main() -> None:
             args.profile.write_text(
                 profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8"
             )
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    peak_kb = peak_rss_kb()
     counts = result.counts()
     counts["errors"] = len(counts["errors"])
     print(
