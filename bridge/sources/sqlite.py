@@ -393,6 +393,26 @@ class _Cursor:
     kind: str = "user"  # the library read, so an unchanged read can say so without reading
     group_id: int | None = None
 
+    @classmethod
+    def of(
+        cls,
+        info: _LibraryInfo,
+        *,
+        time: str,
+        max_item_id: int,
+        children: str,
+        bbt_keys: dict[str, str],
+        boundary: dict[str, str],
+        images: str,
+        files: str,
+    ) -> _Cursor:
+        """The cursor of a read of `info`'s library (full, streamed or by SQL)."""
+        return cls(
+            library_id=info.library_id, time=time, max_item_id=max_item_id,
+            children=children, bbt=_bbt_digest(bbt_keys), boundary=boundary, images=images,
+            files=files, kind=info.library.kind, group_id=info.library.group_id,
+        )  # fmt: skip
+
     def encode(self) -> str:
         payload = {
             "lib": self.library_id,
@@ -1095,18 +1115,11 @@ class _Builder:
 
     def cursor(self, newest: str, boundary: dict[str, str], files: str = "") -> _Cursor:
         max_item_id = max(self.rows.items, default=0)
-        return _Cursor(
-            library_id=self.info.library_id,
-            time=newest,
-            max_item_id=max_item_id,
-            children=self._children_digest(max_item_id),
-            bbt=_bbt_digest(self.bbt_keys),
-            boundary=boundary,
-            images=self.images_digest(),
-            files=files,
-            kind=self.info.library.kind,
-            group_id=self.info.library.group_id,
-        )
+        return _Cursor.of(
+            self.info, time=newest, max_item_id=max_item_id,
+            children=self._children_digest(max_item_id), bbt_keys=self.bbt_keys,
+            boundary=boundary, images=self.images_digest(), files=files,
+        )  # fmt: skip
 
     def _child_rows(self) -> Iterable[tuple[int, str, int | None]]:
         rows = self.rows
@@ -1651,18 +1664,11 @@ class SqliteSource:
             str(self.db_path),
         )  # fmt: skip
         boundary = {item.key: _item_hash(item) for item in items.build(sorted(edge))}
-        cursor = _Cursor(
-            library_id=library_id,
-            time=newest,
-            max_item_id=max_item_id,
+        cursor = _Cursor.of(
+            info, time=newest, max_item_id=max_item_id,
             children=_children_digests(conn, library_id, max_item_id)[max_item_id],
-            bbt=_bbt_digest(bbt_keys),
-            boundary=boundary,
-            images=_images_digest(images),
-            files=files,
-            kind=info.library.kind,
-            group_id=info.library.group_id,
-        )
+            bbt_keys=bbt_keys, boundary=boundary, images=_images_digest(images), files=files,
+        )  # fmt: skip
         return LibrarySnapshot(
             items=items,  # type: ignore[arg-type]  # a Sequence[Item]
             all_keys=_regular_keys(conn, library_id, regular),
@@ -1789,18 +1795,10 @@ class SqliteSource:
             rows.items[i][0]: _item_hash(built[i] if i in built else builder.item(i))
             for i in sorted(edge)
         }
-        cursor = _Cursor(
-            library_id=library_id,
-            time=newest,
-            max_item_id=max_item_id,
-            children=digests[max_item_id],
-            bbt=_bbt_digest(bbt_keys),
-            boundary=boundary,
-            images=_images_digest(images),
-            files=files,
-            kind=info.library.kind,
-            group_id=info.library.group_id,
-        )
+        cursor = _Cursor.of(
+            info, time=newest, max_item_id=max_item_id, children=digests[max_item_id],
+            bbt_keys=bbt_keys, boundary=boundary, images=_images_digest(images), files=files,
+        )  # fmt: skip
         return LibrarySnapshot(
             items=tuple(built[i] for i in wanted),
             all_keys=_regular_keys(conn, library_id, regular),
