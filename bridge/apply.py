@@ -121,7 +121,12 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
             if action.kind == "user-deleted":
                 state.mark_user_deleted(action.note_id)
                 continue
-            if action.state is None or action.kind == "unchanged":
+            if action.state is None:
+                continue
+            if action.kind == "unchanged":
+                # planning may have parsed its base (the reading hint): a full re-read of
+                # 50,000 unchanged notes held 190 MB of parsed bases to the end of the sync
+                state.release_base(action.state)
                 continue
             action.state.path = action.path
             state.put_note(action.state)

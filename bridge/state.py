@@ -198,6 +198,7 @@ class State:
         try:
             self.dir.mkdir(exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._loader = self._base_json  # one bound method for every note's lazy base
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -272,7 +273,7 @@ class State:
             f" zotero_deleted, prev_status, content_hash FROM notes{where}",
             args,
         )
-        loader = self._base_json
+        loader = self._loader
         notes = {}
         for row in rows:
             note = _note_from_row(row)
@@ -312,7 +313,7 @@ class State:
 
     def release_base(self, note: NoteState) -> None:
         """Let a recorded note's base go from memory: it is read back if asked for again."""
-        note.base_raw, note.loader = None, self._base_json
+        note.base_raw, note.loader = None, self._loader
 
     def note_etags(self) -> dict[str, str | None]:
         """Path → etag of every note as the bridge last wrote or saw it (cheap: no JSON).
