@@ -22,7 +22,10 @@ from zotero_db import ZoteroDB
 import bridge.sources.sqlite as sqlite_module
 from bridge.model import Library
 from bridge.sources.sqlite import SqliteSource
-from tests.test_sqlite_source import _private_tempdir  # noqa: F401 - autouse: snapshots in tmp_path
+from tests.test_sqlite_source import (
+    _private_tempdir,  # noqa: F401 - autouse: snapshots in tmp_path
+    tear_first_copy,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 
@@ -471,18 +474,7 @@ def test_torn_copy_during_a_cursor_read_is_retried(
     with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
         db.set_time("2025-02-01 09:00:00")
         db.set_field(key, "title", "Annotated (edited)")
-    calls: list[Path] = []
-    real_copy = sqlite_module._copy_file
-
-    def tear_first_copy(source_path: Path, target: Path) -> None:
-        real_copy(source_path, target)
-        calls.append(source_path)
-        if len(calls) == 1:
-            with open(target, "r+b") as handle:
-                handle.seek((root - 1) * page_size + 8)
-                handle.write(b"\xa5\x5a" * (page_size // 4))
-
-    monkeypatch.setattr(sqlite_module, "_copy_file", tear_first_copy)
+    calls = tear_first_copy(monkeypatch, root, page_size)
 
     changed = source.read(since=cursor)
 

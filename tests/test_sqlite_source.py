@@ -418,6 +418,24 @@ def test_copy_that_changed_underneath_is_retried(
     assert len(calls) == 2
 
 
+def tear_first_copy(monkeypatch: pytest.MonkeyPatch, root: int, page_size: int) -> list[Path]:
+    """The first copy of the database gets a torn page `root` (half old, half garbage), as a
+    copy racing Zotero's write would. Returns the copies' sources, one per attempt."""
+    calls: list[Path] = []
+    real_copy = sqlite_module._copy_file
+
+    def copy(source: Path, target: Path) -> None:
+        real_copy(source, target)
+        calls.append(source)
+        if len(calls) == 1:
+            with open(target, "r+b") as handle:
+                handle.seek((root - 1) * page_size + 8)
+                handle.write(b"\xa5\x5a" * (page_size // 4))
+
+    monkeypatch.setattr(sqlite_module, "_copy_file", copy)
+    return calls
+
+
 @pytest.mark.parametrize(
     "torn",
     [
@@ -439,18 +457,7 @@ def test_torn_copy_is_detected_and_retried(
             "SELECT rootpage FROM sqlite_master WHERE name=?", (torn,)
         ).fetchone()
         (page_size,) = db.conn.execute("PRAGMA page_size").fetchone()
-    calls: list[Path] = []
-    real_copy = sqlite_module._copy_file
-
-    def tear_first_copy(source: Path, target: Path) -> None:
-        real_copy(source, target)
-        calls.append(source)
-        if len(calls) == 1:
-            with open(target, "r+b") as handle:
-                handle.seek((root - 1) * page_size + 8)
-                handle.write(b"\xa5\x5a" * (page_size // 4))
-
-    monkeypatch.setattr(sqlite_module, "_copy_file", tear_first_copy)
+    calls = tear_first_copy(monkeypatch, root, page_size)
 
     snapshot = SqliteSource(tmp_path / "Zotero").read()
 
