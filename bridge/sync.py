@@ -202,8 +202,9 @@ def _sync_snapshot(
         result.actions = actions
         return result
     # an interrupted sync's history and queue are caught up from every paper next time
-    everything = full or state.get_meta(PENDING) is not None
-    _sweep_temps(state, vault, interrupted=state.get_meta(PENDING) is not None)
+    interrupted = state.get_meta(PENDING) is not None
+    everything = full or interrupted
+    _sweep_temps(state, vault, interrupted=interrupted)
     state.set_meta(PENDING, "1")
     actions: list[Action | Receipt] = []  # what is kept of each: not its text or state
 

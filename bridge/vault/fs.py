@@ -124,7 +124,7 @@ class Vault:
                 except (FileNotFoundError, NotADirectoryError):
                     result.append(None)
                     continue
-                result.append(f"{stat.st_mtime_ns};{stat.st_size};{stat.st_ino}")
+                result.append(etag_of(stat))
         finally:
             for fd in folders.values():
                 if fd is not None:
