@@ -201,6 +201,10 @@ class State:
             self._loader = self._base_json  # one bound method for every note's lazy base
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # 16 MB of page cache (SQLite's default is 2 MB): a sync's batches insert rows at
+            # random places of the indexes, which at 50,000 notes span ~20 MB; a page still
+            # cached is not read again (first sync at 50,000: state rows 5.3 → 4.7 s)
+            self.db.execute("PRAGMA cache_size=-16000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(
