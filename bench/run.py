@@ -6,7 +6,8 @@
     python bench/run.py --items 10000 --profile /tmp/prof   # pyinstrument reports per sync
 
 Per size: generate a seeded library (bench/library.py) → full sync into an empty vault →
-the floor (bench/floor.py) while the notes settle → no-op sync → one title changed in Zotero,
+the floor (bench/floor.py) and the same sync as a dry run (`compute_s`: reading and planning
+every note, nothing written) while the notes settle → no-op sync → one title changed in Zotero,
 sync → the peer (bench/peer.py) on the same library → watch latency (bench/watch_latency.py,
 when it exists). Every bridge sync runs in its own process (bench/sync_child.py) so its peak
 RSS is its own; its time is the `sync()` call, imports excluded.
@@ -57,11 +58,15 @@ TARGETS = {  # figure: (limit, the size it applies to; None = the reference size
 # --------------------------------------------------------------------------- one sync
 
 
-def bridge_sync(vault: Path, zotero_dir: Path, profile: Path | None = None) -> dict[str, Any]:
+def bridge_sync(
+    vault: Path, zotero_dir: Path, profile: Path | None = None, *, dry_run: bool = False
+) -> dict[str, Any]:
     """One `bridge.sync.sync` in a child process; its JSON line, or an `error`."""
     command = [sys.executable, str(BENCH / "sync_child.py"), str(vault), str(zotero_dir)]
     if profile is not None:
         command += ["--profile", str(profile)]
+    if dry_run:
+        command.append("--dry-run")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # An installed package has its bytecode compiled (pip does it); a checkout run with
     # PYTHONDONTWRITEBYTECODE would compile the modules a sync imports lazily every time.
@@ -180,12 +185,12 @@ def bridge_cycle(
     items, zotero_dir, db_path = library.items, library.path.parent, library.path
     tag = f"[{items}{f' #{cycle + 1}' if args.repeat > 1 else ''}]"
 
-    def sync(stage: str) -> dict[str, Any]:
+    def sync(stage: str, into: Path | None = None) -> dict[str, Any]:
         profile = None
         if args.profile:
             profile = args.profile / f"{items}-{stage}-{cycle + 1}.{args.profile_format}"
         os.sync()  # nobody pays for the previous step's dirty pages (ext4 data=ordered)
-        result = bridge_sync(vault, zotero_dir, profile)
+        result = bridge_sync(into or vault, zotero_dir, profile, dry_run=stage == "compute")
         if "error" in result:
             raise SyncFailed(f"{stage} sync failed: {result['error']}")
         return result
@@ -201,6 +206,10 @@ def bridge_cycle(
         os.sync()
         floors.append(measure_floor(db_path, sizes, base))
     floor = min(floors, key=lambda f: f["floor_s"])
+    say(f"{tag} the same first sync as a dry run: reading and planning, nothing written")
+    empty = base / f"compute-{cycle + 1}"
+    empty.mkdir()
+    compute = sync("compute", into=empty)
     say(f"{tag} waiting for the notes to settle, then the no-op sync")
     settle(full_ended)
     before = tree_state(vault)
@@ -211,12 +220,14 @@ def bridge_cycle(
     before = tree_state(vault)
     one = sync("one-change")
     touched = changed_files(before, tree_state(vault))
-    if not args.keep:
-        shutil.rmtree(vault, ignore_errors=True)
+    # Nothing is deleted until the size is done (`run_size`): on this machine's ext4, mounted
+    # with `discard`, file creation right after deleting ~10,000 files ran 5-10x slower for
+    # a while, and whichever step came next paid for it
     return {
         **floor,
         "full_s": full["seconds"],
         "full_process_s": full["wall_s"],
+        "compute_s": compute["seconds"],
         "notes_written": len(sizes),
         "notes_mb": sum(sizes) / 2**20,
         "full_counts": full["counts"],
@@ -233,8 +244,8 @@ def bridge_cycle(
     }
 
 
-TIMES = ("floor_s", "floor_read_s", "floor_write_s", "full_s", "full_process_s", "noop_s",
-         "one_change_s")  # fmt: skip
+TIMES = ("floor_s", "floor_read_s", "floor_write_s", "full_s", "full_process_s", "compute_s",
+         "noop_s", "one_change_s")  # fmt: skip
 WORST = ("files_rewritten", "one_change_files", "peak_rss_mb", "full_peak_rss_mb",
          "noop_peak_rss_mb")  # fmt: skip
 
@@ -248,6 +259,7 @@ def best_of(cycles: list[dict[str, Any]]) -> dict[str, Any]:
     for name in WORST:
         out[name] = max(c[name] for c in cycles)
     out["full_over_floor"] = out["full_s"] / out["floor_s"]
+    out["compute_over_floor"] = out["compute_s"] / out["floor_s"]
     out["noop_over_full"] = out["noop_s"] / out["full_s"]
     out["one_change_over_full"] = out["one_change_s"] / out["full_s"]
     if len(cycles) > 1:
@@ -409,6 +421,8 @@ ROWS = (
     ("floor_write_s", "{:.2f}", ""),
     ("full_s", "{:.2f}", ""),
     ("full_over_floor", "{:.2f}", "≤ 3"),
+    ("compute_s", "{:.2f}", "dry run: read + plan"),
+    ("compute_over_floor", "{:.2f}", ""),
     ("noop_s", "{:.3f}", ""),
     ("noop_over_full", "{:.3f}", "≤ 0.05"),
     ("files_rewritten", "{}", "= 0"),

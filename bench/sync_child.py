@@ -1,11 +1,12 @@
 """One `bridge.sync.sync` in its own process, so its peak RSS is its own.
 
-    python bench/sync_child.py VAULT ZOTERO_DIR [--profile OUT.html|OUT.txt]
+    python bench/sync_child.py VAULT ZOTERO_DIR [--profile OUT.html|OUT.txt] [--dry-run]
 
 Prints one JSON line: `seconds` (the `sync()` call alone, imports excluded), `process_s`
 (from interpreter start, imports included), `peak_rss_mb` (this process's own peak RSS:
 `peak_rss_kb`) and the sync's counts. The config is built here, not read from the user's
-config file.
+config file. `--dry-run` reads and plans every note (rendering, YAML, hashes) and writes
+nothing: the bridge's computing alone (`compute_s` in bench/run.py).
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ def main() -> None:
     parser.add_argument("vault", type=Path)
     parser.add_argument("zotero_dir", type=Path)
     parser.add_argument("--profile", type=Path, help="pyinstrument report (.html or .txt)")
+    parser.add_argument("--dry-run", action="store_true", help="plan every note, write none")
     args = parser.parse_args()
 
     from bridge.config import Config
-    from bridge.sync import sync
+    from bridge.sync import SyncOptions, sync
 
     config = Config(vault=args.vault, source="sqlite", zotero_dir=args.zotero_dir)
     profiler = None
@@ -53,7 +55,7 @@ def main() -> None:
         profiler = Profiler(interval=0.001)
         profiler.start()
     began = time.perf_counter()
-    result = sync(config)
+    result = sync(config, SyncOptions(dry_run=args.dry_run))
     seconds = time.perf_counter() - began
     if profiler is not None:
         profiler.stop()
