@@ -242,20 +242,23 @@ def _sync_snapshot(
     late = getattr(read_items, "warnings", ())
     result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)
     failed = {error["path"] for error in result.errors}
-    # a note that could not be marked deleted-in-zotero (trashed or erased) is tried again:
-    # the cursor stays where it was, so the next read sees the deletion (and every key) again
-    unmarked = any(action.deleted and action.path in failed for action in actions)
+    # A paper note that could not be written (changed in Obsidian meanwhile, read-only, a
+    # name taken, broken YAML) or marked deleted-in-zotero is tried again: the cursor stays
+    # where it was, so the next read sees that item's change (and every key) again. Moving
+    # on would leave the note behind Zotero until the item changed again, whatever the user
+    # fixed. While a note keeps failing, each sync re-reads what changed since, and says so.
+    behind = any(action.path in failed for action in actions)
     with state.transaction():
         if any(action.path in failed for action in method_actions):
             state.set_meta(LINEAGE_DIGEST, None)  # a method note is behind: render them again
-        if snapshot.cursor is not None and not unmarked:
+        if snapshot.cursor is not None and not behind:
             state.set_meta(cursor_key, snapshot.cursor)
         state.set_meta("render_fingerprint", fingerprint)
         state.set_meta("source", source.name)
         state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))
         state.record_sync(started, source.name, result.counts())
         if keys is not None:
-            state.set_meta(KEYS_DIGEST, None if unmarked else keys)
+            state.set_meta(KEYS_DIGEST, None if behind else keys)
         state.set_meta(PENDING, None)
     return result
 

@@ -100,3 +100,60 @@ def test_a_new_mermaid_depth_reaches_the_method_notes(tmp_path: Path) -> None:
     sync(vault_config(tmp_path / "b", mermaid_depth=3), source=_chain())  # fresh, at depth 3
     fresh = (tmp_path / "b" / "Methods" / "M1.md").read_text()
     assert (tmp_path / "a" / "Methods" / "M1.md").read_text() == fresh
+
+
+def test_a_title_whose_note_was_read_only_arrives_once_the_note_is_writable(
+    tmp_path: Path,
+) -> None:
+    data_dir, vault, keys = _sqlite_vault(tmp_path)
+    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
+    sync(config)
+    note = _note_of(vault, keys["filler0"])
+    note.chmod(0o444)
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.set_field(keys["filler0"], "title", "Filler 0, revised")
+        db.commit()
+    failed = sync(config)
+    assert [e["path"] for e in failed.errors] == [note.relative_to(vault).as_posix()]
+    assert "read-only" in failed.errors[0]["message"]
+    assert "Filler 0, revised" not in note.read_text()
+    note.chmod(0o644)  # as the message asks; Zotero's files are unchanged since
+    _age(data_dir)
+    again = sync(config)
+    assert not again.errors
+    assert "Filler 0, revised" in note.read_text()
+    sync(config)  # and the sync after that has nothing left to catch up on
+    assert sync(config).updated == 0
+
+
+def test_a_note_saved_in_obsidian_while_the_sync_writes_it_gets_zotero_s_change_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.vault.fs import Vault
+
+    data_dir, vault, keys = _sqlite_vault(tmp_path)
+    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
+    sync(config)
+    note = _note_of(vault, keys["filler1"])
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.set_field(keys["filler1"], "title", "Filler 1, revised")
+        db.commit()
+    replace = Vault.replace
+
+    def save_first(self: Vault, rel: str, *args: object, **kwargs: object) -> str:
+        if rel == note.relative_to(vault).as_posix():  # Obsidian saves, just before us
+            with open(note, "a", encoding="utf-8") as handle:
+                handle.write("\nMy thought, typed while the sync ran.\n")
+        return replace(self, rel, *args, **kwargs)
+
+    monkeypatch.setattr(Vault, "replace", save_first)
+    failed = sync(config)
+    monkeypatch.undo()
+    assert [e["path"] for e in failed.errors] == [note.relative_to(vault).as_posix()]
+    assert "changed while the bridge was syncing it" in failed.errors[0]["message"]
+    _age(data_dir)
+    again = sync(config)  # as the message says
+    assert not again.errors
+    text = note.read_text()
+    assert "Filler 1, revised" in text
+    assert "My thought, typed while the sync ran." in text
