@@ -327,6 +327,11 @@ class State:
     def set_etag(self, note_id: str, path: str, etag: str | None) -> None:
         self.db.execute("UPDATE notes SET etag=?, path=? WHERE note_id=?", (etag, path, note_id))
 
+    def move_note(self, note_id: str, path: str) -> None:
+        """Record where a note moved to (found again by its key). Its etag stays: a rename
+        keeps mtime, size and inode, so an unedited note still matches it at the new path."""
+        self.db.execute("UPDATE notes SET path=? WHERE note_id=?", (path, note_id))
+
     def mark_user_deleted(self, note_id: str) -> None:
         self.db.execute("UPDATE notes SET user_deleted=1, etag=NULL WHERE note_id=?", (note_id,))
 

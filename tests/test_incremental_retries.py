@@ -157,3 +157,67 @@ def test_a_note_saved_in_obsidian_while_the_sync_writes_it_gets_zotero_s_change_
     text = note.read_text()
     assert "Filler 1, revised" in text
     assert "My thought, typed while the sync ran." in text
+
+
+def test_a_paper_note_moved_in_obsidian_stays_in_its_method_note_and_the_queue(
+    tmp_path: Path,
+) -> None:
+    data_dir, vault, keys = _sqlite_vault(tmp_path)
+    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
+    sync(config)
+    method = vault / "Methods" / "ResNet.md"
+    note = _note_of(vault, keys["resnet"])
+    assert f"[[{note.stem}]]" in method.read_text()
+    queue = vault / "Reading queue.md"
+    assert f"[[{note.stem}]]" in queue.read_text()
+    moved = vault / "Papers" / "Vision" / note.name  # the user files it away in Obsidian
+    moved.parent.mkdir()
+    note.rename(moved)
+    _age(data_dir)  # nothing changes in Zotero: its item is not read again
+    result = sync(config)
+    assert not result.errors
+    assert f"[[{note.stem}]]" in method.read_text()
+    assert f"[[{note.stem}]]" in queue.read_text()
+    with State(vault) as state:
+        found = state.note(keys["resnet"])
+        assert found is not None and found.path == moved.relative_to(vault).as_posix()
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:  # and Zotero's changes follow it
+        db.set_field(keys["resnet"], "title", "Deep Residual Learning, revised")
+        db.commit()
+    sync(config)
+    assert "Deep Residual Learning, revised" in moved.read_text()
+    assert not note.exists()
+
+
+def test_a_paper_note_deleted_in_obsidian_leaves_its_method_note_for_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.vault.fs import Vault
+
+    data_dir, vault, keys = _sqlite_vault(tmp_path)
+    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
+    sync(config)
+    method = vault / "Methods" / "ResNet.md"
+    note = _note_of(vault, keys["resnet"])
+    note.unlink()
+    _age(data_dir)
+    looked_for: list[str] = []
+    find = Vault.find_zotero_key
+
+    def counted(self: Vault, key: str) -> str | None:
+        looked_for.append(key)
+        return find(self, key)
+
+    monkeypatch.setattr(Vault, "find_zotero_key", counted)
+    assert not sync(config).errors
+    assert f"[[{note.stem}]]" not in method.read_text()
+    assert looked_for == [keys["resnet"]]
+    sync(config)  # still gone: not looked for again (a walk of the whole vault)
+    assert looked_for == [keys["resnet"]]
+    monkeypatch.undo()
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.set_field(keys["resnet"], "title", "Deep Residual Learning, revised")
+        db.commit()
+    sync(config)
+    assert not note.exists()
+    assert not list(vault.rglob("Deep Residual Learning*"))  # never recreated

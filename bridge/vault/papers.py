@@ -7,9 +7,10 @@ cached per note by etag, so a sync re-parses only the notes that changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
@@ -49,6 +50,12 @@ class PaperScan:
     live: list[str]  # the note id of every paper note on disk, in the state DB's order
     stale: list[_Entry]  # those whose cached facts are missing or older than the note
     dropped: list[str]  # cached notes that are gone (deleted, or deleted by the user)
+    # found again by `zotero_key` at another path (moved or renamed in Obsidian): in `live`
+    # and `stale`; `refresh_papers` records the new path
+    moved: dict[str, str] = field(default_factory=dict)
+    # not at their recorded path and not found elsewhere: the digest of these ids, kept once
+    # they were looked for, so a note the user deleted costs no walk of the vault each sync
+    missing_digest: str | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -71,9 +78,11 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     etags = vault.etags([row[1] for row in rows])
     live: list[str] = []
     stale: list[_Entry] = []
+    missing: list[str] = []
     recent = time.time_ns() - RECENT_NS
     for (note_id, path, content_hash), etag in zip(rows, etags, strict=True):
         if etag is None:
+            missing.append(note_id)
             continue
         live.append(note_id)
         if cache.get(note_id) == f"{path}\0{etag}":  # the cache is of this path, at this etag
@@ -86,8 +95,29 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
             stale.append(_Entry(note_id, path, etag, text))
         else:
             stale.append(_Entry(note_id, path, etag))
+    moved: dict[str, str] = {}
+    digest = _ids_digest(missing)
+    if digest is not None and digest != state.get_meta(MISSING_PAPERS):
+        for note_id in missing:  # one walk of the vault (`Vault` keeps its key index)
+            found = vault.find_zotero_key(note_id)
+            etag = vault.etag(found) if found is not None else None
+            if found is not None and etag is not None:
+                moved[note_id] = found
+                live.append(note_id)
+                stale.append(_Entry(note_id, found, etag))
+        digest = _ids_digest([note_id for note_id in missing if note_id not in moved])
     seen = set(live)
-    return PaperScan(live, stale, [note_id for note_id in cache if note_id not in seen])
+    dropped = [note_id for note_id in cache if note_id not in seen]
+    return PaperScan(live, stale, dropped, moved, digest)
+
+
+MISSING_PAPERS = "missing_papers"  # state meta: `PaperScan.missing_digest` once looked for
+
+
+def _ids_digest(ids: list[str]) -> str | None:
+    if not ids:
+        return None
+    return hashlib.blake2b("\0".join(sorted(ids)).encode(), digest_size=16).hexdigest()
 
 
 def refresh_papers(
@@ -108,11 +138,15 @@ def refresh_papers(
         fresh[entry.note_id] = PaperInfo.from_properties(
             entry.note_id, entry.path, parsed.properties
         )
-    if write_cache and (fresh or scan.dropped):
+    looked_for = scan.missing_digest != state.get_meta(MISSING_PAPERS)
+    if write_cache and (fresh or scan.dropped or scan.moved or looked_for):
         etags = {e.note_id: e.etag for e in scan.stale}
         with state.transaction():
             state.put_paper_meta([(nid, p.path, etags[nid], vars(p)) for nid, p in fresh.items()])
             state.drop_paper_meta(scan.dropped)
+            for note_id, path in scan.moved.items():
+                state.move_note(note_id, path)
+            state.set_meta(MISSING_PAPERS, scan.missing_digest)
     return fresh, problems
 
 
