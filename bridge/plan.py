@@ -50,6 +50,9 @@ class Action:
     source_path: str = ""  # kind "copy": the file to copy to `path`
     expected_hash: str | None = None  # kind "update": hash of the text the merge read
     properties: dict | None = None  # the note's properties after this action (if known)
+    # a failed action is tried again at the next sync (the cursor stays): not when the item
+    # itself cannot be rendered, which only a fix in Zotero (read anyway) or the bridge cures
+    retry: bool = True
 
     def describe(self) -> str:
         return _describe(self.kind, self.path, self.conflicts, self.reason)
@@ -59,8 +62,9 @@ class Action:
         state = None if self.state is None else NoteKind.of(self.state.kind)
         conflicts = tuple(self.conflicts)
         return Receipt(
-            self.kind, self.note_id, self.path, state, self.deleted, conflicts, self.reason
-        )
+            self.kind, self.note_id, self.path, state, self.deleted, conflicts, self.reason,
+            self.retry,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class Receipt:
     deleted: bool = False
     conflicts: tuple[str, ...] = ()
     reason: str = ""
+    retry: bool = True
 
     def describe(self) -> str:
         return _describe(self.kind, self.path, self.conflicts, self.reason)
@@ -300,6 +305,7 @@ def _plan_item(
                 item.key,
                 path,
                 reason=f"{path}: could not render item {item.key} ({exc}); report it",
+                retry=False,
             )
         ]
     if action.kind in ("user-deleted", "skip") or (note is not None and note.user_deleted):

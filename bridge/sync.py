@@ -6,7 +6,7 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -247,7 +247,7 @@ def _sync_snapshot(
     # where it was, so the next read sees that item's change (and every key) again. Moving
     # on would leave the note behind Zotero until the item changed again, whatever the user
     # fixed. While a note keeps failing, each sync re-reads what changed since, and says so.
-    behind = any(action.path in failed for action in actions)
+    behind = any(action.retry and action.path in failed for action in actions)
     with state.transaction():
         if any(action.path in failed for action in method_actions):
             state.set_meta(LINEAGE_DIGEST, None)  # a method note is behind: render them again
@@ -341,7 +341,7 @@ def _count_unplanned(
     result: SyncResult,
     state: State,
     notes: Mapping[str, NoteState] | None,
-    actions: list[Action],
+    actions: Sequence[Action | Receipt],
 ) -> None:
     """Paper notes the snapshot did not mention (incremental reads) are unchanged too."""
     if notes is None:  # nothing was planned

@@ -221,3 +221,47 @@ def test_a_paper_note_deleted_in_obsidian_leaves_its_method_note_for_good(
     sync(config)
     assert not note.exists()
     assert not list(vault.rglob("Deep Residual Learning*"))  # never recreated
+
+
+def _cursor(vault: Path) -> str | None:
+    with State(vault) as state:
+        row = state.db.execute("SELECT value FROM meta WHERE key LIKE 'cursor:%'").fetchone()
+        return row[0] if row else None
+
+
+def test_an_item_that_cannot_be_rendered_does_not_hold_the_cursor_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading it again cannot help (a fix in Zotero is read anyway): the sync moves on, and
+    a failed write of another note in the same sync still holds the cursor back."""
+    from bridge.vault.render import Renderer
+
+    data_dir, vault, keys = _sqlite_vault(tmp_path)
+    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
+    sync(config)
+    before = _cursor(vault)
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.set_field(keys["filler2"], "title", "Filler 2, revised")
+        db.commit()
+    paper = Renderer.paper
+
+    def crash_on_filler2(self: Renderer, item: object, *args: object, **kw: object) -> object:
+        if getattr(item, "key", None) == keys["filler2"]:
+            raise ValueError("an odd item")
+        return paper(self, item, *args, **kw)
+
+    monkeypatch.setattr(Renderer, "paper", crash_on_filler2)
+    crashed = sync(config)
+    assert ["could not render item" in e["message"] for e in crashed.errors] == [True]
+    assert _cursor(vault) != before  # moved on
+    moved_on = _cursor(vault)
+    note = _note_of(vault, keys["filler0"])
+    note.chmod(0o444)
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.set_field(keys["filler0"], "title", "Filler 0, revised")
+        db.set_field(keys["filler2"], "title", "Filler 2, revised again")
+        db.commit()
+    both = sync(config)
+    assert len(both.errors) == 2
+    assert _cursor(vault) == moved_on  # held back by the read-only note
+    note.chmod(0o644)
