@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from zotero_db import ZoteroDB
 
+from bridge.config import Config
 from bridge.state import State
 from bridge.sync import sync
 from tests.helpers import ModelSource, make_item, vault_config
@@ -43,6 +44,20 @@ def _sqlite_vault(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     vault = tmp_path / "vault"
     vault.mkdir()
     return tmp_path / "Zotero", vault, keys
+
+
+def _synced(tmp_path: Path) -> tuple[Path, Path, dict[str, str], Config]:
+    """`_sqlite_vault`, its config, and a first sync done."""
+    data_dir, vault, keys = _sqlite_vault(tmp_path)
+    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
+    sync(config)
+    return data_dir, vault, keys, config
+
+
+def _retitle(data_dir: Path, key: str, title: str) -> None:
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.set_field(key, "title", title)
+        db.commit()
 
 
 def _note_of(state_dir: Path, key: str) -> Path:
@@ -105,14 +120,10 @@ def test_a_new_mermaid_depth_reaches_the_method_notes(tmp_path: Path) -> None:
 def test_a_title_whose_note_was_read_only_arrives_once_the_note_is_writable(
     tmp_path: Path,
 ) -> None:
-    data_dir, vault, keys = _sqlite_vault(tmp_path)
-    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
-    sync(config)
+    data_dir, vault, keys, config = _synced(tmp_path)
     note = _note_of(vault, keys["filler0"])
     note.chmod(0o444)
-    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
-        db.set_field(keys["filler0"], "title", "Filler 0, revised")
-        db.commit()
+    _retitle(data_dir, keys["filler0"], "Filler 0, revised")
     failed = sync(config)
     assert [e["path"] for e in failed.errors] == [note.relative_to(vault).as_posix()]
     assert "read-only" in failed.errors[0]["message"]
@@ -131,13 +142,9 @@ def test_a_note_saved_in_obsidian_while_the_sync_writes_it_gets_zotero_s_change_
 ) -> None:
     from bridge.vault.fs import Vault
 
-    data_dir, vault, keys = _sqlite_vault(tmp_path)
-    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
-    sync(config)
+    data_dir, vault, keys, config = _synced(tmp_path)
     note = _note_of(vault, keys["filler1"])
-    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
-        db.set_field(keys["filler1"], "title", "Filler 1, revised")
-        db.commit()
+    _retitle(data_dir, keys["filler1"], "Filler 1, revised")
     replace = Vault.replace
 
     def save_first(self: Vault, rel: str, *args: object, **kwargs: object) -> str:
@@ -162,9 +169,7 @@ def test_a_note_saved_in_obsidian_while_the_sync_writes_it_gets_zotero_s_change_
 def test_a_paper_note_moved_in_obsidian_stays_in_its_method_note_and_the_queue(
     tmp_path: Path,
 ) -> None:
-    data_dir, vault, keys = _sqlite_vault(tmp_path)
-    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
-    sync(config)
+    data_dir, vault, keys, config = _synced(tmp_path)
     method = vault / "Methods" / "ResNet.md"
     note = _note_of(vault, keys["resnet"])
     assert f"[[{note.stem}]]" in method.read_text()
@@ -181,9 +186,8 @@ def test_a_paper_note_moved_in_obsidian_stays_in_its_method_note_and_the_queue(
     with State(vault) as state:
         found = state.note(keys["resnet"])
         assert found is not None and found.path == moved.relative_to(vault).as_posix()
-    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:  # and Zotero's changes follow it
-        db.set_field(keys["resnet"], "title", "Deep Residual Learning, revised")
-        db.commit()
+    # and Zotero's changes follow it
+    _retitle(data_dir, keys["resnet"], "Deep Residual Learning, revised")
     sync(config)
     assert "Deep Residual Learning, revised" in moved.read_text()
     assert not note.exists()
@@ -194,9 +198,7 @@ def test_a_paper_note_deleted_in_obsidian_leaves_its_method_note_for_good(
 ) -> None:
     from bridge.vault.fs import Vault
 
-    data_dir, vault, keys = _sqlite_vault(tmp_path)
-    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
-    sync(config)
+    data_dir, vault, keys, config = _synced(tmp_path)
     method = vault / "Methods" / "ResNet.md"
     note = _note_of(vault, keys["resnet"])
     note.unlink()
@@ -215,9 +217,7 @@ def test_a_paper_note_deleted_in_obsidian_leaves_its_method_note_for_good(
     sync(config)  # still gone: not looked for again (a walk of the whole vault)
     assert looked_for == [keys["resnet"]]
     monkeypatch.undo()
-    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
-        db.set_field(keys["resnet"], "title", "Deep Residual Learning, revised")
-        db.commit()
+    _retitle(data_dir, keys["resnet"], "Deep Residual Learning, revised")
     sync(config)
     assert not note.exists()
     assert not list(vault.rglob("Deep Residual Learning*"))  # never recreated
@@ -236,13 +236,9 @@ def test_an_item_that_cannot_be_rendered_does_not_hold_the_cursor_back(
     a failed write of another note in the same sync still holds the cursor back."""
     from bridge.vault.render import Renderer
 
-    data_dir, vault, keys = _sqlite_vault(tmp_path)
-    config = vault_config(vault, source="sqlite", zotero_dir=data_dir)
-    sync(config)
+    data_dir, vault, keys, config = _synced(tmp_path)
     before = _cursor(vault)
-    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
-        db.set_field(keys["filler2"], "title", "Filler 2, revised")
-        db.commit()
+    _retitle(data_dir, keys["filler2"], "Filler 2, revised")
     paper = Renderer.paper
 
     def crash_on_filler2(self: Renderer, item: object, *args: object, **kw: object) -> object:
