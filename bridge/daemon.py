@@ -45,6 +45,7 @@ from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import BridgeError, DaemonRunningError
 from bridge.locks import try_lock as _try_lock
 from bridge.locks import unlock as _unlock
+from bridge.retries import fingerprint, held_fingerprints
 from bridge.state import STATE_DIRNAME, State, now_iso
 from bridge.vault.fs import etag_of
 
@@ -294,6 +295,8 @@ def _event_types(origin: str) -> list[type]:
     ]  # fmt: skip
     if origin == "vault":
         kinds += [ev.DirMovedEvent, ev.DirDeletedEvent]
+        # chmod of a note the sync could not write (`VaultFilter.held`); watchdog 4 has none
+        kinds += [getattr(ev, "FileAttribEvent", ev.FileModifiedEvent)]
     else:
         kinds += [ev.DirCreatedEvent]
     return kinds
@@ -426,6 +429,9 @@ class VaultFilter:
     papers_folder: str
     written: dict[str, str | None] = field(default_factory=dict)  # path → etag in state DB
     consumed: dict[str, str | None] = field(default_factory=dict)  # path → etag a sync read
+    # notes that could not take Zotero's change (`bridge.retries`): path → fingerprint then;
+    # making one writable (chmod) moves no etag, yet must bring the sync it waits for
+    held: dict[str, str | None] = field(default_factory=dict)
 
     def rel(self, path: str) -> str | None:
         try:
@@ -461,6 +467,8 @@ class VaultFilter:
     def changed(self, rel: str) -> str | None | bool:
         """The file's etag when it changed since the bridge wrote or read it; False if not."""
         current = self.etag(rel)
+        if rel in self.held and fingerprint(self.root, rel) != self.held[rel]:
+            return current
         if rel in self.written and self.written[rel] == current:
             return False
         if rel in self.consumed and self.consumed[rel] == current:
@@ -471,6 +479,7 @@ class VaultFilter:
 
     def refresh(self, state: State) -> None:
         self.written = state.note_etags()
+        self.held = held_fingerprints(state)
 
 
 # ------------------------------------------------------------------------------- the daemon

@@ -30,7 +30,7 @@ class VaultView(Protocol):
     def etag(self, rel: str) -> str | None: ...
     def read(self, rel: str) -> str: ...
     def stems(self) -> set[str]: ...
-    def find_zotero_key(self, key: str) -> str | None: ...
+    def find_zotero_key(self, key: str, etag: str | None = None) -> str | None: ...
 
 
 @dataclass
@@ -328,7 +328,7 @@ def plan_note(
         return Action("unchanged", note_id, note.path, reason="deleted by the user; not recreated")
     etag = vault.etag(path)
     if etag is None and note is not None:
-        moved = vault.find_zotero_key(note_id) if desired.kind == "paper" else None
+        moved = vault.find_zotero_key(note_id, note.etag) if desired.kind == "paper" else None
         if moved is None:
             return Action("user-deleted", note_id, path, state=note)
         path, etag = moved, vault.etag(moved)
@@ -450,7 +450,7 @@ def _plan_erased(
         path = note.path
         etag = vault.etag(path)
         if etag is None:
-            moved = vault.find_zotero_key(note.note_id)
+            moved = vault.find_zotero_key(note.note_id, note.etag)
             if moved is None:
                 actions.append(Action("user-deleted", note.note_id, path, state=note))
                 continue

@@ -20,6 +20,8 @@ from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
 from bridge.plan import Action, PlanContext, Receipt, plan_iter, plan_methods
+from bridge.retries import Held
+from bridge.retries import after_sync as hold_failed
 from bridge.sources import Source
 from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso
 from bridge.vault.fs import Vault
@@ -143,15 +145,29 @@ def _sync(
         cursor_key = f"cursor:{source.name}:{_source_id(config)}"
         fingerprint = render_fingerprint(config)
         full = options.full or state.get_meta("render_fingerprint") != fingerprint
-        cursor = None if full else state.get_meta(cursor_key)
+        held = Held.load(state, cursor_key)
+        retry = not full and held is not None and held.due(vault_root)
+        cursor = None if full else held.cursor if retry and held else state.get_meta(cursor_key)
         snapshot = source.read(since=cursor)
+        read = _Read(cursor_key, cursor, held, full or retry)
         try:
             return _sync_snapshot(
                 config, options, source, state, vault_root, snapshot, full, fingerprint,
-                started, progress,
+                started, progress, read,
             )  # fmt: skip
         finally:
             snapshot.close()  # a streaming source holds its copy of Zotero's database open
+
+
+@dataclass(frozen=True)
+class _Read:
+    """Where this sync read from: the cursor, or the one held for notes that failed
+    (`bridge.retries`); `everything`: every change since the held cursor was planned."""
+
+    cursor_key: str
+    since: str | None
+    held: Held | None
+    everything: bool
 
 
 def _sync_snapshot(
@@ -165,9 +181,9 @@ def _sync_snapshot(
     fingerprint: str,
     started: str,
     progress: ProgressFactory | None,
+    read: _Read,
 ) -> SyncResult:
     """The sync of one snapshot read under the sync lock (`_sync`)."""
-    cursor_key = f"cursor:{source.name}:{_source_id(config)}"
     read_items = snapshot.items  # a filter may replace them; a stream's late warnings stay
     snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
     gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
@@ -182,7 +198,7 @@ def _sync_snapshot(
     same_keys = (
         keys is not None
         and snapshot.incremental  # a few items: looked up one by one
-        and not full
+        and not read.everything  # a retry: the notes that failed may be missing or erased
         and state.get_meta(PENDING) is None
         and state.get_meta(KEYS_DIGEST) == keys
     )
@@ -243,16 +259,21 @@ def _sync_snapshot(
     result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)
     failed = {error["path"] for error in result.errors}
     # A paper note that could not be written (changed in Obsidian meanwhile, read-only, a
-    # name taken, broken YAML) or marked deleted-in-zotero is tried again: the cursor stays
-    # where it was, so the next read sees that item's change (and every key) again. Moving
-    # on would leave the note behind Zotero until the item changed again, whatever the user
-    # fixed. While a note keeps failing, each sync re-reads what changed since, and says so.
-    behind = any(action.retry and action.path in failed for action in actions)
+    # name taken, broken YAML) or marked deleted-in-zotero gets Zotero's change again: the
+    # cursor read before it failed is held (`bridge.retries`), and read from once more, and
+    # again whenever the user changes that note. Moving on would leave the note behind
+    # Zotero until its item changed again, whatever the user fixed.
+    behind = {action.path for action in actions if action.retry and action.path in failed}
     with state.transaction():
         if any(action.path in failed for action in method_actions):
             state.set_meta(LINEAGE_DIGEST, None)  # a method note is behind: render them again
-        if snapshot.cursor is not None and not behind:
-            state.set_meta(cursor_key, snapshot.cursor)
+        if snapshot.cursor is not None:
+            state.set_meta(read.cursor_key, snapshot.cursor)
+        hold_failed(
+            state, read.cursor_key, vault_root, held=read.held, read_from=read.since,
+            retried=read.everything, failed=behind,
+            settled=(action.path for action in actions if action.path not in failed),
+        )  # fmt: skip
         state.set_meta("render_fingerprint", fingerprint)
         state.set_meta("source", source.name)
         state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))

@@ -208,6 +208,28 @@ def test_property_edit_updates_the_method_note_once(library, watchers) -> None:
 
 
 @pytest.mark.slow
+def test_a_read_only_note_gets_zotero_s_change_once_made_writable(library, watchers) -> None:
+    """The skip says "make it writable to receive Zotero's changes": chmod moves no etag,
+    yet the daemon must sync for it — and a note left read-only must not bring more syncs."""
+    vault, zotero, keys = library
+    watcher = watchers(vault, "--zotero-dir", str(zotero)).started()
+    note = note_path(vault, keys["he"])
+    before = watcher.settle()
+    note.chmod(0o444)
+    with ZoteroDB.open(zotero / "zotero.sqlite") as db:
+        db.set_field(keys["he"], "title", "Deep Residual Learning, revised")
+        db.commit()
+    wait_for("the skip", lambda: "read-only" in watcher.output())
+    held = watcher.settle()
+    assert held <= before + 2, watcher.output()  # the change, then one retry at most
+    assert "revised" not in note.read_text(encoding="utf-8")
+    note.chmod(0o644)
+    wait_for("the new title in the note", contains(note, "Deep Residual Learning, revised"))
+    assert watcher.settle() == held + 1, watcher.output()
+    assert watcher.stop() == 0
+
+
+@pytest.mark.slow
 def test_second_instance_is_refused_and_names_the_pid(library, watchers) -> None:
     vault, zotero, _ = library
     first = watchers(vault, "--zotero-dir", str(zotero)).started()

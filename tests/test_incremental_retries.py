@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import pytest
 from zotero_db import ZoteroDB
 
 from bridge.config import Config
+from bridge.daemon import VaultFilter
+from bridge.retries import Held
+from bridge.sources.sqlite import SqliteSource
 from bridge.state import State
 from bridge.sync import sync
 from tests.helpers import ModelSource, make_item, vault_config
@@ -206,9 +210,9 @@ def test_a_paper_note_deleted_in_obsidian_leaves_its_method_note_for_good(
     looked_for: list[str] = []
     find = Vault.find_zotero_key
 
-    def counted(self: Vault, key: str) -> str | None:
+    def counted(self: Vault, key: str, etag: str | None = None) -> str | None:
         looked_for.append(key)
-        return find(self, key)
+        return find(self, key, etag)
 
     monkeypatch.setattr(Vault, "find_zotero_key", counted)
     assert not sync(config).errors
@@ -229,11 +233,18 @@ def _cursor(vault: Path) -> str | None:
         return row[0] if row else None
 
 
+def _held(vault: Path) -> Held | None:
+    with State(vault) as state:
+        key = state.db.execute("SELECT key FROM meta WHERE key LIKE 'cursor:%'").fetchone()[0]
+        return Held.load(state, key)
+
+
 def test_an_item_that_cannot_be_rendered_does_not_hold_the_cursor_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Reading it again cannot help (a fix in Zotero is read anyway): the sync moves on, and
-    a failed write of another note in the same sync still holds the cursor back."""
+    """Reading it again cannot help (a fix in Zotero is read anyway): the sync moves on and
+    holds nothing, while a failed write of another note in the same sync holds the cursor
+    read before it, beside the one that moved on."""
     from bridge.vault.render import Renderer
 
     data_dir, vault, keys, config = _synced(tmp_path)
@@ -250,6 +261,7 @@ def test_an_item_that_cannot_be_rendered_does_not_hold_the_cursor_back(
     crashed = sync(config)
     assert ["could not render item" in e["message"] for e in crashed.errors] == [True]
     assert _cursor(vault) != before  # moved on
+    assert _held(vault) is None
     moved_on = _cursor(vault)
     note = _note_of(vault, keys["filler0"])
     note.chmod(0o444)
@@ -259,5 +271,124 @@ def test_an_item_that_cannot_be_rendered_does_not_hold_the_cursor_back(
         db.commit()
     both = sync(config)
     assert len(both.errors) == 2
-    assert _cursor(vault) == moved_on  # held back by the read-only note
+    assert _cursor(vault) != moved_on
+    held = _held(vault)
+    assert held is not None and held.cursor == moved_on  # kept for the read-only note
+    assert list(held.paths) == [note.relative_to(vault).as_posix()]
     note.chmod(0o644)
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many items each `SqliteSource.read` returned, in order."""
+    sizes: list[int] = []
+    read = SqliteSource.read
+
+    def counted(self: SqliteSource, since: str | None = None):  # noqa: ANN202
+        snapshot = read(self, since)
+        sizes.append(len(snapshot.items))
+        return snapshot
+
+    monkeypatch.setattr(SqliteSource, "read", counted)
+    return sizes
+
+
+def test_a_note_that_stays_read_only_does_not_make_every_later_sync_a_full_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user may keep a note read-only on purpose ("the read-only bit is a wish"). While it
+    fails, the cursor is held; the held cursor's children digest no longer matches once any
+    annotation was deleted (or a Better BibTeX key, or a cached image, changed), so every
+    later read from it returns the whole library — for as long as the note stays read-only
+    (in the daemon: at every Zotero save and every note edit)."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    frozen = _note_of(vault, keys["filler0"])
+    frozen.chmod(0o444)
+    _retitle(data_dir, keys["filler0"], "Filler 0, revised")
+    assert sync(config).errors  # held from here on
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.erase(keys["note_ann"])  # the user deletes one annotation in Zotero's reader
+        db.commit()
+    sync(config)  # a full read: expected once, children cannot be seen by timestamp
+    sizes = _count_reads(monkeypatch)
+    _retitle(data_dir, keys["filler1"], "Filler 1, revised")
+    sync(config)
+    _retitle(data_dir, keys["filler2"], "Filler 2, revised")
+    sync(config)
+    _age(data_dir)  # Zotero idle: its files settle
+    sync(config)
+    # each later sync reads what changed since the last (the same steps with a writable note
+    # read [1, 1, 0] items), never again the whole library
+    assert sizes == [1, 1, 0], sizes
+    frozen.chmod(0o644)  # as the skip asks: now the held read brings Zotero's change
+    assert not sync(config).errors
+    assert "Filler 0, revised" in frozen.read_text()
+    assert _held(vault) is None
+    sync(config)
+    assert sizes[-1] == 0  # nothing held any more: nothing read again
+
+
+def test_a_moved_note_is_told_from_the_user_s_copy_by_its_inode(tmp_path: Path) -> None:
+    """Obsidian's "Make a copy" leaves `X 1.md` beside `X.md`, both with the same zotero_key;
+    the user then files the original into a subfolder. The rename kept the original's inode
+    (the etag the state DB holds) — yet the first note of the vault walk wins, the copy, and
+    the state DB, the method note and every later Zotero change follow the copy."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    original = _note_of(vault, keys["resnet"])
+    copy = original.with_name(f"{original.stem} 1.md")
+    shutil.copy2(original, copy)
+    moved = vault / "Papers" / "Vision" / original.name
+    moved.parent.mkdir()
+    original.rename(moved)
+    _age(data_dir)
+    assert not sync(config).errors
+    with State(vault) as state:
+        note = state.note(keys["resnet"])
+        assert note is not None
+        assert note.path == moved.relative_to(vault).as_posix()
+    _retitle(data_dir, keys["resnet"], "Deep Residual Learning, revised")
+    sync(config)
+    assert "Deep Residual Learning, revised" in moved.read_text()
+    assert "Deep Residual Learning, revised" not in copy.read_text()  # the user's copy
+
+
+def test_a_note_that_comes_back_elsewhere_is_found_although_the_same_notes_were_missing(
+    tmp_path: Path,
+) -> None:
+    """A move that arrives as delete + create (Obsidian Sync, Syncthing, iCloud, a git
+    checkout), with a sync in between: the missing set is the same id set at the next sync,
+    so the `missing_papers` digest says "looked for already" and the vault is not walked;
+    the note, back in a subfolder, stays out of its method note and the queue until its
+    item changes in Zotero or another note goes missing."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    method = vault / "Methods" / "ResNet.md"
+    note = _note_of(vault, keys["resnet"])
+    text = note.read_text()
+    note.unlink()  # the first half of the move reaches the vault
+    _age(data_dir)
+    assert not sync(config).errors
+    assert f"[[{note.stem}]]" not in method.read_text()
+    back = vault / "Papers" / "Vision" / note.name  # the second half
+    back.parent.mkdir()
+    back.write_text(text)
+    assert not sync(config).errors
+    with State(vault) as state:
+        found = state.note(keys["resnet"])
+        assert found is not None and found.path == back.relative_to(vault).as_posix()
+    assert f"[[{note.stem}]]" in method.read_text()
+
+
+def test_the_daemon_syncs_when_a_read_only_note_is_made_writable(tmp_path: Path) -> None:
+    """The skip says "make it writable to receive Zotero's changes", and the cursor is held
+    for it. chmod changes neither mtime, size nor inode: the daemon's filter sees no change,
+    so `zob watch` does not sync until something else happens in Zotero or the vault."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    note = _note_of(vault, keys["filler0"])
+    note.chmod(0o444)
+    _retitle(data_dir, keys["filler0"], "Filler 0, revised")
+    assert sync(config).errors
+    watched = VaultFilter(vault.resolve(), config.papers_folder)
+    with State(vault) as state:
+        watched.refresh(state)
+    rel = note.relative_to(vault).as_posix()
+    note.chmod(0o644)  # as asked; watchdog reports it as a modification (IN_ATTRIB)
+    assert watched.changed(rel) is not False

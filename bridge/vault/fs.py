@@ -57,7 +57,7 @@ class Vault:
         self._root = str(self.root)  # plain strings: etag() runs once per note per sync
         self._folders: dict[str, Path] = {}
         self._dirty_dirs: set[Path] = set()
-        self._key_index: dict[str, str] | None = None
+        self._key_index: dict[str, list[str]] | None = None
         self._made_dirs: set[Path] = set()  # folders known to exist (checked once per sync)
 
     # --- paths ---------------------------------------------------------------------------
@@ -157,26 +157,41 @@ class Vault:
 
     def markdown_files(self) -> Iterator[str]:
         """Every note in the vault (vault-relative), skipping dot-folders like .obsidian."""
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        root = self._root
+        for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
-            base = Path(dirpath)
+            head = dirpath[len(root) + 1 :].replace(os.sep, "/")
+            prefix = f"{head}/" if head else ""
             for name in filenames:
                 if name.endswith(".md") and not name.startswith("."):
-                    yield (base / name).relative_to(self.root).as_posix()
+                    yield prefix + name
 
     def stems(self) -> set[str]:
         return {Path(p).stem for p in self.markdown_files()}
 
-    def find_zotero_key(self, key: str) -> str | None:
-        """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes)."""
+    def find_zotero_key(self, key: str, etag: str | None = None) -> str | None:
+        """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes).
+
+        Several may (the user duplicated a note, then moved the original): the one whose
+        inode is `etag`'s — the note the bridge last wrote, as a rename keeps the inode —
+        else the first found."""
         if self._key_index is None:
             self._key_index = {}
             for rel in self.markdown_files():
                 head = self._head(rel)
                 match = _ZOTERO_KEY.search(head) if head else None
                 if match:
-                    self._key_index.setdefault(match.group(1), rel)
-        return self._key_index.get(key)
+                    self._key_index.setdefault(match.group(1), []).append(rel)
+        found = self._key_index.get(key)
+        if not found:
+            return None
+        inode = etag.rsplit(";", 1)[-1] if etag else None
+        if inode is not None and len(found) > 1:
+            for rel in found:
+                current = self.etag(rel)
+                if current is not None and current.rsplit(";", 1)[-1] == inode:
+                    return rel
+        return found[0]
 
     def _head(self, rel: str) -> str:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.errors import NoteError
@@ -69,7 +70,8 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     changed within the file system's clock resolution). Runs at every sync: kept lean, as
     it is a third of a sync that changes one note (10,000 notes: ~40 ms of `stat` calls)."""
     rows = state.db.execute(
-        "SELECT note_id, path, content_hash FROM notes WHERE kind = 'paper' AND user_deleted = 0"
+        "SELECT note_id, path, content_hash, etag FROM notes"
+        " WHERE kind = 'paper' AND user_deleted = 0"
     ).fetchall()
     # note id → "path\0etag" of its cached facts: built by SQLite (a join is slower here)
     cache = dict(
@@ -78,11 +80,11 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     etags = vault.etags([row[1] for row in rows])
     live: list[str] = []
     stale: list[_Entry] = []
-    missing: list[str] = []
+    missing: dict[str, str | None] = {}  # note id → its etag in the state DB
     recent = time.time_ns() - RECENT_NS
-    for (note_id, path, content_hash), etag in zip(rows, etags, strict=True):
+    for (note_id, path, content_hash, known), etag in zip(rows, etags, strict=True):
         if etag is None:
-            missing.append(note_id)
+            missing[note_id] = known
             continue
         live.append(note_id)
         if cache.get(note_id) == f"{path}\0{etag}":  # the cache is of this path, at this etag
@@ -96,16 +98,19 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
         else:
             stale.append(_Entry(note_id, path, etag))
     moved: dict[str, str] = {}
-    digest = _ids_digest(missing)
+    # the notes' names too: one that comes back elsewhere (a move seen as delete + create by
+    # a sync service, with a sync in between) changes them, and is looked for again
+    names = sorted(vault.markdown_files()) if missing else []
+    digest = _missing_digest(missing, names)
     if digest is not None and digest != state.get_meta(MISSING_PAPERS):
-        for note_id in missing:  # one walk of the vault (`Vault` keeps its key index)
-            found = vault.find_zotero_key(note_id)
+        for note_id, known in missing.items():  # one walk of the vault (`Vault` keeps an index)
+            found = vault.find_zotero_key(note_id, known)
             etag = vault.etag(found) if found is not None else None
             if found is not None and etag is not None:
                 moved[note_id] = found
                 live.append(note_id)
                 stale.append(_Entry(note_id, found, etag))
-        digest = _ids_digest([note_id for note_id in missing if note_id not in moved])
+        digest = _missing_digest([note_id for note_id in missing if note_id not in moved], names)
     seen = set(live)
     dropped = [note_id for note_id in cache if note_id not in seen]
     return PaperScan(live, stale, dropped, moved, digest)
@@ -114,10 +119,13 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
 MISSING_PAPERS = "missing_papers"  # state meta: `PaperScan.missing_digest` once looked for
 
 
-def _ids_digest(ids: list[str]) -> str | None:
+def _missing_digest(ids: Iterable[str], names: list[str]) -> str | None:
+    """The missing notes' ids and the vault's note names (sorted), or None if none is missing."""
+    ids = sorted(ids)
     if not ids:
         return None
-    return hashlib.blake2b("\0".join(sorted(ids)).encode(), digest_size=16).hexdigest()
+    text = "\0".join(ids) + "\1" + "\0".join(names)
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def refresh_papers(

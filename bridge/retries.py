@@ -1,0 +1,123 @@
+"""Notes that could not be written, and when to read Zotero's change for them again.
+
+A paper note can fail to take Zotero's change: read-only, saved in Obsidian during the write,
+its name taken by another file, broken YAML. Moving the source cursor on would leave that note
+behind Zotero until its item changed again, whatever the user fixed. Holding the whole cursor
+back (as before) re-read everything since the failure at every sync for as long as the note
+kept failing — and once a children digest moved, that was the whole library each time.
+
+So the cursor moves on, and the cursor read *before* the failure is kept beside it with a
+fingerprint of each failed note (its etag and mode, and its folder's mode). A sync reads from
+that held cursor instead only when it is worth it:
+
+- once, at the next sync after a new failure (a save during the write leaves nothing else to
+  notice: the note's fingerprint already holds the user's save);
+- whenever a failed note's fingerprint changed: the user made it writable, fixed its YAML,
+  moved the file that took its name.
+
+A note that stays read-only therefore costs one extra read, not one per sync. The daemon asks
+`held_fingerprints` which notes to watch for a mode change (chmod moves no etag).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bridge.state import State
+from bridge.vault.fs import etag_of
+
+PREFIX = "held:"  # state meta: PREFIX + cursor key → JSON of `Held`
+
+
+def fingerprint(root: str | os.PathLike[str], rel: str) -> str | None:
+    """What a user changes to let a failed write through: the note (content, mode) and its
+    folder's mode. None when neither exists."""
+    path = os.path.join(root, rel)
+    parts = []
+    for target in (path, os.path.dirname(path)):
+        try:
+            stat = os.stat(target, follow_symlinks=False)
+        except OSError:
+            parts.append("-")
+            continue
+        # the folder's mode alone: its mtime moves whenever a note beside it is written
+        parts.append(f"{etag_of(stat)};{stat.st_mode:o}" if target == path else f"{stat.st_mode:o}")
+    return None if parts == ["-", "-"] else "|".join(parts)
+
+
+@dataclass
+class Held:
+    """The cursor read before notes failed, and those notes' fingerprints then."""
+
+    cursor: str | None  # None: the failure came from a full read
+    paths: dict[str, str | None] = field(default_factory=dict)
+    again: bool = True  # read from `cursor` at the next sync whatever the fingerprints say
+
+    @classmethod
+    def load(cls, state: State, cursor_key: str) -> Held | None:
+        text = state.get_meta(PREFIX + cursor_key)
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            return cls(data["cursor"], dict(data["paths"]), bool(data["again"]))
+        except (ValueError, KeyError, TypeError):
+            return cls(None, {}, True)  # unreadable: one full read makes up for it
+
+    def save(self, state: State, cursor_key: str) -> None:
+        value = {"cursor": self.cursor, "paths": self.paths, "again": self.again}
+        state.set_meta(PREFIX + cursor_key, json.dumps(value, ensure_ascii=False))
+
+    def due(self, root: str | os.PathLike[str]) -> bool:
+        """Whether this sync should read from the held cursor."""
+        return self.again or any(fingerprint(root, p) != fp for p, fp in self.paths.items())
+
+
+def after_sync(
+    state: State,
+    cursor_key: str,
+    root: str | os.PathLike[str],
+    *,
+    held: Held | None,
+    read_from: str | None,
+    retried: bool,
+    failed: Iterable[str],
+    settled: Iterable[str],
+) -> None:
+    """Keep or drop the held cursor after a sync that read from `read_from`.
+
+    `failed`: the paper notes that could not take this read's changes; `settled`: those that
+    took them (or were already as Zotero has them). Call inside the sync's transaction."""
+    failed = set(failed)
+    paths = dict(held.paths) if held else {}
+    for path in settled:
+        paths.pop(path, None)
+    if retried:  # every change since the held cursor was planned again: what failed now is all
+        paths = {p: fp for p, fp in paths.items() if p in failed}
+    now = {path: fingerprint(root, path) for path in failed}
+    # something new failed, or failed differently (saved during the write): retry once more
+    again = any(paths.get(path, "") != fp for path, fp in now.items())
+    paths.update(now)
+    if not paths:
+        state.set_meta(PREFIX + cursor_key, None)
+        return
+    cursor = held.cursor if held is not None else read_from
+    Held(cursor, paths, again).save(state, cursor_key)
+
+
+def held_fingerprints(state: State) -> dict[str, str | None]:
+    """Every held note's path → its fingerprint when it failed (for the daemon)."""
+    found: dict[str, str | None] = {}
+    rows = state.db.execute(
+        "SELECT value FROM meta WHERE key >= ? AND key < ? AND value IS NOT NULL",
+        (PREFIX, PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)),
+    )
+    for (text,) in rows:
+        try:
+            found.update(json.loads(text)["paths"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
