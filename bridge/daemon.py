@@ -295,8 +295,12 @@ def _event_types(origin: str) -> list[type]:
     ]  # fmt: skip
     if origin == "vault":
         kinds += [ev.DirMovedEvent, ev.DirDeletedEvent]
-        # chmod of a note the sync could not write (`VaultFilter.held`); watchdog 4 has none
-        kinds += [getattr(ev, "FileAttribEvent", ev.FileModifiedEvent)]
+        # chmod of a note the sync could not write, or of its folder (`VaultFilter.held`);
+        # watchdog 4 has no attribute events (its modified events stand in)
+        kinds += [
+            getattr(ev, "FileAttribEvent", ev.FileModifiedEvent),
+            getattr(ev, "DirAttribEvent", ev.DirModifiedEvent),
+        ]
     else:
         kinds += [ev.DirCreatedEvent]
     return kinds
@@ -446,11 +450,13 @@ class VaultFilter:
         """The vault-relative note paths this event may have changed."""
         paths = [p for p in (event.src, event.dest) if p]
         if event.is_directory:
+            # a folder's mode matters only to the notes held in it; a move or delete, to all
+            notes = self.held if event.kind in ("attrib", "modified") else self.written
             found = []
             for path in paths:
                 rel = self.rel(path)
                 if rel is not None:
-                    found += [p for p in self.written if p.startswith(rel + "/")]
+                    found += [p for p in notes if p.startswith(rel + "/")]
             return found
         rels = [self.rel(p) for p in paths]
         return [r for r in rels if r is not None and r.endswith(".md") and self._watched(r)]

@@ -30,6 +30,7 @@ from bridge.state import State
 from bridge.vault.fs import etag_of
 
 PREFIX = "held:"  # state meta: PREFIX + cursor key → JSON of `Held`
+LAST_KEY = "held_cursor_key"  # state meta: the cursor key of the last finished sync
 
 
 def fingerprint(root: str | os.PathLike[str], rel: str) -> str | None:
@@ -55,6 +56,8 @@ class Held:
     cursor: str | None  # None: the failure came from a full read
     paths: dict[str, str | None] = field(default_factory=dict)
     again: bool = True  # read from `cursor` at the next sync whatever the fingerprints say
+    # the fingerprints `due` saw (not stored): what a retry read saw of each note
+    seen: dict[str, str | None] = field(default_factory=dict, compare=False)
 
     @classmethod
     def load(cls, state: State, cursor_key: str) -> Held | None:
@@ -73,7 +76,8 @@ class Held:
 
     def due(self, root: str | os.PathLike[str]) -> bool:
         """Whether this sync should read from the held cursor."""
-        return self.again or any(fingerprint(root, p) != fp for p, fp in self.paths.items())
+        self.seen = {path: fingerprint(root, path) for path in self.paths}
+        return self.again or any(self.seen[path] != fp for path, fp in self.paths.items())
 
 
 def after_sync(
@@ -95,29 +99,27 @@ def after_sync(
     paths = dict(held.paths) if held else {}
     for path in settled:
         paths.pop(path, None)
+    # as the notes were when this sync read them: a retry the user's edit brought is not
+    # made again for that edit
+    before = {**paths, **(held.seen if held is not None and retried else {})}
     if retried:  # every change since the held cursor was planned again: what failed now is all
         paths = {p: fp for p, fp in paths.items() if p in failed}
     now = {path: fingerprint(root, path) for path in failed}
-    # something new failed, or failed differently (saved during the write): retry once more
-    again = any(paths.get(path, "") != fp for path, fp in now.items())
+    # something new failed, or changed during this sync (saved during the write): once more
+    again = any(before.get(path, "") != fp for path, fp in now.items())
     paths.update(now)
+    state.set_meta(LAST_KEY, cursor_key)
     if not paths:
         state.set_meta(PREFIX + cursor_key, None)
         return
-    cursor = held.cursor if held is not None else read_from
+    # after a full read (new settings, `--full`) no cursor holds what it brought: None
+    cursor = None if now and read_from is None else held.cursor if held else read_from
     Held(cursor, paths, again).save(state, cursor_key)
 
 
 def held_fingerprints(state: State) -> dict[str, str | None]:
-    """Every held note's path → its fingerprint when it failed (for the daemon)."""
-    found: dict[str, str | None] = {}
-    rows = state.db.execute(
-        "SELECT value FROM meta WHERE key >= ? AND key < ? AND value IS NOT NULL",
-        (PREFIX, PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)),
-    )
-    for (text,) in rows:
-        try:
-            found.update(json.loads(text)["paths"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return found
+    """The notes held by the last sync's source (path → fingerprint when they failed), for
+    the daemon. Holds of another source or Zotero folder are not its business."""
+    key = state.get_meta(LAST_KEY)
+    held = Held.load(state, key) if key else None
+    return dict(held.paths) if held is not None else {}

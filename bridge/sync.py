@@ -25,7 +25,7 @@ from bridge.retries import after_sync as hold_failed
 from bridge.sources import Source
 from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso
 from bridge.vault.fs import Vault
-from bridge.vault.papers import all_papers, refresh_papers, scan_papers
+from bridge.vault.papers import all_papers, refresh_papers, remember_missing, scan_papers
 from bridge.vault.render import Renderer
 from bridge.workflow.filters import SyncFilter, filter_snapshot
 from bridge.workflow.hooks import after_sync
@@ -334,6 +334,7 @@ def _plan_methods(
         and not behind
         and _methods_untouched(state, vault)
     ):
+        remember_missing(state, scan)  # the names looked into, while a note is missing
         _replay_lineage_problems(state, result, [])
         return [], None, set()
     fresh, problems = refresh_papers(vault, state, scan, write_cache=write_cache)

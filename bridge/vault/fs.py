@@ -15,7 +15,7 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bridge.errors import NoteChangedError, NoteError
@@ -170,19 +170,25 @@ class Vault:
         return {Path(p).stem for p in self.markdown_files()}
 
     def find_zotero_key(self, key: str, etag: str | None = None) -> str | None:
-        """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes).
-
-        Several may (the user duplicated a note, then moved the original): the one whose
-        inode is `etag`'s — the note the bridge last wrote, as a rename keeps the inode —
-        else the first found."""
+        """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes)."""
         if self._key_index is None:
-            self._key_index = {}
-            for rel in self.markdown_files():
-                head = self._head(rel)
-                match = _ZOTERO_KEY.search(head) if head else None
-                if match:
-                    self._key_index.setdefault(match.group(1), []).append(rel)
-        found = self._key_index.get(key)
+            self._key_index = self.zotero_keys(self.markdown_files())
+        return self.pick(self._key_index.get(key, []), etag)
+
+    def zotero_keys(self, rels: Iterable[str]) -> dict[str, list[str]]:
+        """The notes among `rels` that carry a `zotero_key`, by key (their heads are read)."""
+        found: dict[str, list[str]] = {}
+        for rel in rels:
+            head = self._head(rel)
+            match = _ZOTERO_KEY.search(head) if head else None
+            if match:
+                found.setdefault(match.group(1), []).append(rel)
+        return found
+
+    def pick(self, found: list[str], etag: str | None) -> str | None:
+        """Of several notes with one key (the user duplicated a note, then moved the
+        original), the one whose inode is `etag`'s — the note the bridge last wrote, as a
+        rename keeps the inode — else the first found."""
         if not found:
             return None
         inode = etag.rsplit(";", 1)[-1] if etag else None

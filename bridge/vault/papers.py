@@ -57,6 +57,8 @@ class PaperScan:
     # not at their recorded path and not found elsewhere: the digest of these ids, kept once
     # they were looked for, so a note the user deleted costs no walk of the vault each sync
     missing_digest: str | None = None
+    # and the vault's note names then: only a new name is looked into at later syncs
+    missing_names: str | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -98,34 +100,59 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
         else:
             stale.append(_Entry(note_id, path, etag))
     moved: dict[str, str] = {}
-    # the notes' names too: one that comes back elsewhere (a move seen as delete + create by
-    # a sync service, with a sync in between) changes them, and is looked for again
-    names = sorted(vault.markdown_files()) if missing else []
-    digest = _missing_digest(missing, names)
+    digest = _ids_digest(missing)
+    names = "\0".join(sorted(vault.markdown_files())) if missing else None
     if digest is not None and digest != state.get_meta(MISSING_PAPERS):
-        for note_id, known in missing.items():  # one walk of the vault (`Vault` keeps an index)
-            found = vault.find_zotero_key(note_id, known)
-            etag = vault.etag(found) if found is not None else None
-            if found is not None and etag is not None:
-                moved[note_id] = found
-                live.append(note_id)
-                stale.append(_Entry(note_id, found, etag))
-        digest = _missing_digest([note_id for note_id in missing if note_id not in moved], names)
+        # other notes are missing: one walk of the vault (`Vault` keeps its key index)
+        for note_id, known in missing.items():
+            _found(vault, note_id, vault.find_zotero_key(note_id, known), live, stale, moved)
+    elif names is not None and names != (before := state.get_meta(MISSING_NAMES) or ""):
+        # the same ones, and a note came or was renamed since they were looked for (a move
+        # that a sync service delivers as delete, then create): only new names are read
+        old = set(before.split("\0"))
+        keys = vault.zotero_keys(name for name in names.split("\0") if name not in old)
+        for note_id, known in missing.items():
+            _found(vault, note_id, vault.pick(keys.get(note_id, []), known), live, stale, moved)
+    if moved:
+        digest = _ids_digest([note_id for note_id in missing if note_id not in moved])
     seen = set(live)
     dropped = [note_id for note_id in cache if note_id not in seen]
-    return PaperScan(live, stale, dropped, moved, digest)
+    return PaperScan(live, stale, dropped, moved, digest, names if digest else None)
+
+
+def _found(
+    vault: Vault,
+    note_id: str,
+    path: str | None,
+    live: list[str],
+    stale: list[_Entry],
+    moved: dict[str, str],
+) -> None:
+    """A missing note found again at `path` (None: not found)."""
+    etag = vault.etag(path) if path is not None else None
+    if path is not None and etag is not None:
+        moved[note_id] = path
+        live.append(note_id)
+        stale.append(_Entry(note_id, path, etag))
 
 
 MISSING_PAPERS = "missing_papers"  # state meta: `PaperScan.missing_digest` once looked for
+MISSING_NAMES = "missing_names"  # state meta: `PaperScan.missing_names` then
 
 
-def _missing_digest(ids: Iterable[str], names: list[str]) -> str | None:
-    """The missing notes' ids and the vault's note names (sorted), or None if none is missing."""
+def _ids_digest(ids: Iterable[str]) -> str | None:
     ids = sorted(ids)
     if not ids:
         return None
-    text = "\0".join(ids) + "\1" + "\0".join(names)
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return hashlib.blake2b("\0".join(ids).encode(), digest_size=16).hexdigest()
+
+
+def remember_missing(state: State, scan: PaperScan) -> None:
+    """Keep what `scan_papers` looked for (the missing notes, the vault's names then)."""
+    if scan.missing_digest != state.get_meta(MISSING_PAPERS):
+        state.set_meta(MISSING_PAPERS, scan.missing_digest)
+    if scan.missing_names != state.get_meta(MISSING_NAMES):
+        state.set_meta(MISSING_NAMES, scan.missing_names)
 
 
 def refresh_papers(
@@ -146,15 +173,16 @@ def refresh_papers(
         fresh[entry.note_id] = PaperInfo.from_properties(
             entry.note_id, entry.path, parsed.properties
         )
-    looked_for = scan.missing_digest != state.get_meta(MISSING_PAPERS)
-    if write_cache and (fresh or scan.dropped or scan.moved or looked_for):
+    if write_cache and (fresh or scan.dropped or scan.moved):
         etags = {e.note_id: e.etag for e in scan.stale}
         with state.transaction():
             state.put_paper_meta([(nid, p.path, etags[nid], vars(p)) for nid, p in fresh.items()])
             state.drop_paper_meta(scan.dropped)
             for note_id, path in scan.moved.items():
                 state.move_note(note_id, path)
-            state.set_meta(MISSING_PAPERS, scan.missing_digest)
+            remember_missing(state, scan)
+    elif write_cache:
+        remember_missing(state, scan)
     return fresh, problems
 
 
