@@ -392,3 +392,22 @@ def test_the_daemon_syncs_when_a_read_only_note_is_made_writable(tmp_path: Path)
     rel = note.relative_to(vault).as_posix()
     note.chmod(0o644)  # as asked; watchdog reports it as a modification (IN_ATTRIB)
     assert watched.changed(rel) is not False
+
+
+def test_a_paper_note_renamed_to_a_name_that_is_not_utf8_stops_nothing(tmp_path: Path) -> None:
+    """A shell `mv` can give a note a Latin-1 name, which the state DB cannot record: the
+    walk that looks for moved notes skips it (the note counts as deleted by the user), the
+    sync goes on, and the file is left as it is."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    note = _note_of(vault, keys["resnet"])
+    text = note.read_bytes()
+    odd = os.fsencode(note.parent) + b"/caf\xe9.md"
+    os.rename(note, odd)
+    _age(data_dir)
+    assert not sync(config).errors
+    (vault / "Papers" / "A new note.md").write_text("Met Kaiming today.\n")  # names change
+    _retitle(data_dir, keys["resnet"], "Deep Residual Learning, revised")
+    assert not sync(config).errors
+    with open(odd, "rb") as handle:
+        assert handle.read() == text
+    assert not note.exists()

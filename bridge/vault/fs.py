@@ -45,6 +45,18 @@ def etag_settled(etag: str, now_ns: int | None = None) -> bool:
 _DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 
 
+def _utf8(rel: str) -> bool:
+    """Whether a file name is text (Obsidian makes no other). One that is not — bytes from
+    elsewhere on Linux — cannot be recorded in the state DB, so the vault walk skips it."""
+    if rel.isascii():
+        return True
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def etag_of(stat: os.stat_result) -> str:
     return f"{stat.st_mtime_ns};{stat.st_size};{stat.st_ino}"
 
@@ -163,7 +175,7 @@ class Vault:
             head = dirpath[len(root) + 1 :].replace(os.sep, "/")
             prefix = f"{head}/" if head else ""
             for name in filenames:
-                if name.endswith(".md") and not name.startswith("."):
+                if name.endswith(".md") and not name.startswith(".") and _utf8(prefix + name):
                     yield prefix + name
 
     def stems(self) -> set[str]:
