@@ -146,7 +146,9 @@ def _sync(
         fingerprint = render_fingerprint(config)
         full = options.full or state.get_meta("render_fingerprint") != fingerprint
         held = Held.load(state, cursor_key)
-        retry = not full and held is not None and held.due(vault_root)
+        # `due` also notes what the held notes are like now (for a full read too)
+        due = held is not None and held.due(vault_root)
+        retry = not full and due
         cursor = None if full else held.cursor if retry and held else state.get_meta(cursor_key)
         snapshot = source.read(since=cursor)
         read = _Read(cursor_key, cursor, held, full or retry)

@@ -15,6 +15,7 @@ from bridge.sync import SyncOptions, sync
 from bridge.vault.fs import Vault
 from tests.test_incremental_retries import (
     _age,
+    _count_reads,
     _held,
     _note_of,
     _private_tempdir,  # noqa: F401 - autouse: snapshots in tmp_path
@@ -218,3 +219,61 @@ def test_a_new_note_elsewhere_does_not_reread_every_note_while_a_paper_note_is_m
         assert not sync(config).errors
     notes = sum(1 for _ in Vault(vault).markdown_files())
     assert len(heads) <= 3, f"{len(heads)} heads read for 3 new notes in a {notes}-note vault"
+
+
+def test_a_full_read_after_an_edit_of_a_held_note_is_not_made_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Held.seen` is filled by `Held.due`, which `_sync` calls only when the read is not full
+    (`retry = not full and ...`). A full read (`--full`, new templates or filters, a bridge
+    upgrade) that follows the user's edit of a held note (YAML still broken) therefore
+    compares the note with the fingerprint of its previous failure, finds it changed, and
+    sets `again` — with the held cursor now None: the next sync reads the whole library
+    once more for nothing (what 7dbb18e fixed for a retry, left for a full read)."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    note = _note_of(vault, keys["filler0"])
+    _break_yaml(note)
+    _retitle(data_dir, keys["filler0"], "Filler 0, revised")
+    assert sync(config).errors
+    sync(config)  # the one retry after a new failure
+    held = _held(vault)
+    assert held is not None and not held.again
+    with note.open("a", encoding="utf-8") as handle:
+        handle.write("\nA thought of mine.\n")  # the YAML is still broken
+    _age(data_dir)
+    assert sync(config, SyncOptions(full=True)).errors  # read the note as it is now
+    after = _held(vault)
+    assert after is not None and after.cursor is None
+    sizes = _count_reads(monkeypatch)
+    sync(config)
+    assert not after.again and sizes == [0], f"the full read was made again: {sizes}"
+
+
+def test_a_deleted_paper_note_pasted_back_into_a_new_untitled_note_is_found(
+    tmp_path: Path,
+) -> None:
+    """Obsidian's "New note" makes an empty `Untitled.md` (in Papers/ with "same folder as
+    current file"); the user pastes the deleted note's text into it. `zob watch` syncs on the
+    empty file: the name is new, its head (no frontmatter) is read and the name kept in
+    `missing_names`. The paste changes no name: the note is never read again, and stays out
+    of its method note and the queue until its item changes in Zotero. (86317d9 had the same
+    gap, but walked every head whenever any name changed: a daily note made the same sync
+    would find it; now only new names are read.)"""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    method = vault / "Methods" / "ResNet.md"
+    note = _note_of(vault, keys["resnet"])
+    text = note.read_text()
+    note.unlink()
+    _age(data_dir)
+    assert not sync(config).errors  # looked for: gone
+    untitled = note.parent / "Untitled.md"
+    untitled.write_text("")  # Obsidian's new note, synced by the daemon as it appears
+    assert not sync(config).errors
+    untitled.write_text(text)  # the paste (and a daily note elsewhere, the same minute)
+    (vault / "2026-12-05.md").write_text("Restored the ResNet note.\n")
+    assert not sync(config).errors
+    with State(vault) as state:
+        found = state.note(keys["resnet"])
+        assert found is not None
+        assert found.path == untitled.relative_to(vault).as_posix(), "the note is not found"
+    assert "[[Untitled]]" in method.read_text()

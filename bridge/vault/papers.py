@@ -59,6 +59,10 @@ class PaperScan:
     missing_digest: str | None = None
     # and the vault's note names then: only a new name is looked into at later syncs
     missing_names: str | None = None
+    # the notes with new names that carried none of those keys then, by etag: one may get
+    # a missing note's text later (pasted into a new, empty note), so each is read again
+    # when it changes (JSON; reset by a walk of the vault)
+    missing_watch: str | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -102,22 +106,42 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     moved: dict[str, str] = {}
     digest = _ids_digest(missing)
     names = "\0".join(sorted(vault.markdown_files())) if missing else None
+    watch: dict[str, str | None] = {}
     if digest is not None and digest != state.get_meta(MISSING_PAPERS):
         # other notes are missing: one walk of the vault (`Vault` keeps its key index)
         for note_id, known in missing.items():
             _found(vault, note_id, vault.find_zotero_key(note_id, known), live, stale, moved)
-    elif names is not None and names != (before := state.get_meta(MISSING_NAMES) or ""):
-        # the same ones, and a note came or was renamed since they were looked for (a move
-        # that a sync service delivers as delete, then create): only new names are read
-        old = set(before.split("\0"))
-        keys = vault.zotero_keys(name for name in names.split("\0") if name not in old)
+    elif names is not None:
+        # the same ones: look into notes with new names (a move that a sync service delivers
+        # as delete, then create) and watched notes that changed, not into the whole vault
+        watch = _watched(state.get_meta(MISSING_WATCH))
+        look = [name for name, etag in watch.items() if vault.etag(name) != etag]
+        if names != (before := state.get_meta(MISSING_NAMES) or ""):
+            old = set(before.split("\0"))
+            look += [name for name in names.split("\0") if name not in old]
+        keys = vault.zotero_keys(look) if look else {}
         for note_id, known in missing.items():
             _found(vault, note_id, vault.pick(keys.get(note_id, []), known), live, stale, moved)
+        # a note that carries a key already (another paper's, a new item's) is not watched
+        keyed = {rel for rels in keys.values() for rel in rels}
+        watch.update({name: vault.etag(name) for name in look})
+        watch = {n: e for n, e in watch.items() if e is not None and n not in keyed}
     if moved:
         digest = _ids_digest([note_id for note_id in missing if note_id not in moved])
     seen = set(live)
     dropped = [note_id for note_id in cache if note_id not in seen]
-    return PaperScan(live, stale, dropped, moved, digest, names if digest else None)
+    watched = json.dumps(watch, ensure_ascii=False, sort_keys=True) if digest and watch else None
+    return PaperScan(
+        live, stale, dropped, moved, digest, names if digest else None, watched
+    )  # fmt: skip
+
+
+def _watched(text: str | None) -> dict[str, str | None]:
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _found(
@@ -138,6 +162,7 @@ def _found(
 
 MISSING_PAPERS = "missing_papers"  # state meta: `PaperScan.missing_digest` once looked for
 MISSING_NAMES = "missing_names"  # state meta: `PaperScan.missing_names` then
+MISSING_WATCH = "missing_watch"  # state meta: `PaperScan.missing_watch`
 
 
 def _ids_digest(ids: Iterable[str]) -> str | None:
@@ -153,6 +178,8 @@ def remember_missing(state: State, scan: PaperScan) -> None:
         state.set_meta(MISSING_PAPERS, scan.missing_digest)
     if scan.missing_names != state.get_meta(MISSING_NAMES):
         state.set_meta(MISSING_NAMES, scan.missing_names)
+    if scan.missing_watch != state.get_meta(MISSING_WATCH):
+        state.set_meta(MISSING_WATCH, scan.missing_watch)
 
 
 def refresh_papers(
