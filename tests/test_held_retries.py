@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import time
 from pathlib import Path
@@ -277,3 +278,106 @@ def test_a_deleted_paper_note_pasted_back_into_a_new_untitled_note_is_found(
         assert found is not None
         assert found.path == untitled.relative_to(vault).as_posix(), "the note is not found"
     assert "[[Untitled]]" in method.read_text()
+
+
+def test_text_pasted_into_an_untitled_note_made_before_the_deletion_is_found(
+    tmp_path: Path,
+) -> None:
+    """The same paste as in `test_a_deleted_paper_note_pasted_back_into_a_new_untitled_note_
+    is_found`, in the other order: "New note" first (synced while nothing is missing), then
+    the old note is copied and deleted (synced: a walk, `missing_watch` reset to {}), then
+    the paste. Untitled.md is an old name at the walk and was never watched: its change is
+    never read, the note stays out of its method note until its item changes in Zotero."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    method = vault / "Methods" / "ResNet.md"
+    note = _note_of(vault, keys["resnet"])
+    untitled = note.parent / "Untitled.md"
+    untitled.write_text("")  # Obsidian's new note, synced by the daemon as it appears
+    assert not sync(config).errors
+    text = note.read_text()
+    note.unlink()  # copied, then deleted
+    _age(data_dir)
+    assert not sync(config).errors  # looked for (a walk): gone
+    untitled.write_text(text)  # the paste
+    assert not sync(config).errors
+    with State(vault) as state:
+        found = state.note(keys["resnet"])
+        assert found is not None
+        assert found.path == untitled.relative_to(vault).as_posix(), "the note is not found"
+    assert "[[Untitled]]" in method.read_text()
+
+
+def test_a_watched_note_in_a_folder_that_cannot_be_searched_does_not_break_every_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A watched note's folder loses its search permission (chmod 0, a network mount gone:
+    EACCES / EIO). `Vault.etag` lets PermissionError through (only FileNotFoundError and
+    NotADirectoryError are caught), and `scan_papers` stats every watched name at each
+    sync: every sync fails until the folder is readable again — though the walk skips such
+    a folder and `Vault.etags` treats it as gone. (Simulated: tests run as root here.)"""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    note = _note_of(vault, keys["resnet"])
+    note.unlink()
+    _age(data_dir)
+    assert not sync(config).errors  # looked for: gone
+    (vault / "Private").mkdir()
+    (vault / "Private" / "diary.md").write_text("Dear diary\n")
+    assert not sync(config).errors  # a new name: read, watched
+    with State(vault) as state:
+        assert "Private/diary.md" in (state.get_meta("missing_watch") or "")
+    real_stat = os.stat
+    private = str(vault / "Private")
+
+    def stat(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path).startswith(private + "/"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(Vault, "markdown_files", _without(Vault.markdown_files, "Private/"))
+    result = sync(config)  # must not raise
+    assert not result.errors
+
+
+def _without(walk, prefix: str):  # type: ignore[no-untyped-def]
+    """`Vault.markdown_files` as `os.walk` gives it when a folder cannot be listed."""
+
+    def files(self):  # type: ignore[no-untyped-def]
+        return (rel for rel in walk(self) if not rel.startswith(prefix))
+
+    return files
+
+
+def test_a_paste_between_the_head_read_and_the_stat_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scan_papers` reads the heads of `look`, then stats them for the watch list: a save
+    landing in between is recorded as seen though its text was never read, and no later
+    sync reads the note again (the daemon's sync for that save finds the etag unchanged).
+    Taking the etag before the read closes the window."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    note = _note_of(vault, keys["resnet"])
+    text = note.read_text()
+    note.unlink()
+    _age(data_dir)
+    assert not sync(config).errors
+    untitled = note.parent / "Untitled.md"
+    untitled.write_text("")
+    real = Vault.zotero_keys
+    pasted: list[bool] = []
+
+    def zotero_keys(self, rels):  # type: ignore[no-untyped-def]
+        found = real(self, rels)
+        if not pasted:
+            untitled.write_text(text)  # the paste, just after the head was read
+            pasted.append(True)
+        return found
+
+    monkeypatch.setattr(Vault, "zotero_keys", zotero_keys)
+    assert not sync(config).errors
+    monkeypatch.setattr(Vault, "zotero_keys", real)
+    assert not sync(config).errors  # the daemon's sync for the paste
+    with State(vault) as state:
+        found = state.note(keys["resnet"])
+        assert found is not None
+        assert found.path == untitled.relative_to(vault).as_posix(), "the paste was never read"

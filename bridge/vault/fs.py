@@ -70,6 +70,7 @@ class Vault:
         self._folders: dict[str, Path] = {}
         self._dirty_dirs: set[Path] = set()
         self._key_index: dict[str, list[str]] | None = None
+        self._keyless: list[str] = []  # notes the key index's walk found without a key
         self._made_dirs: set[Path] = set()  # folders known to exist (checked once per sync)
 
     # --- paths ---------------------------------------------------------------------------
@@ -184,17 +185,26 @@ class Vault:
     def find_zotero_key(self, key: str, etag: str | None = None) -> str | None:
         """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes)."""
         if self._key_index is None:
-            self._key_index = self.zotero_keys(self.markdown_files())
+            self._key_index = self.zotero_keys(self.markdown_files(), self._keyless)
         return self.pick(self._key_index.get(key, []), etag)
 
-    def zotero_keys(self, rels: Iterable[str]) -> dict[str, list[str]]:
-        """The notes among `rels` that carry a `zotero_key`, by key (their heads are read)."""
+    def keyless(self) -> list[str]:
+        """The notes without a `zotero_key` that `find_zotero_key`'s walk met (if it ran)."""
+        return list(self._keyless)
+
+    def zotero_keys(
+        self, rels: Iterable[str], keyless: list[str] | None = None
+    ) -> dict[str, list[str]]:
+        """The notes among `rels` that carry a `zotero_key`, by key (their heads are read);
+        the others are added to `keyless` when it is given."""
         found: dict[str, list[str]] = {}
         for rel in rels:
             head = self._head(rel)
             match = _ZOTERO_KEY.search(head) if head else None
             if match:
                 found.setdefault(match.group(1), []).append(rel)
+            elif keyless is not None:
+                keyless.append(rel)
         return found
 
     def pick(self, found: list[str], etag: str | None) -> str | None:

@@ -59,9 +59,9 @@ class PaperScan:
     missing_digest: str | None = None
     # and the vault's note names then: only a new name is looked into at later syncs
     missing_names: str | None = None
-    # the notes with new names that carried none of those keys then, by etag: one may get
-    # a missing note's text later (pasted into a new, empty note), so each is read again
-    # when it changes (JSON; reset by a walk of the vault)
+    # the notes with new names that carried none of those keys then, and the empty ones a
+    # walk of the vault met, by etag: one may get a missing note's text later (pasted into
+    # a new note), so each is read again when it changes (JSON; reset by each walk)
     missing_watch: str | None = None
 
     @property
@@ -111,21 +111,27 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
         # other notes are missing: one walk of the vault (`Vault` keeps its key index)
         for note_id, known in missing.items():
             _found(vault, note_id, vault.find_zotero_key(note_id, known), live, stale, moved)
+        # an empty note ("New note" in Obsidian) may yet get a missing note's text pasted in
+        for name in vault.keyless():
+            etag = _etag(vault, name)
+            if etag is not None and etag.split(";")[1] == "0":
+                watch[name] = etag
     elif names is not None:
         # the same ones: look into notes with new names (a move that a sync service delivers
         # as delete, then create) and watched notes that changed, not into the whole vault
         watch = _watched(state.get_meta(MISSING_WATCH))
-        look = [name for name, etag in watch.items() if vault.etag(name) != etag]
+        now = {name: _etag(vault, name) for name in watch}
+        look = [name for name, etag in watch.items() if now[name] != etag]
         if names != (before := state.get_meta(MISSING_NAMES) or ""):
             old = set(before.split("\0"))
             look += [name for name in names.split("\0") if name not in old]
-        keys = vault.zotero_keys(look) if look else {}
+        now.update({name: _etag(vault, name) for name in look})  # before reading: a save
+        keys = vault.zotero_keys(look) if look else {}  # meanwhile is seen next time
         for note_id, known in missing.items():
             _found(vault, note_id, vault.pick(keys.get(note_id, []), known), live, stale, moved)
         # a note that carries a key already (another paper's, a new item's) is not watched
         keyed = {rel for rels in keys.values() for rel in rels}
-        watch.update({name: vault.etag(name) for name in look})
-        watch = {n: e for n, e in watch.items() if e is not None and n not in keyed}
+        watch = {n: now[n] for n in (*watch, *look) if now[n] is not None and n not in keyed}
     if moved:
         digest = _ids_digest([note_id for note_id in missing if note_id not in moved])
     seen = set(live)
@@ -134,6 +140,15 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     return PaperScan(
         live, stale, dropped, moved, digest, names if digest else None, watched
     )  # fmt: skip
+
+
+def _etag(vault: Vault, name: str) -> str | None:
+    """`Vault.etag`, None also when the note's folder cannot be read now (a watched note is
+    a guess: it must never fail the sync)."""
+    try:
+        return vault.etag(name)
+    except OSError:
+        return None
 
 
 def _watched(text: str | None) -> dict[str, str | None]:
