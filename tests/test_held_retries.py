@@ -381,3 +381,42 @@ def test_a_paste_between_the_head_read_and_the_stat_is_not_lost(
         found = state.note(keys["resnet"])
         assert found is not None
         assert found.path == untitled.relative_to(vault).as_posix(), "the paste was never read"
+
+
+def test_a_paste_into_an_empty_note_during_the_walk_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk branch of `scan_papers` reads every head (`find_zotero_key`), and only then
+    stats `vault.keyless()` to keep the empty ones. A paste into an empty Untitled.md that
+    lands after the walk read its (empty) head but before that stat makes it non-empty: it
+    is not watched, and its name is an old one at every later sync, so it is never read
+    again (the same window e7a6943 closed for the other branch). The walk can even have run
+    in planning (`plan.py` calls `find_zotero_key`), long before `scan_papers`."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    note = _note_of(vault, keys["resnet"])
+    untitled = note.parent / "Untitled.md"
+    untitled.write_text("")  # "New note", synced while nothing is missing
+    assert not sync(config).errors
+    text = note.read_text()
+    note.unlink()  # copied, then deleted
+    _age(data_dir)
+    real = Vault.zotero_keys
+    pasted: list[bool] = []
+
+    def zotero_keys(self, rels, keyless=None):  # type: ignore[no-untyped-def]
+        found = real(self, rels, keyless)
+        if keyless is not None and not pasted:  # the walk: Untitled.md was read empty
+            untitled.write_text(text)  # the paste, just after
+            pasted.append(True)
+        return found
+
+    monkeypatch.setattr(Vault, "zotero_keys", zotero_keys)
+    assert not sync(config).errors  # the walk
+    assert pasted
+    monkeypatch.setattr(Vault, "zotero_keys", real)
+    assert not sync(config).errors  # the daemon's sync for the paste
+    assert not sync(config).errors
+    with State(vault) as state:
+        found = state.note(keys["resnet"])
+        assert found is not None
+        assert found.path == untitled.relative_to(vault).as_posix(), "the paste was never read"

@@ -70,7 +70,8 @@ class Vault:
         self._folders: dict[str, Path] = {}
         self._dirty_dirs: set[Path] = set()
         self._key_index: dict[str, list[str]] | None = None
-        self._keyless: list[str] = []  # notes the key index's walk found without a key
+        # every note the key index's walk read → its etag just before (a save after is seen)
+        self._walked: dict[str, str | None] = {}
         self._made_dirs: set[Path] = set()  # folders known to exist (checked once per sync)
 
     # --- paths ---------------------------------------------------------------------------
@@ -185,26 +186,34 @@ class Vault:
     def find_zotero_key(self, key: str, etag: str | None = None) -> str | None:
         """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes)."""
         if self._key_index is None:
-            self._key_index = self.zotero_keys(self.markdown_files(), self._keyless)
+            self._key_index = self.zotero_keys(self.markdown_files(), self._walked)
         return self.pick(self._key_index.get(key, []), etag)
 
-    def keyless(self) -> list[str]:
-        """The notes without a `zotero_key` that `find_zotero_key`'s walk met (if it ran)."""
-        return list(self._keyless)
+    def walked(self) -> dict[str, str | None]:
+        """Every note `find_zotero_key`'s walk read (if it ran) → its etag just before."""
+        return dict(self._walked)
+
+    def keyless(self) -> dict[str, str | None]:
+        """The notes of that walk without a `zotero_key` → their etag just before."""
+        keyed = {rel for rels in (self._key_index or {}).values() for rel in rels}
+        return {rel: etag for rel, etag in self._walked.items() if rel not in keyed}
 
     def zotero_keys(
-        self, rels: Iterable[str], keyless: list[str] | None = None
+        self, rels: Iterable[str], etags: dict[str, str | None] | None = None
     ) -> dict[str, list[str]]:
-        """The notes among `rels` that carry a `zotero_key`, by key (their heads are read);
-        the others are added to `keyless` when it is given."""
+        """The notes among `rels` that carry a `zotero_key`, by key (their heads are read).
+        `etags`, when given, receives each note's etag taken just before its head is read."""
         found: dict[str, list[str]] = {}
         for rel in rels:
+            if etags is not None:
+                try:
+                    etags[rel] = self.etag(rel)
+                except OSError:
+                    etags[rel] = None
             head = self._head(rel)
             match = _ZOTERO_KEY.search(head) if head else None
             if match:
                 found.setdefault(match.group(1), []).append(rel)
-            elif keyless is not None:
-                keyless.append(rel)
         return found
 
     def pick(self, found: list[str], etag: str | None) -> str | None:

@@ -107,31 +107,11 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     digest = _ids_digest(missing)
     names = "\0".join(sorted(vault.markdown_files())) if missing else None
     watch: dict[str, str | None] = {}
-    if digest is not None and digest != state.get_meta(MISSING_PAPERS):
-        # other notes are missing: one walk of the vault (`Vault` keeps its key index)
-        for note_id, known in missing.items():
-            _found(vault, note_id, vault.find_zotero_key(note_id, known), live, stale, moved)
-        # an empty note ("New note" in Obsidian) may yet get a missing note's text pasted in
-        for name in vault.keyless():
-            etag = _etag(vault, name)
-            if etag is not None and etag.split(";")[1] == "0":
-                watch[name] = etag
-    elif names is not None:
-        # the same ones: look into notes with new names (a move that a sync service delivers
-        # as delete, then create) and watched notes that changed, not into the whole vault
-        watch = _watched(state.get_meta(MISSING_WATCH))
-        now = {name: _etag(vault, name) for name in watch}
-        look = [name for name, etag in watch.items() if now[name] != etag]
-        if names != (before := state.get_meta(MISSING_NAMES) or ""):
-            old = set(before.split("\0"))
-            look += [name for name in names.split("\0") if name not in old]
-        now.update({name: _etag(vault, name) for name in look})  # before reading: a save
-        keys = vault.zotero_keys(look) if look else {}  # meanwhile is seen next time
-        for note_id, known in missing.items():
-            _found(vault, note_id, vault.pick(keys.get(note_id, []), known), live, stale, moved)
-        # a note that carries a key already (another paper's, a new item's) is not watched
-        keyed = {rel for rels in keys.values() for rel in rels}
-        watch = {n: now[n] for n in (*watch, *look) if now[n] is not None and n not in keyed}
+    if names is not None:
+        walk = digest != state.get_meta(MISSING_PAPERS)
+        found, watch = _look_again(vault, state, missing, names, walk=walk)
+        for note_id, path in found.items():
+            _found(vault, note_id, path, live, stale, moved)
     if moved:
         digest = _ids_digest([note_id for note_id in missing if note_id not in moved])
     seen = set(live)
@@ -140,6 +120,42 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     return PaperScan(
         live, stale, dropped, moved, digest, names if digest else None, watched
     )  # fmt: skip
+
+
+def _look_again(
+    vault: Vault, state: State, missing: dict[str, str | None], names: str, *, walk: bool
+) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """Where the missing notes are now (note id → path, None: not found), and the notes to
+    watch from now on (`PaperScan.missing_watch`).
+
+    `walk` (other notes are missing than at the last look): one walk of the vault, reading
+    every note's head (`Vault` keeps the key index). Else only notes with new names (a move
+    that a sync service delivers as delete, then create) and watched notes that changed
+    are read: an empty note, or one made since, may get a missing note's text pasted in."""
+    found: dict[str, str | None] = {}
+    if walk:
+        for note_id, known in missing.items():
+            found[note_id] = vault.find_zotero_key(note_id, known)
+        empty = vault.keyless().items()
+        watch = {n: e for n, e in empty if e is not None and e.split(";")[1] == "0"}
+        walked = vault.walked()
+        look = [name for name in names.split("\0") if name not in walked]  # made since
+    else:
+        old = _watched(state.get_meta(MISSING_WATCH))
+        watch = {name: _etag(vault, name) for name in old}
+        look = [name for name, etag in old.items() if watch[name] != etag]
+        if names != (before := state.get_meta(MISSING_NAMES) or ""):
+            known_names = set(before.split("\0"))
+            look += [name for name in names.split("\0") if name not in known_names]
+    now = {name: _etag(vault, name) for name in look}  # before reading: a save meanwhile
+    keys = vault.zotero_keys(look) if look else {}  # is seen at the next sync
+    for note_id, known in missing.items():
+        if found.get(note_id) is None:
+            found[note_id] = vault.pick(keys.get(note_id, []), known)
+    # a note that carries a key already (another paper's, a new item's) is not watched
+    keyed = {rel for rels in keys.values() for rel in rels}
+    watch.update({name: etag for name, etag in now.items() if name not in keyed})
+    return found, {name: etag for name, etag in watch.items() if etag is not None}
 
 
 def _etag(vault: Vault, name: str) -> str | None:
