@@ -1,4 +1,7 @@
-"""A failed note holds its own cursor (bridge/retries.py): a second reading of 86317d9."""
+"""A failed note holds its own cursor (bridge/retries.py); moved and missing paper notes.
+
+Each test here came from a review of the commit named in its docstring's story: the
+docstring tells the failure as it was then, and the test asserts the behaviour since."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bridge.config import Config
 from bridge.daemon import RawEvent, VaultFilter, _event_types, _handler
+from bridge.retries import Held
 from bridge.state import State
 from bridge.sync import SyncOptions, sync
 from bridge.vault.fs import Vault
@@ -91,15 +96,9 @@ def _break_yaml(note: Path) -> None:
     note.write_text(text.replace("\ntitle: ", "\ntitle: [unclosed ", 1), encoding="utf-8")
 
 
-def test_a_retry_the_user_s_edit_brought_is_not_repeated_at_the_next_sync(
-    tmp_path: Path,
-) -> None:
-    """A note with broken YAML is held. The user edits it (still broken): its fingerprint
-    moved, so the next sync reads from the held cursor — right. That read sees the note as it
-    is now, yet `after_sync` compares the new fingerprint with the one of the *previous*
-    failure, finds them different, and sets `again`: the sync after that reads from the held
-    cursor once more for nothing (with a moved children digest: the whole library), after
-    every edit of the note."""
+def _held_then_edited(tmp_path: Path) -> tuple[Path, Path, Config, Held]:
+    """A note with broken YAML fails, is retried once, then edited by the user (its YAML
+    still broken): returns the data folder, vault, config and the hold before the edit."""
     data_dir, vault, keys, config = _synced(tmp_path)
     note = _note_of(vault, keys["filler0"])
     _break_yaml(note)
@@ -109,7 +108,20 @@ def test_a_retry_the_user_s_edit_brought_is_not_repeated_at_the_next_sync(
     held = _held(vault)
     assert held is not None and not held.again
     with note.open("a", encoding="utf-8") as handle:
-        handle.write("\nA thought of mine.\n")  # the YAML is still broken
+        handle.write("\nA thought of mine.\n")
+    return data_dir, vault, config, held
+
+
+def test_a_retry_the_user_s_edit_brought_is_not_repeated_at_the_next_sync(
+    tmp_path: Path,
+) -> None:
+    """A note with broken YAML is held. The user edits it (still broken): its fingerprint
+    moved, so the next sync reads from the held cursor — right. That read sees the note as it
+    is now, yet `after_sync` compares the new fingerprint with the one of the *previous*
+    failure, finds them different, and sets `again`: the sync after that reads from the held
+    cursor once more for nothing (with a moved children digest: the whole library), after
+    every edit of the note."""
+    data_dir, vault, config, held = _held_then_edited(tmp_path)
     assert held.due(vault)
     assert sync(config).errors  # read from the held cursor: still broken
     after = _held(vault)
@@ -167,7 +179,7 @@ def test_the_daemon_sees_a_held_note_s_folder_made_writable(tmp_path: Path) -> N
         note.chmod(0o644)
 
 
-def test_a_hold_under_another_cursor_key_makes_the_bridge_s_own_write_a_user_change(
+def test_a_hold_under_another_cursor_key_leaves_the_bridge_s_own_writes_alone(
     tmp_path: Path,
 ) -> None:
     """A hold is kept per cursor key (source, Zotero folder / library / API URL). When that
@@ -231,16 +243,7 @@ def test_a_full_read_after_an_edit_of_a_held_note_is_not_made_twice(
     compares the note with the fingerprint of its previous failure, finds it changed, and
     sets `again` — with the held cursor now None: the next sync reads the whole library
     once more for nothing (what 7dbb18e fixed for a retry, left for a full read)."""
-    data_dir, vault, keys, config = _synced(tmp_path)
-    note = _note_of(vault, keys["filler0"])
-    _break_yaml(note)
-    _retitle(data_dir, keys["filler0"], "Filler 0, revised")
-    assert sync(config).errors
-    sync(config)  # the one retry after a new failure
-    held = _held(vault)
-    assert held is not None and not held.again
-    with note.open("a", encoding="utf-8") as handle:
-        handle.write("\nA thought of mine.\n")  # the YAML is still broken
+    data_dir, vault, config, _ = _held_then_edited(tmp_path)
     _age(data_dir)
     assert sync(config, SyncOptions(full=True)).errors  # read the note as it is now
     after = _held(vault)
