@@ -6,12 +6,14 @@ docstring tells the failure as it was then, and the test asserts the behaviour s
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
+from zotero_db import ZoteroDB
 
 from bridge.config import Config
 from bridge.daemon import RawEvent, VaultFilter, _event_types, _handler
@@ -423,3 +425,70 @@ def test_a_paste_into_an_empty_note_during_the_walk_is_not_lost(
         found = state.note(keys["resnet"])
         assert found is not None
         assert found.path == untitled.relative_to(vault).as_posix(), "the paste was never read"
+
+
+def test_a_watched_note_that_now_carries_a_key_is_no_longer_watched(tmp_path: Path) -> None:
+    """e7a6943 dropped from the watch every note that carries a key ("a note that carries a
+    key already ... is not watched"), watched ones included. `_look_again` starts the watch
+    from the old watched names and only filters `now` (the looked-into names) by key: a
+    watched note whose paste was found stays watched, as long as another note is missing
+    (one more stat each sync, its head read again at every edit)."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    note = _note_of(vault, keys["resnet"])
+    other = _note_of(vault, keys["filler0"])
+    untitled = note.parent / "Untitled.md"
+    untitled.write_text("")  # "New note", synced while nothing is missing
+    assert not sync(config).errors
+    text = note.read_text()
+    note.unlink()
+    other.unlink()  # stays missing: the watch is kept
+    _age(data_dir)
+    assert not sync(config).errors  # the walk: Untitled.md (empty) is watched
+    with State(vault) as state:
+        assert "Untitled.md" in (state.get_meta("missing_watch") or "")
+    untitled.write_text(text)  # the paste
+    assert not sync(config).errors  # found through the watch
+    with State(vault) as state:
+        found = state.note(keys["resnet"])
+        assert found is not None and found.path.endswith("Untitled.md")
+        watch = json.loads(state.get_meta("missing_watch") or "{}")
+    assert found.path not in watch, "a note that carries a key is still watched"
+
+
+def test_a_note_renamed_after_the_planner_s_walk_is_found_by_its_new_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new Zotero item makes the planner walk the vault (`_assign_paths`), and `Vault`
+    keeps that key index. The user renames a paper note after the walk, before
+    `scan_papers` (a sync service delivers it as delete, then create). The note is missing
+    at its recorded path: `_look_again` walks (a new digest), and the cached index still
+    gives the old path, so `found` is not None and the new name — read, as it is "made
+    since" the walk, and carrying the key — is never picked. `_found` sees the old path gone;
+    the new name is stored as an old one: no later sync reads it again."""
+    data_dir, vault, keys, config = _synced(tmp_path)
+    note = _note_of(vault, keys["resnet"])
+    renamed = note.parent / "Renamed.md"
+    with ZoteroDB.open(data_dir / "zotero.sqlite") as db:
+        db.add_item(title="A new paper", date="2024")  # the planner walks for its name
+        db.commit()
+    _age(data_dir)
+    real = Vault.zotero_keys
+    done: list[bool] = []
+
+    def zotero_keys(self, rels, etags=None):  # type: ignore[no-untyped-def]
+        found = real(self, rels, etags)
+        if etags is not None and not done:  # the walk (planning): then the rename
+            note.rename(renamed)
+            done.append(True)
+        return found
+
+    monkeypatch.setattr(Vault, "zotero_keys", zotero_keys)
+    assert not sync(config).errors
+    assert done
+    monkeypatch.setattr(Vault, "zotero_keys", real)
+    assert not sync(config).errors
+    assert not sync(config).errors
+    with State(vault) as state:
+        found = state.note(keys["resnet"])
+        assert found is not None
+        assert found.path == renamed.relative_to(vault).as_posix(), "the renamed note is lost"

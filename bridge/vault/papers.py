@@ -150,10 +150,12 @@ def _look_again(
     now = {name: _etag(vault, name) for name in look}  # before reading: a save meanwhile
     keys = vault.zotero_keys(look) if look else {}  # is seen at the next sync
     for note_id, known in missing.items():
-        if found.get(note_id) is None:
+        where = found.get(note_id)  # a walk in planning may have seen it where it no longer is
+        if where is None or _etag(vault, where) is None:
             found[note_id] = vault.pick(keys.get(note_id, []), known)
-    # a note that carries a key already (another paper's, a new item's) is not watched
+    # a note that carries a key (another paper's, a new item's, a found one) is not watched
     keyed = {rel for rels in keys.values() for rel in rels}
+    watch = {name: etag for name, etag in watch.items() if name not in keyed}
     watch.update({name: etag for name, etag in now.items() if name not in keyed})
     return found, {name: etag for name, etag in watch.items() if etag is not None}
 
