@@ -57,6 +57,14 @@ def _utf8(rel: str) -> bool:
     return True
 
 
+def _frontmatter(head: str) -> str:
+    """The frontmatter at the start of a note's first bytes ("" if none)."""
+    if not head.lstrip("\ufeff").startswith("---"):
+        return ""
+    end = head.find("\n---", 3)
+    return head[: end if end != -1 else len(head)]
+
+
 def etag_of(stat: os.stat_result) -> str:
     return f"{stat.st_mtime_ns};{stat.st_size};{stat.st_ino}"
 
@@ -70,8 +78,8 @@ class Vault:
         self._folders: dict[str, Path] = {}
         self._dirty_dirs: set[Path] = set()
         self._key_index: dict[str, list[str]] | None = None
-        # every note the key index's walk read → its etag just before (a save after is seen)
-        self._walked: dict[str, str | None] = {}
+        self._walked: set[str] = set()  # every note the key index's walk read
+        self._keyless: dict[str, str | None] = {}  # those without a key → etag (`zotero_keys`)
         self._made_dirs: set[Path] = set()  # folders known to exist (checked once per sync)
 
     # --- paths ---------------------------------------------------------------------------
@@ -186,34 +194,48 @@ class Vault:
     def find_zotero_key(self, key: str, etag: str | None = None) -> str | None:
         """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes)."""
         if self._key_index is None:
-            self._key_index = self.zotero_keys(self.markdown_files(), self._walked)
+            files = self.markdown_files()
+            self._key_index = self.zotero_keys(files, self._keyless, self._walked)
         return self.pick(self._key_index.get(key, []), etag)
 
-    def walked(self) -> dict[str, str | None]:
-        """Every note `find_zotero_key`'s walk read (if it ran) → its etag just before."""
-        return dict(self._walked)
+    def walked(self) -> set[str]:
+        """Every note `find_zotero_key`'s walk read (if it ran)."""
+        return set(self._walked)
 
     def keyless(self) -> dict[str, str | None]:
-        """The notes of that walk without a `zotero_key` → their etag just before."""
-        keyed = {rel for rels in (self._key_index or {}).values() for rel in rels}
-        return {rel: etag for rel, etag in self._walked.items() if rel not in keyed}
+        """The notes of that walk without a `zotero_key` → their etag (`zotero_keys`)."""
+        return dict(self._keyless)
 
     def zotero_keys(
-        self, rels: Iterable[str], etags: dict[str, str | None] | None = None
+        self,
+        rels: Iterable[str],
+        keyless: dict[str, str | None] | None = None,
+        walked: set[str] | None = None,
     ) -> dict[str, list[str]]:
         """The notes among `rels` that carry a `zotero_key`, by key (their heads are read).
-        `etags`, when given, receives each note's etag taken just before its head is read."""
+
+        `keyless`, when given, receives the notes that were empty when read ("New note" in
+        Obsidian: a missing note's text may be pasted in later) with their etag, taken after
+        the read (a `stat` of every note would cost a walk ~10 %): "" when the note is not
+        empty now or changed within the clock's resolution — it changed after the read, or
+        may have: read it again. `walked` receives every name read."""
         found: dict[str, list[str]] = {}
         for rel in rels:
-            if etags is not None:
-                try:
-                    etags[rel] = self.etag(rel)
-                except OSError:
-                    etags[rel] = None
-            head = self._head(rel)
+            text = self._read_head(rel)
+            if walked is not None:
+                walked.add(rel)
+            head = _frontmatter(text) if text else ""
             match = _ZOTERO_KEY.search(head) if head else None
             if match:
                 found.setdefault(match.group(1), []).append(rel)
+            elif keyless is not None and text == "":
+                try:
+                    etag = self.etag(rel)
+                except OSError:
+                    etag = None
+                if etag is not None:
+                    settled = etag.split(";")[1] == "0" and etag_settled(etag)
+                    keyless[rel] = etag if settled else ""
         return found
 
     def pick(self, found: list[str], etag: str | None) -> str | None:
@@ -230,7 +252,9 @@ class Vault:
                     return rel
         return found[0]
 
-    def _head(self, rel: str) -> str:
+    def _read_head(self, rel: str) -> str | None:
+        """The note's first bytes, to the end of its frontmatter if it has one (bounded);
+        None when it cannot be read."""
         try:
             with open(self.root / rel, encoding="utf-8", errors="replace") as handle:
                 head = handle.read(65536)
@@ -242,11 +266,8 @@ class Vault:
                         break
                     head += more
         except OSError:
-            return ""
-        if not head.lstrip("\ufeff").startswith("---"):
-            return ""
-        end = head.find("\n---", 3)
-        return head[: end if end != -1 else len(head)]
+            return None
+        return head
 
     # --- writing -------------------------------------------------------------------------
 

@@ -136,8 +136,8 @@ def _look_again(
     if walk:
         for note_id, known in missing.items():
             found[note_id] = vault.find_zotero_key(note_id, known)
-        empty = vault.keyless().items()
-        watch = {n: e for n, e in empty if e is not None and e.split(";")[1] == "0"}
+        # empty notes ("": changed since the walk read them, `Vault.zotero_keys`)
+        watch = vault.keyless()
         walked = vault.walked()
         look = [name for name in names.split("\0") if name not in walked]  # made since
     else:
