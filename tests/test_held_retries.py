@@ -255,6 +255,17 @@ def test_a_full_read_after_an_edit_of_a_held_note_is_not_made_twice(
     assert not after.again and sizes == [0], f"the full read was made again: {sizes}"
 
 
+def _assert_found_at(note: Path, vault: Path, config: Config, key: str) -> None:
+    """The next sync finds the missing paper note `key` at `note`, and its method note
+    links it again."""
+    assert not sync(config).errors
+    with State(vault) as state:
+        found = state.note(key)
+        assert found is not None
+        assert found.path == note.relative_to(vault).as_posix(), "the note is not found"
+    assert f"[[{note.stem}]]" in (vault / "Methods" / "ResNet.md").read_text()
+
+
 def test_a_deleted_paper_note_pasted_back_into_a_new_untitled_note_is_found(
     tmp_path: Path,
 ) -> None:
@@ -266,7 +277,6 @@ def test_a_deleted_paper_note_pasted_back_into_a_new_untitled_note_is_found(
     gap, but walked every head whenever any name changed: a daily note made the same sync
     would find it; now only new names are read.)"""
     data_dir, vault, keys, config = _synced(tmp_path)
-    method = vault / "Methods" / "ResNet.md"
     note = _note_of(vault, keys["resnet"])
     text = note.read_text()
     note.unlink()
@@ -277,12 +287,7 @@ def test_a_deleted_paper_note_pasted_back_into_a_new_untitled_note_is_found(
     assert not sync(config).errors
     untitled.write_text(text)  # the paste (and a daily note elsewhere, the same minute)
     (vault / "2026-12-05.md").write_text("Restored the ResNet note.\n")
-    assert not sync(config).errors
-    with State(vault) as state:
-        found = state.note(keys["resnet"])
-        assert found is not None
-        assert found.path == untitled.relative_to(vault).as_posix(), "the note is not found"
-    assert "[[Untitled]]" in method.read_text()
+    _assert_found_at(untitled, vault, config, keys["resnet"])
 
 
 def test_text_pasted_into_an_untitled_note_made_before_the_deletion_is_found(
@@ -294,7 +299,6 @@ def test_text_pasted_into_an_untitled_note_made_before_the_deletion_is_found(
     the paste. Untitled.md is an old name at the walk and was never watched: its change is
     never read, the note stays out of its method note until its item changes in Zotero."""
     data_dir, vault, keys, config = _synced(tmp_path)
-    method = vault / "Methods" / "ResNet.md"
     note = _note_of(vault, keys["resnet"])
     untitled = note.parent / "Untitled.md"
     untitled.write_text("")  # Obsidian's new note, synced by the daemon as it appears
@@ -304,12 +308,7 @@ def test_text_pasted_into_an_untitled_note_made_before_the_deletion_is_found(
     _age(data_dir)
     assert not sync(config).errors  # looked for (a walk): gone
     untitled.write_text(text)  # the paste
-    assert not sync(config).errors
-    with State(vault) as state:
-        found = state.note(keys["resnet"])
-        assert found is not None
-        assert found.path == untitled.relative_to(vault).as_posix(), "the note is not found"
-    assert "[[Untitled]]" in method.read_text()
+    _assert_found_at(untitled, vault, config, keys["resnet"])
 
 
 def test_a_watched_note_in_a_folder_that_cannot_be_searched_does_not_break_every_sync(
