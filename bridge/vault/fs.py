@@ -121,6 +121,14 @@ class Vault:
             return None
         return etag_of(stat)
 
+    def etag_or_none(self, rel: str) -> str | None:
+        """`etag`, None also when the file cannot be reached now (a folder without search
+        permission, a dropped mount): for notes the bridge only guesses about."""
+        try:
+            return self.etag(rel)
+        except OSError:
+            return None
+
     def etags(self, rels: list[str]) -> list[str | None]:
         """`etag` of many files, each `stat` made relative to its open folder (the kernel
         walks the vault's path once per folder, not once per note: ~20 % fewer `stat` costs)."""
@@ -229,10 +237,7 @@ class Vault:
             if match:
                 found.setdefault(match.group(1), []).append(rel)
             elif keyless is not None and text == "":
-                try:
-                    etag = self.etag(rel)
-                except OSError:
-                    etag = None
+                etag = self.etag_or_none(rel)
                 if etag is not None:
                     settled = etag.split(";")[1] == "0" and etag_settled(etag)
                     keyless[rel] = etag if settled else ""
@@ -259,8 +264,9 @@ class Vault:
             with open(self.root / rel, encoding="utf-8", errors="replace") as handle:
                 head = handle.read(65536)
                 # papers with hundreds of authors push zotero_key far down: read to the end
-                # of the frontmatter (bounded)
-                while "\n---" not in head[3:] and len(head) < 4_000_000:
+                # of the frontmatter (bounded); a note without one is not read on
+                fronted = head.lstrip("\ufeff").startswith("---")
+                while fronted and "\n---" not in head[3:] and len(head) < 4_000_000:
                     more = handle.read(262144)
                     if not more:
                         break

@@ -142,31 +142,22 @@ def _look_again(
         look = [name for name in names.split("\0") if name not in walked]  # made since
     else:
         old = _watched(state.get_meta(MISSING_WATCH))
-        watch = {name: _etag(vault, name) for name in old}
+        watch = {name: vault.etag_or_none(name) for name in old}
         look = [name for name, etag in old.items() if watch[name] != etag]
         if names != (before := state.get_meta(MISSING_NAMES) or ""):
             known_names = set(before.split("\0"))
             look += [name for name in names.split("\0") if name not in known_names]
-    now = {name: _etag(vault, name) for name in look}  # before reading: a save meanwhile
+    now = {name: vault.etag_or_none(name) for name in look}  # before reading: a save meanwhile
     keys = vault.zotero_keys(look) if look else {}  # is seen at the next sync
     for note_id, known in missing.items():
         where = found.get(note_id)  # a walk in planning may have seen it where it no longer is
-        if where is None or _etag(vault, where) is None:
+        if where is None or vault.etag_or_none(where) is None:
             found[note_id] = vault.pick(keys.get(note_id, []), known)
     # a note that carries a key (another paper's, a new item's, a found one) is not watched
     keyed = {rel for rels in keys.values() for rel in rels}
     watch = {name: etag for name, etag in watch.items() if name not in keyed}
     watch.update({name: etag for name, etag in now.items() if name not in keyed})
     return found, {name: etag for name, etag in watch.items() if etag is not None}
-
-
-def _etag(vault: Vault, name: str) -> str | None:
-    """`Vault.etag`, None also when the note's folder cannot be read now (a watched note is
-    a guess: it must never fail the sync)."""
-    try:
-        return vault.etag(name)
-    except OSError:
-        return None
 
 
 def _watched(text: str | None) -> dict[str, str | None]:
@@ -240,8 +231,7 @@ def refresh_papers(
             state.drop_paper_meta(scan.dropped)
             for note_id, path in scan.moved.items():
                 state.move_note(note_id, path)
-            remember_missing(state, scan)
-    elif write_cache:
+    if write_cache:
         remember_missing(state, scan)
     return fresh, problems
 
