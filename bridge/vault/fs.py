@@ -1,22 +1,45 @@
 """The vault on disk: cheap etags, atomic writes, and never a byte outside the vault.
 
-Writes go to a hidden temp file in the same folder, then `os.replace` (or `os.link` for a new
-note, so a file that appeared meanwhile is never clobbered). Replacing a note fsyncs the temp
-file first — the user's words live there; new notes skip it and the folder is fsynced once per
-batch. Before replacing, the file's etag must still be the one seen at scan time.
+Every write happens relative to a handle on its folder, opened one path component at a time
+without following links (`O_NOFOLLOW | O_DIRECTORY`), so neither a link where a note or folder
+should be nor a folder swapped for a link during a sync can lead a write outside the vault.
+
+Writes go to a hidden temp file in the same folder. A new note is then linked into place
+(`os.link`: a file that appeared meanwhile is never clobbered). An existing note is replaced by
+`replace`, which closes the window between its last check and the rename (the user's editor
+saves in place — truncate, then write — at any moment; docs/RELIABILITY.md):
+
+1. the note is opened (no links followed) and must still be the file the merge read: the same
+   etag and the same bytes;
+2. the merged text goes to a temp file, fsynced: the user's words live there;
+3. temp and note are swapped atomically (`renameat2(RENAME_EXCHANGE)`), so the user's file is
+   still there, under the temp name, held open since step 1;
+4. if it is still the same file with the same bytes, it is deleted: done. If anything wrote to
+   it, or replaced it, after step 1, the swap is undone — the user's file is back in place with
+   whatever they saved, and any write still coming from their editor lands in it — and the note
+   is tried again once it settles.
+
+Where the kernel or file system cannot swap, the note is replaced and the replaced file is
+compared afterwards; bytes saved into it are written back (a narrower window, not none).
+New notes skip the per-file fsync; folders are fsynced once per batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import os
 import re
 import secrets
 import stat
+import sys
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bridge.errors import NoteChangedError, NoteError
 from bridge.state import text_hash
@@ -76,11 +99,12 @@ class Vault:
         self.root = root.resolve()
         self._root = str(self.root)  # plain strings: etag() runs once per note per sync
         self._folders: dict[str, Path] = {}
-        self._dirty_dirs: set[Path] = set()
+        self._fds: dict[str, int] = {}  # folder → handle (`_folder`), closed with the Vault
+        self._finalizer = weakref.finalize(self, _close_all, self._fds)
+        self._dirty: set[str] = set()  # folders written to since the last `sync_dirs`
         self._key_index: dict[str, list[str]] | None = None
         self._walked: set[str] = set()  # every note the key index's walk read
         self._keyless: dict[str, str | None] = {}  # those without a key → etag (`zotero_keys`)
-        self._made_dirs: set[Path] = set()  # folders known to exist (checked once per sync)
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -175,11 +199,22 @@ class Vault:
         return text_hash(text) == content_hash
 
     def read(self, rel: str) -> str:
-        path = self.abs(rel)
+        """The note's text. Only a regular file is read (a FIFO or device named `x.md` would
+        block or never end); a link is followed only when it stays inside the vault."""
+        if os.path.islink(f"{self._root}/{rel}"):
+            self.abs(rel)  # refuses a link that leads outside
         try:
-            data = path.read_bytes()
+            fd = os.open(f"{self._root}/{rel}", os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
         except OSError as exc:
             raise NoteError(rel, f"cannot read the note ({exc.strerror or exc})") from exc
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NoteError(rel, "this is not a regular file; it was left untouched")
+            data = _read_all(fd)
+        except OSError as exc:
+            raise NoteError(rel, f"cannot read the note ({exc.strerror or exc})") from exc
+        finally:
+            os.close(fd)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -277,127 +312,233 @@ class Vault:
 
     # --- writing -------------------------------------------------------------------------
 
+    def _folder(self, head: str, *, create: bool) -> int:
+        """A handle on the vault folder `head` ("" for the vault itself), opened one component
+        at a time without following links, and kept for this Vault's life: a folder swapped
+        for a link later cannot redirect a write made through it."""
+        fd = self._fds.get(head)
+        if fd is not None:
+            return fd
+        if not head:
+            fd = os.open(self._root, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+            self._fds[""] = fd
+            return fd
+        parent_head, _, name = head.rpartition("/")
+        if name in ("", ".", ".."):
+            raise NoteError(head, "this folder name is not allowed in the vault")
+        parent = self._folder(parent_head, create=create)
+        flags = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
+        try:
+            fd = os.open(name, flags, dir_fd=parent)
+        except FileNotFoundError:
+            if not create:
+                raise
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=parent)
+            try:
+                fd = os.open(name, flags, dir_fd=parent)
+            except OSError as exc:
+                raise _not_a_folder(head, exc) from exc
+        except OSError as exc:
+            raise _not_a_folder(head, exc) from exc
+        self._fds[head] = fd
+        return fd
+
+    def close(self) -> None:
+        """Close the folder handles (also done when the Vault is collected)."""
+        _close_all(self._fds)
+
     def create(self, rel: str, text: str) -> str:
         """Write a new note; never overwrites. Returns the new etag."""
-        path = self.abs(rel)
-        if path.parent not in self._made_dirs and not path.parent.is_dir():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.pop(rel.rpartition("/")[0], None)
-            path = self.abs(rel)  # the folder may be a symlink created just now: check again
-        self._made_dirs.add(path.parent)
-        tmp = self._write_temp(path, text, fsync=False)
+        if not _DIR_FD:
+            return self._create_by_path(rel, text)
+        head, _, name = rel.rpartition("/")
+        folder = self._folder(head, create=True)
+        tmp, etag = self._write_temp(folder, text.encode("utf-8", "surrogatepass"), fsync=False)
         try:
-            os.link(tmp, path)
+            os.link(tmp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
         except FileExistsError as exc:
             raise NoteChangedError(
                 rel, "a file with this name appeared during the sync", "run the sync again"
             ) from exc
-        except OSError:
-            if path.exists():
+        except OSError:  # file systems without hard links: rename, never over a file
+            if not _rename_noreplace(folder, tmp, name):
                 raise NoteChangedError(
                     rel, "a file with this name appeared during the sync", "run the sync again"
                 ) from None
-            os.replace(tmp, path)  # file systems without hard links
             tmp = None
         finally:
             if tmp is not None:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-        self._dirty_dirs.add(path.parent)
-        return etag_of(os.stat(path))
+                    os.unlink(tmp, dir_fd=folder)
+        self._dirty.add(head)
+        return etag
 
     def replace(
         self, rel: str, text: str, expected_etag: str | None, expected_hash: str | None = None
     ) -> str:
-        """Atomically replace a note, only if it is still the file that was scanned.
+        """Atomically replace a note, only if it is still the file the merge read, and never
+        over a save that lands meanwhile (the module's docstring has the steps).
 
         The etag alone can miss a same-size save within one coarse mtime tick (FAT, SMB,
-        cloud mounts), so the content read at scan time is compared too."""
-        path = self.abs(rel)
-        if os.path.islink(self.root / rel):
-            raise NoteError(
-                rel,
-                "the note is a symbolic link; it was left untouched",
-                "replace the link with the note itself",
+        cloud mounts), so the bytes are compared too."""
+        if not _DIR_FD:
+            return self._replace_by_path(rel, text, expected_etag, expected_hash)
+        head, _, name = rel.rpartition("/")
+        try:
+            folder = self._folder(head, create=False)
+            note = os.open(
+                name, os.O_RDONLY | _O_NOFOLLOW | os.O_NONBLOCK | _O_CLOEXEC, dir_fd=folder
             )
-        if self.etag(rel) != expected_etag:
-            raise NoteChangedError(
-                rel,
-                "the note changed while the bridge was syncing it",
-                "nothing was lost; run the sync again",
+        except FileNotFoundError as exc:
+            raise _changed(rel) from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _link_error(rel) from exc
+            raise
+        try:
+            before = self._check_unchanged(rel, folder, name, note, expected_etag, expected_hash)
+            mode = os.fstat(note).st_mode & 0o7777
+            tmp, etag = self._write_temp(
+                folder, text.encode("utf-8", "surrogatepass"), fsync=True, mode=mode
             )
-        if expected_hash is not None and self._hash(rel) != expected_hash:
-            raise NoteChangedError(
-                rel,
-                "the note changed while the bridge was syncing it",
-                "nothing was lost; run the sync again",
-            )
-        mode = os.stat(path).st_mode & 0o7777
+            self._swap_in(rel, folder, tmp, name, note, before)
+        finally:
+            os.close(note)
+        self._dirty.add(head)
+        return etag
+
+    def _check_unchanged(
+        self,
+        rel: str,
+        folder: int,
+        name: str,
+        note: int,
+        expected_etag: str | None,
+        expected_hash: str | None,
+    ) -> bytes:
+        """The note's bytes, if it is still the file the merge read and may be written."""
+        stat_now = os.fstat(note)
+        if not stat.S_ISREG(stat_now.st_mode):
+            raise NoteError(rel, "this is not a regular file; it was left untouched")
+        if etag_of(stat_now) != expected_etag:
+            raise _changed(rel)
+        before = _read_all(note)
+        if expected_hash is not None and _digest(before) != expected_hash:
+            raise _changed(rel)
         # the user's read-only bit is a wish, also when we run as root (os.access says yes)
-        if not mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+        mode = stat_now.st_mode
+        if not mode & stat.S_IWUSR or not os.access(name, os.W_OK, dir_fd=folder):
             raise NoteError(
                 rel,
                 "the note is read-only; it was left untouched",
                 "make it writable to receive Zotero's changes",
             )
-        tmp = self._write_temp(path, text, fsync=True, mode=mode)
-        try:
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        self._dirty_dirs.add(path.parent)
-        return etag_of(os.stat(path))
+        return before
 
-    def _hash(self, rel: str) -> str | None:
-        try:
-            # same digest as state.text_hash of the decoded text (UTF-8 round-trips)
-            return hashlib.blake2b((self.root / rel).read_bytes(), digest_size=16).hexdigest()
-        except OSError:
-            return None
+    def _swap_in(
+        self, rel: str, folder: int, tmp: str, name: str, note: int, before: bytes
+    ) -> None:
+        """Put `tmp` in `name`'s place unless the note (open as `note`, holding `before`) was
+        written or replaced meanwhile; then the user's file stays and NoteChangedError says so."""
+        ours = os.stat(tmp, dir_fd=folder, follow_symlinks=False).st_ino
+        if not _exchange(folder, tmp, name):  # no atomic swap here: replace, then compare
+            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            if _read_all(note) != before:
+                self._write_back(folder, name, note, ours)
+                raise _saved_meanwhile(rel)
+            return
+        displaced = os.stat(tmp, dir_fd=folder, follow_symlinks=False)
+        if displaced.st_ino == os.fstat(note).st_ino and _read_all(note) == before:
+            os.unlink(tmp, dir_fd=folder)
+            return
+        # saved (in place or by a rename) after the check: the user's file goes back
+        _exchange(folder, tmp, name)
+        if os.stat(tmp, dir_fd=folder, follow_symlinks=False).st_ino == ours:
+            os.unlink(tmp, dir_fd=folder)
+        else:  # yet another save in between: undo, and keep the displaced file visible
+            _exchange(folder, tmp, name)
+            kept = f"{name}.zob-kept-{secrets.token_hex(3)}"
+            os.rename(tmp, kept, src_dir_fd=folder, dst_dir_fd=folder)
+            raise NoteChangedError(
+                rel,
+                f"the note was saved twice while the bridge wrote it; the earlier save is kept"
+                f" beside it as {kept}",
+                "compare the two and keep what you need; nothing was deleted",
+            )
+        raise _saved_meanwhile(rel)
 
-    def _write_temp(self, path: Path, text: str, *, fsync: bool, mode: int | None = None) -> str:
+    def _write_back(self, folder: int, name: str, note: int, ours: int) -> None:
+        """Without an atomic swap: the replaced file got the user's bytes after the check.
+        Once they stop changing, they are written back over the bridge's text (unless the
+        note was already saved again, which then holds the newer words)."""
+        data = _read_all(note)
+        for _ in range(50):  # an editor's save takes milliseconds: wait up to ~1 s for it
+            time.sleep(0.02)
+            again = _read_all(note)
+            if again == data:
+                break
+            data = again
+        current = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        if current.st_ino != ours:
+            return
+        tmp, _ = self._write_temp(folder, data, fsync=True, mode=os.fstat(note).st_mode & 0o7777)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+
+    def _write_temp(
+        self, folder: int, data: bytes, *, fsync: bool, mode: int | None = None
+    ) -> tuple[str, str]:
+        """A hidden temp file in `folder` holding `data`; its name and its etag."""
         # short and independent of the note's name: a 250-byte name must stay writable
-        tmp = f"{path.parent}{os.sep}.zob-{secrets.token_hex(6)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode if mode is not None else 0o644)
+        tmp = f".zob-{secrets.token_hex(6)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+        fd = os.open(tmp, flags, mode if mode is not None else 0o644, dir_fd=folder)
         try:
-            data = memoryview(text.encode("utf-8", "surrogatepass"))
-            while data:
-                data = data[os.write(fd, data) :]
+            if mode is not None:
+                os.fchmod(fd, mode)  # the umask must not take the user's bits away
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if fsync:
                 os.fsync(fd)
+            etag = etag_of(os.fstat(fd))
         except BaseException:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+                os.unlink(tmp, dir_fd=folder)
             raise
         os.close(fd)
-        return tmp
+        return tmp, etag
 
     def sync_dirs(self) -> None:
         """fsync every folder written to in this batch (makes the renames durable)."""
-        for folder in self._dirty_dirs:
-            try:
-                fd = os.open(folder, os.O_RDONLY)
-            except OSError:
+        for head in self._dirty:
+            fd = self._fds.get(head)
+            if fd is None:
                 continue
-            try:
+            with contextlib.suppress(OSError):
                 os.fsync(fd)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-        self._dirty_dirs.clear()
+        self._dirty.clear()
 
     def write_file_bytes(self, rel: str, data: bytes) -> None:
         """Copy a binary file (annotation images) into the vault, atomically."""
-        path = self.abs(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".zob-{secrets.token_hex(6)}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        self._dirty_dirs.add(path.parent)
+        if not _DIR_FD:
+            path = self.abs(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp_path = path.parent / f".zob-{secrets.token_hex(6)}.tmp"
+            tmp_path.write_bytes(data)
+            os.replace(tmp_path, path)
+            return
+        head, _, name = rel.rpartition("/")
+        folder = self._folder(head, create=True)
+        tmp, _ = self._write_temp(folder, data, fsync=False)
+        try:
+            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=folder)
+            raise
+        self._dirty.add(head)
 
     def remove_stale_temps(self) -> int:
         """Delete temp files left by a crashed sync (hidden `.zob-xxxx.tmp`)."""
@@ -410,3 +551,181 @@ class Vault:
                         os.unlink(os.path.join(dirpath, name))
                         removed += 1
         return removed
+
+    # --- without folder handles (Windows) --------------------------------------------------
+
+    def _create_by_path(self, rel: str, text: str) -> str:
+        path = self.abs(rel)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.pop(rel.rpartition("/")[0], None)
+            path = self.abs(rel)  # the folder may be a symlink created just now: check again
+        tmp = self._write_temp_path(path, text)
+        try:
+            if path.exists():
+                raise NoteChangedError(
+                    rel, "a file with this name appeared during the sync", "run the sync again"
+                )
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return etag_of(os.stat(path))
+
+    def _replace_by_path(
+        self, rel: str, text: str, expected_etag: str | None, expected_hash: str | None
+    ) -> str:
+        path = self.abs(rel)
+        if os.path.islink(self.root / rel):
+            raise _link_error(rel)
+        if self.etag(rel) != expected_etag:
+            raise _changed(rel)
+        if expected_hash is not None and _digest(path.read_bytes()) != expected_hash:
+            raise _changed(rel)
+        if not os.stat(path).st_mode & stat.S_IWUSR:
+            raise NoteError(
+                rel,
+                "the note is read-only; it was left untouched",
+                "make it writable to receive Zotero's changes",
+            )
+        tmp = self._write_temp_path(path, text)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return etag_of(os.stat(path))
+
+    def _write_temp_path(self, path: Path, text: str) -> str:
+        tmp = f"{path.parent}{os.sep}.zob-{secrets.token_hex(6)}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(text.encode("utf-8", "surrogatepass"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        return tmp
+
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_READ_NOTE = os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _O_CLOEXEC
+_RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
+
+
+def _load_renameat2() -> Any:
+    """libc's `renameat2` (Linux ≥ 3.15, glibc ≥ 2.28), or None. Python's `os` has no binding
+    and the one PyPI wrapper (`renameat2`, last released 2022) adds nothing over these lines."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    function.restype = ctypes.c_int
+    return function
+
+
+_renameat2 = _load_renameat2()
+_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+def _rename2(folder: int, src: str, dst: str, flags: int) -> bool:
+    """`renameat2` within one folder; False when this kernel or file system cannot."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(folder, os.fsencode(src), folder, os.fsencode(dst), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _UNSUPPORTED:
+        return False
+    raise OSError(code, os.strerror(code), dst)
+
+
+def _exchange(folder: int, a: str, b: str) -> bool:
+    """Swap two names in `folder` atomically; False when that cannot be done here."""
+    return _rename2(folder, a, b, _RENAME_EXCHANGE)
+
+
+def _rename_noreplace(folder: int, src: str, dst: str) -> bool:
+    """Rename, never over an existing file; False when `dst` exists."""
+    try:
+        if _rename2(folder, src, dst, _RENAME_NOREPLACE):
+            return True
+    except FileExistsError:
+        return False
+    try:  # no RENAME_NOREPLACE: check, then rename (a small window, only without hard links)
+        os.stat(dst, dir_fd=folder, follow_symlinks=False)
+        return False
+    except FileNotFoundError:
+        os.rename(src, dst, src_dir_fd=folder, dst_dir_fd=folder)
+        return True
+
+
+def _read_all(fd: int) -> bytes:
+    """Every byte of the open file `fd`, from its start."""
+    chunks = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def _digest(data: bytes) -> str:
+    # the same digest as state.text_hash of the decoded text (UTF-8 round-trips)
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
+
+
+def _changed(rel: str) -> NoteChangedError:
+    return NoteChangedError(
+        rel,
+        "the note changed while the bridge was syncing it",
+        "nothing was lost; it is merged once it settles",
+    )
+
+
+def _saved_meanwhile(rel: str) -> NoteChangedError:
+    return NoteChangedError(
+        rel,
+        "the note was saved while the bridge wrote it; the save was kept",
+        "nothing was lost; it is merged once it settles",
+    )
+
+
+def _link_error(rel: str) -> NoteError:
+    return NoteError(
+        rel,
+        "the note is a symbolic link; it was left untouched",
+        "replace the link with the note itself",
+    )
+
+
+def _not_a_folder(head: str, exc: OSError) -> NoteError:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return NoteError(
+            head,
+            "this folder is a symbolic link (or not a folder); the bridge never writes through"
+            " links, which can lead outside the vault",
+            "replace the link with a real folder inside the vault",
+        )
+    return NoteError(head, f"cannot open this folder ({exc.strerror or exc})")
