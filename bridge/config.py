@@ -63,6 +63,8 @@ class Config:
     mermaid_depth: int = 3
     colors: dict[str, str] = field(default_factory=dict)
     debounce_seconds: float = 0.5
+    # a note saved less than this ago is merged once it is quiet (bridge/vault/inflight.py)
+    settle_seconds: float = 2.0
     poll_seconds: float = 30.0
     watch_polling: bool = False  # poll files instead of native events (network drives)
     # the reading workflow (bridge/workflow/)
@@ -115,6 +117,7 @@ _KEYS: dict[tuple[str, ...], str] = {
     ("lineage", "extends_prefix"): "extends_prefix",
     ("lineage", "mermaid_depth"): "mermaid_depth",
     ("watch", "debounce_seconds"): "debounce_seconds",
+    ("sync", "settle_seconds"): "settle_seconds",
     ("watch", "poll_seconds"): "poll_seconds",
     ("watch", "polling"): "watch_polling",
     ("filters", "collections"): "filter_collections",
@@ -128,13 +131,16 @@ _KEYS: dict[tuple[str, ...], str] = {
     ("writeback", "api_url"): "writeback_api_url",
     ("writeback", "api_key_file"): "writeback_api_key_file",
 }
-_TABLES = {"source", "lineage", "watch", "annotations", "filters", "workflow", "writeback"}
+_TABLES = {
+    "source", "sync", "lineage", "watch", "annotations", "filters", "workflow", "writeback",
+}  # fmt: skip
 _PATH_KEYS = {"vault", "zotero_dir", "templates_dir", "api_key_file", "writeback_api_key_file"}
 _LIST_KEYS = {"filter_collections", "filter_tags"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "mermaid_depth": (int,),
     "queue_limit": (int,),
     "debounce_seconds": (int, float),
+    "settle_seconds": (int, float),
     "poll_seconds": (int, float),
     "watch_polling": (bool,),
     "library_id": (str, int),
@@ -273,6 +279,8 @@ def _validate(config: Config) -> list[str]:
         problems.append("lineage.mermaid_depth must be at least 1")
     if config.queue_limit < 0:
         problems.append("workflow.queue_limit must be 0 (no limit) or more")
+    if not 0 <= config.settle_seconds <= 60:
+        problems.append("sync.settle_seconds must be between 0 and 60")
     if config.debounce_seconds < 0 or config.poll_seconds <= 0:
         problems.append("watch.debounce_seconds must be >= 0 and watch.poll_seconds > 0")
     for attr in ("papers_folder", "methods_folder", "attachments_folder", "reports_folder"):

@@ -545,6 +545,8 @@ class Daemon:
         self.triggers: set[str] = set()
         self.pending_consumed: dict[str, str | None] = {}
         self.next_poll: float | None = None
+        # notes deferred while being saved: sync again once they settle (monotonic time)
+        self.next_settle: float | None = None
         self.next_watch_check = 0.0
         self.zotero_db, self.zotero_dir = self._zotero_paths()
 
@@ -676,6 +678,8 @@ class Daemon:
                 self._sync("retry")
         elif self.debounce.due(now):
             self._sync(self._reason())
+        elif self.next_settle is not None and now >= self.next_settle:
+            self._sync("a note being saved settled")
         elif self.next_poll is not None and now >= self.next_poll:
             self._sync("poll")
 
@@ -683,6 +687,7 @@ class Daemon:
         now = time.monotonic()
         failing = self.backoff.retry_at is not None
         deadlines = [self.next_watch_check, self.backoff.retry_at, self.next_poll,
+                     None if failing else self.next_settle,
                      None if failing else self.debounce.deadline()]  # fmt: skip
         soonest = min((d for d in deadlines if d is not None), default=now + 1.0)
         return max(0.0, min(soonest - now, WATCH_CHECK_SECONDS))
@@ -740,16 +745,19 @@ class Daemon:
     # -- one sync
 
     def _sync(self, reason: str) -> None:
-        from bridge.sync import sync
+        from bridge.sync import SyncOptions, sync
 
         self.debounce.reset()
+        self.next_settle = None
         self.triggers.clear()
         consumed, self.pending_consumed = self.pending_consumed, {}
         started = time.monotonic()
         self.syncing = True
         try:
             self._check_vault()
-            result = sync(self.config, progress=self._progress)
+            # notes being saved are not waited for here: the loop syncs again when they settle
+            options = SyncOptions(wait_for_saves=False)
+            result = sync(self.config, options, progress=self._progress)
         except _Stopping:
             log.info("stopping in the middle of a sync; notes written so far are complete")
             return
@@ -784,6 +792,11 @@ class Daemon:
         )  # fmt: skip
         for error in result.errors:
             log.warning("skipped: %s", error["message"])
+        if result.deferred:
+            for deferred in result.deferred:
+                log.info("waiting: %s", deferred["message"])
+            quiet = max(d["settles_at"] for d in result.deferred) - time.time()
+            self.next_settle = time.monotonic() + min(max(quiet, 0.0), 60.0) + 0.05
         for warning in result.warnings:
             log.debug("warning: %s", warning)
         self._publish()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,9 +20,12 @@ from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
 from bridge.state import NoteState, text_hash
 from bridge.vault.fs import etag_settled
+from bridge.vault.inflight import in_flight, settles_at, settling
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
 from bridge.vault.names import NameRegistry, method_stem, paper_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
+
+DEFAULT_SETTLE_NS = 2_000_000_000
 
 
 class VaultView(Protocol):
@@ -35,7 +39,8 @@ class VaultView(Protocol):
 
 @dataclass
 class Action:
-    """One step of a sync. `kind`: create | update | touch | unchanged | skip | user-deleted."""
+    """One step of a sync. `kind`: create | update | touch | unchanged | skip | user-deleted
+    | defer (the note is being saved: merged once it settles, `bridge.vault.inflight`)."""
 
     kind: str
     note_id: str
@@ -53,6 +58,8 @@ class Action:
     # a failed action is tried again at the next sync (the cursor stays): not when the item
     # itself cannot be rendered, which only a fix in Zotero (read anyway) or the bridge cures
     retry: bool = True
+    seen_z: bytes | None = None  # kind "touch": the note's text as read, zlib (`seen_text`)
+    settles_at: float = 0.0  # kind "defer": when the note counts as quiet (epoch seconds)
 
     def describe(self) -> str:
         return _describe(self.kind, self.path, self.conflicts, self.reason)
@@ -116,6 +123,10 @@ class PlanContext:
     renderer: Renderer
     force: bool = False
     now_ns: int = field(default_factory=time.time_ns)
+    # a note the user changed less than this ago is merged once it is quiet (`inflight`)
+    settle_ns: int = DEFAULT_SETTLE_NS
+    # note id → its text as the bridge last wrote or saw it (`State.seen_text`), if kept
+    seen: Callable[[str], str | None] | None = None
 
     def settled(self, etag: str) -> bool:
         """See `etag_settled`: recently touched files are checked by content."""
@@ -170,9 +181,23 @@ def plan_iter(
                 # a template change over 50,000 notes held 190 MB of parsed bases otherwise
                 note.base_raw = None
         if not keys_unchanged:
-            yield from _plan_erased(snapshot, notes, vault)
+            yield from _plan_erased(snapshot, notes, vault, ctx)
 
     return actions()
+
+
+def when_quiet(plan_once: Callable[[], list[Action]], rounds: int = 4) -> list[Action]:
+    """`plan_once()`, planned again after waiting while it defers notes being saved (each
+    wait until the last of them settles), at most `rounds` times: for commands that write a
+    note or two (`zob new`, `zob queue`, `zob report`) and would rather wait than report."""
+    actions = plan_once()
+    for _ in range(rounds):
+        waiting = [a.settles_at for a in actions if a.kind == "defer"]
+        if not waiting:
+            break
+        time.sleep(min(max(max(waiting) - time.time(), 0.0) + 0.05, 60.0))
+        actions = plan_once()
+    return actions
 
 
 def _tripwire(snapshot: LibrarySnapshot, notes: Mapping[str, NoteState], force: bool) -> None:
@@ -347,7 +372,7 @@ def plan_note(
     )
     if fast:
         return Action("unchanged", note_id, path, state=note)
-    return _merge(note_id, path, etag, vault, desired, note, status)
+    return _merge(note_id, path, etag, vault, desired, note, status, ctx)
 
 
 def _came_back(desired: RenderedNote, note: NoteState, path: str, vault: VaultView) -> bool:
@@ -401,9 +426,16 @@ def _merge(
     desired: RenderedNote | None,
     note: NoteState | None,
     status: StatusChange,
+    ctx: PlanContext,
 ) -> Action:
     try:
         text = vault.read(path)
+    except NoteError as exc:
+        return Action("skip", note_id, path, reason=exc.message)
+    held = _being_saved(note_id, path, etag, text, vault, note, ctx)
+    if held is not None:
+        return held
+    try:
         result = merge_note(path, text, desired, note.base if note else None, status)
     except NoteError as exc:
         return Action("skip", note_id, path, reason=exc.message)
@@ -419,12 +451,59 @@ def _merge(
         content_hash=text_hash(result.text),
     )  # fmt: skip
     kind = "update" if result.text != text else "touch"
+    seen_z = zlib.compress(text.encode("utf-8", "surrogatepass"), 1) if kind == "touch" else None
     return Action(
         kind, note_id, path, text=result.text if kind == "update" else None,
         expected_etag=etag, expected_hash=text_hash(text), state=state, conflicts=result.conflicts,
         open_conflicts=result.open_conflicts, properties=result.properties,
-        deleted=status.mark_deleted,
+        deleted=status.mark_deleted, seen_z=seen_z,
     )  # fmt: skip
+
+
+def _being_saved(
+    note_id: str,
+    path: str,
+    etag: str,
+    text: str,
+    vault: VaultView,
+    note: NoteState | None,
+    ctx: PlanContext,
+) -> Action | None:
+    """A `defer` (or `skip`) action when `text` must not be merged into now: the note is
+    being saved, or was left cut short (`bridge.vault.inflight`). None: merge it."""
+    if note is not None and note.content_hash == text_hash(text):
+        return None  # as the bridge left it: no edit of the user's to misread
+    after = vault.etag(path)
+    if after != etag:  # it changed while it was read
+        return _defer(note_id, path, "it changed while it was read", after or etag, ctx)
+    last_size = _size(note.etag) if note is not None else None
+    seen = ctx.seen
+    why = in_flight(text, last_size, (lambda: seen(note_id)) if seen and note else None)
+    if settling(etag, ctx.settle_ns):
+        return _defer(note_id, path, why or "it was saved moments ago", etag, ctx)
+    if why is None:
+        return None
+    return Action(
+        "skip", note_id, path,
+        reason=f"{path}: {why}, so it looks like a save that did not finish; it was left"
+        " alone. If you meant it, edit the note again (or restore it from Obsidian's file"
+        " recovery) and the next sync merges it",
+    )  # fmt: skip
+
+
+def _defer(note_id: str, path: str, why: str, etag: str, ctx: PlanContext) -> Action:
+    return Action(
+        "defer", note_id, path,
+        reason=f"{path}: being saved ({why}); merged once it settles",
+        settles_at=settles_at(etag, ctx.settle_ns),
+    )  # fmt: skip
+
+
+def _size(etag: str | None) -> int | None:
+    try:
+        return int(etag.split(";")[1]) if etag else None
+    except (IndexError, ValueError):
+        return None
 
 
 def _zotero_deleted(status: StatusChange, note: NoteState | None) -> bool:
@@ -436,7 +515,7 @@ def _zotero_deleted(status: StatusChange, note: NoteState | None) -> bool:
 
 
 def _plan_erased(
-    snapshot: LibrarySnapshot, notes: Mapping[str, NoteState], vault: VaultView
+    snapshot: LibrarySnapshot, notes: Mapping[str, NoteState], vault: VaultView, ctx: PlanContext
 ) -> list[Action]:
     """Items erased from Zotero (gone from the key set): mark their notes, never delete."""
     if snapshot.all_keys is None:
@@ -457,7 +536,9 @@ def _plan_erased(
             path, etag = moved, vault.etag(moved)
         assert etag is not None
         actions.append(
-            _merge(note.note_id, path, etag, vault, None, note, StatusChange(mark_deleted=True))
+            _merge(
+                note.note_id, path, etag, vault, None, note, StatusChange(mark_deleted=True), ctx
+            )
         )
     return actions
 

@@ -90,11 +90,14 @@ def after_sync(
     retried: bool,
     failed: Iterable[str],
     settled: Iterable[str],
+    deferred: Iterable[str] = (),
 ) -> None:
     """Keep or drop the held cursor after a sync that read from `read_from`.
 
     `failed`: the paper notes that could not take this read's changes; `settled`: those that
-    took them (or were already as Zotero has them). Call inside the sync's transaction."""
+    took them (or were already as Zotero has them); `deferred`: those of `failed` that were
+    being saved — read again at the next sync whatever their fingerprint says, as they settle
+    without changing it. Call inside the sync's transaction."""
     failed = set(failed)
     paths = dict(held.paths) if held else {}
     for path in settled:
@@ -107,6 +110,7 @@ def after_sync(
     now = {path: fingerprint(root, path) for path in failed}
     # something new failed, or changed during this sync (saved during the write): once more
     again = any(before.get(path, "") != fp for path, fp in now.items())
+    again = again or not failed.isdisjoint(deferred)
     paths.update(now)
     state.set_meta(LAST_KEY, cursor_key)
     if not paths:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,6 +98,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX notes_light ON notes(kind, user_deleted, note_id, path, etag, content_hash,
                                       render_hash, zotero_deleted, prev_status)
+    """,
+    # 6: each note's text as the bridge last wrote or saw it (zlib), beside its hash: a note
+    # read again shorter than that is told apart from the user's edit when it is a cut-short
+    # copy of it (an editor's save caught halfway, bridge/vault/inflight.py)
+    """
+    CREATE TABLE seen_text (note_id TEXT PRIMARY KEY, text_z BLOB NOT NULL)
     """,
 ]
 
@@ -314,6 +321,20 @@ class State:
                 int(note.zotero_deleted), note.prev_status, now_iso(),
             ),
         )  # fmt: skip
+
+    def put_seen_texts(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Each note's text as last written or seen, zlib-compressed (`seen_text`)."""
+        self.db.executemany("INSERT OR REPLACE INTO seen_text VALUES (?, ?)", rows)
+
+    def seen_text(self, note_id: str) -> str | None:
+        """The note's text as the bridge last wrote or saw it, if kept."""
+        row = self.db.execute("SELECT text_z FROM seen_text WHERE note_id=?", (note_id,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return zlib.decompress(row[0]).decode("utf-8", "surrogatepass")
+        except (zlib.error, UnicodeDecodeError):
+            return None
 
     def release_base(self, note: NoteState) -> None:
         """Let a recorded note's base go from memory: it is read back if asked for again."""

@@ -40,6 +40,9 @@ LINEAGE_PROBLEMS = "lineage_problems"  # the method graph's problems, then
 KEYS_DIGEST = "item_keys"  # a hash of every item key the last finished sync saw
 TEMPS_SWEPT = "temps_swept"  # when the vault was last swept for stale temp files (epoch s)
 SWEEP_EVERY_S = 3600.0
+# `zob sync` waits for notes being saved this many times (each up to the settle window)
+# before it reports them and leaves them to the next sync
+SETTLE_WAIT_ROUNDS = 4
 
 
 @dataclass
@@ -48,6 +51,9 @@ class SyncOptions:
     force: bool = False
     full: bool = False  # ignore the cursor and read everything
     now: datetime | None = None  # the reading history's clock (tests pass fixed dates)
+    # notes being saved when they were to be merged are waited for, then merged (`zob sync`);
+    # the daemon syncs again when they settle instead (`bridge.vault.inflight`)
+    wait_for_saves: bool = True
 
 
 def open_source(config: Config) -> Source:
@@ -95,6 +101,16 @@ def make_renderer(config: Config, *, cached: bool = False) -> Renderer:
     )
 
 
+def plan_context(
+    config: Config, state: State, renderer: Renderer, *, force: bool = False
+) -> PlanContext:
+    """What planning a note needs beside the note: settings, and the texts last seen."""
+    return PlanContext(
+        config.papers_folder, renderer, force=force,
+        settle_ns=int(config.settle_seconds * 1e9), seen=state.seen_text,
+    )  # fmt: skip
+
+
 def render_fingerprint(config: Config) -> str:
     """Changes when anything that shapes a note changes, so a sync then re-reads everything."""
     parts = [
@@ -123,23 +139,39 @@ def sync(
     source: Source | None = None,
     progress: ProgressFactory | None = None,
 ) -> SyncResult:
-    """Run the pipeline once. Raises BridgeError subclasses for whole-sync failures."""
+    """Run the pipeline once, then again for the notes that were being saved, once they
+    settle (for at most `SETTLE_WAIT_ROUNDS` rounds). Raises BridgeError subclasses for
+    whole-sync failures."""
+    options = options or SyncOptions()
+    require_vault(config)  # its message first: no source is opened for a missing vault
+    source = source or open_source(config)
     try:
-        return _sync(config, options, source=source, progress=progress)
+        result = _sync(config, options, source=source, progress=progress)
     finally:
         gc.unfreeze()
+    rounds = 0
+    while result.deferred and options.wait_for_saves and not options.dry_run:
+        rounds += 1
+        if rounds > SETTLE_WAIT_ROUNDS:
+            break
+        wait = max(d["settles_at"] for d in result.deferred) - time.time()
+        time.sleep(min(max(wait, 0.0) + 0.05, config.settle_seconds + 0.05))
+        try:
+            result = result.then(_sync(config, options, source=source, progress=progress))
+        finally:
+            gc.unfreeze()
+    return result
 
 
 def _sync(
     config: Config,
-    options: SyncOptions | None,
+    options: SyncOptions,
     *,
-    source: Source | None,
+    source: Source,
     progress: ProgressFactory | None,
 ) -> SyncResult:
-    options = options or SyncOptions()
     vault_root = require_vault(config)
-    source = source or open_source(config)
+    assert options is not None and source is not None
     started = now_iso()
     with sync_lock(vault_root / STATE_DIRNAME), State(vault_root) as state:
         cursor_key = f"cursor:{source.name}:{_source_id(config)}"
@@ -190,7 +222,7 @@ def _sync_snapshot(
     snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
     gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
     vault = Vault(vault_root)
-    ctx = PlanContext(config.papers_folder, make_renderer(config, cached=True), force=options.force)
+    ctx = plan_context(config, state, make_renderer(config, cached=True), force=options.force)
     result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
     notes: Mapping[str, NoteState] | None = None
     planned: Iterable[Action] = ()
@@ -259,7 +291,7 @@ def _sync_snapshot(
     # problems met while a streaming source built its items (after `read` returned)
     late = getattr(read_items, "warnings", ())
     result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)
-    failed = {error["path"] for error in result.errors}
+    failed = result.failed_paths()
     # A paper note that could not be written (changed in Obsidian meanwhile, read-only, a
     # name taken, broken YAML) or marked deleted-in-zotero gets Zotero's change again: the
     # cursor read before it failed is held (`bridge.retries`), and read from once more, and
@@ -275,6 +307,7 @@ def _sync_snapshot(
             state, read.cursor_key, vault_root, held=read.held, read_from=read.since,
             retried=read.everything, failed=behind,
             settled=(action.path for action in actions if action.path not in failed),
+            deferred={d["path"] for d in result.deferred},
         )  # fmt: skip
         state.set_meta("render_fingerprint", fingerprint)
         state.set_meta("source", source.name)

@@ -14,7 +14,7 @@ import bridge.sync as sync_module
 import bridge.workflow.queue as queue_module
 from bridge.state import MIGRATIONS, State
 from bridge.sync import PENDING, SyncOptions, sync
-from tests.helpers import ModelSource, make_item, vault_config
+from tests.helpers import ModelSource, make_item, settled, vault_config
 from tests.test_sqlite_source import fill_sample, new_db
 
 
@@ -87,6 +87,7 @@ def test_a_user_edit_of_a_method_note_is_seen_without_any_paper_change(
     sync(config, source=lineage_library)
     method = tmp_path / "Methods" / "NMS.md"
     method.write_text(method.read_text() + "\nMy own thoughts.\n")
+    settled(method)
     planned = Calls(monkeypatch, sync_module, "plan_methods")
     result = sync(config, source=lineage_library)
     assert planned.count == 1 and result.ok
@@ -161,6 +162,7 @@ def test_facts_cached_before_the_queue_columns_existed_are_migrated(tmp_path: Pa
     sync(config, source=ModelSource(items))
     with State(tmp_path) as state, state.transaction():  # back to a schema-3 state DB
         state.db.execute("DELETE FROM migrations WHERE version >= 4")
+        state.db.execute("DROP TABLE seen_text")
         for index in ("paper_meta_stage", "paper_meta_lineage", "progress_log_note",
                       "notes_light"):  # fmt: skip
             state.db.execute(f"DROP INDEX {index}")

@@ -48,7 +48,7 @@ def test_same_size_save_in_the_same_mtime_tick_is_not_overwritten(env) -> None:
         note.write_text(same_size)
         os.utime(note, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # a coarse clock: same mtime
         result = apply(actions, Vault(config.vault), state, SyncResult())
-    assert result.skipped == 1 and "**Problem:**X" in note.read_text()
+    assert len(result.deferred) == 1 and "**Problem:**X" in note.read_text()
 
 
 @pytest.mark.parametrize("status", ["status: [reading, important]", None])

@@ -65,7 +65,7 @@ def after_sync(
             return  # nothing new for the history; the queue's inputs are unchanged
         progressed = [paper_from_facts(f) for f in state.paper_facts(changed).values()]
         live = set(state.paper_facts({item_key for _, item_key, _ in annotations}))
-    failed = {error["path"] for error in result.errors}
+    failed = result.failed_paths()
     with state.transaction():
         record_progress(state, progressed, at)
         record_annotations(state, annotations, live, at)
@@ -73,6 +73,7 @@ def after_sync(
     queue = SyncResult()
     update_queue(config, state, vault, ctx, queue)
     result.errors.extend(queue.errors)
+    result.deferred.extend(queue.deferred)
     result.skipped += queue.skipped
     if config.writeback:
         assert papers is not None

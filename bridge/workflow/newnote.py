@@ -23,10 +23,10 @@ from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError, ConfigError
 from bridge.lineage import Method, MethodGraph
-from bridge.plan import PlanContext, plan, plan_methods
+from bridge.plan import PlanContext, plan, plan_methods, when_quiet
 from bridge.sources import Source
 from bridge.state import NoteState, State, text_hash
-from bridge.sync import make_renderer, open_source
+from bridge.sync import make_renderer, open_source, plan_context
 from bridge.vault.fs import Vault
 from bridge.vault.merge import new_note_text
 from bridge.vault.names import method_stem
@@ -114,10 +114,10 @@ def new_paper_note(
     result = SyncResult(warnings=list(snapshot.warnings))
     with State(vault_root) as state:
         vault = Vault(vault_root)
-        ctx = PlanContext(config.papers_folder, make_renderer(config))
+        ctx = plan_context(config, state, make_renderer(config))
         notes = state.notes()
         _forget_if_gone(notes, key, vault)
-        actions = plan(focused, notes, vault, ctx)
+        actions = when_quiet(lambda: plan(focused, notes, vault, ctx))
         vault.remove_stale_temps()
         apply(actions, vault, state, result)
         with state.transaction():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bridge.apply import SyncResult, apply
 from bridge.errors import BridgeError
-from bridge.plan import Action, PlanContext, plan_note
+from bridge.plan import Action, PlanContext, plan_note, when_quiet
 from bridge.state import STATE_DIRNAME, State
 from bridge.vault.fs import Vault
 from bridge.vault.render import RenderedNote, escape_comment_markers
@@ -32,7 +32,7 @@ def write_note(
     gone = note is not None and (note.user_deleted or vault.etag(path) is None)
     if note is not None and (note.path != path or (recreate and gone)):
         note = None  # moved by the config, or deleted and asked for again: a fresh note
-    action = plan_note(desired, note, path, vault, ctx)
+    [action] = when_quiet(lambda: [plan_note(desired, note, path, vault, ctx)])
     apply([action], vault, state, result)
     return action
 

@@ -110,8 +110,8 @@ def update_queue(
         return None
     action = write_note(render_queue(ctx.renderer, rows), path, state, vault, ctx, result,
                         recreate=recreate)  # fmt: skip
-    done = action.kind in ("create", "update", "touch", "unchanged") and not any(
-        error["path"] == path for error in result.errors
+    done = action.kind in ("create", "update", "touch", "unchanged") and (
+        path not in result.failed_paths()
     )
     # not written (read-only, changed meanwhile…): tried again at the next sync, even one
     # that changes nothing else
@@ -128,7 +128,7 @@ def queue_settings(config: Config) -> str:
 def rebuild_queue(config: Config, *, now: datetime | None = None) -> tuple[str, SyncResult]:
     """`zob queue`: rewrite the queue from the notes now (recreated if deleted), and record
     the progress seen, as a sync would — without reading Zotero."""
-    from bridge.sync import make_renderer
+    from bridge.sync import make_renderer, plan_context
 
     vault_root = require_vault(config)
     require_synced(vault_root)
@@ -144,6 +144,6 @@ def rebuild_queue(config: Config, *, now: datetime | None = None) -> tuple[str, 
         result.warnings.extend(problems)
         with state.transaction():
             record_progress(state, papers, iso(now))
-        ctx = PlanContext(config.papers_folder, make_renderer(config))
+        ctx = plan_context(config, state, make_renderer(config))
         update_queue(config, state, vault, ctx, result, recreate=True)
     return config.reading_queue, result

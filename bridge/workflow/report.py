@@ -25,9 +25,8 @@ from bridge.apply import SyncResult
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
 from bridge.lineage import PaperInfo
-from bridge.plan import PlanContext
 from bridge.state import NoteState, State
-from bridge.sync import make_renderer
+from bridge.sync import make_renderer, plan_context
 from bridge.vault.fs import Vault
 from bridge.vault.notefile import wrap_region
 from bridge.vault.papers import collect_papers
@@ -274,7 +273,7 @@ def weekly_report(
         renderer = make_renderer(config)
         data = week_data(state, papers, week, config.language)
         path = f"{config.reports_folder}/{week.label}.md"
-        ctx = PlanContext(config.papers_folder, renderer)
+        ctx = plan_context(config, state, renderer)
         write_note(render_report(renderer, data), path, state, vault, ctx, result, recreate=True)
     data["path"] = path
     return data, result
