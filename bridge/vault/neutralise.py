@@ -46,7 +46,7 @@ ZWSP = "\u200b"
 # might take for a new line.
 _BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 _LINE_BREAK = re.compile(f"\r\n|[{_BREAKS}]")
-_BREAK_RUN = re.compile(f"[ \t]*(?:\r\n|[{_BREAKS}])[{_BREAKS} \t]*")
+_BREAK_RUN = re.compile(f"[ \t]*(?:\r\n|[{_BREAKS}])[{_BREAKS} \t]*|\t")
 # C0/C1 controls other than tab and the line breaks above: invisible, they only make trouble.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
@@ -58,13 +58,13 @@ _PERCENTS = re.compile(r"%(?=%)")  # `%%` opens an Obsidian comment and region m
 _TEMPLATER = re.compile(r"<(?=%)")  # `<%` opens a Templater command
 _HTML = re.compile(r"<(?=[A-Za-z/!?])")  # a tag, closing tag, comment, CDATA or autolink
 _LINKISH = re.compile(r"\[(?=\[)|\](?=[(\[:])")  # `[[`, `](`, `][`, `]:`
-_SCHEME = re.compile(r"(?<![A-Za-z0-9+.\-])(?:javascript|vbscript|data)(?=:)", re.IGNORECASE)
+_SCHEME = re.compile(r"(?:javascript|vbscript|data)(?=:)", re.IGNORECASE)
 _BLOCK_ID = re.compile(r"(?<!\S)\^(?=[A-Za-z0-9-]+[ \t]*$)", re.MULTILINE)
 _NEEDS_BODY_WORK = re.compile(r"[`~%<\[\]^:\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _NEEDS_PROP_WORK = re.compile(r"[<`%\[\]:]")
 _PROP_BREAK = re.compile(
     r"<(?=[A-Za-z/!?%])|`(?!\u200b)|%(?=%)|\[(?=\[)|\](?=[(\[:])"
-    r"|(?<![A-Za-z0-9+.\-])(?:javascript|vbscript|data)(?=:)",
+    r"|(?:javascript|vbscript|data)(?=:)",
     re.IGNORECASE,
 )
 _BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)([\[\]])")  # a bracket not already escaped
@@ -81,7 +81,8 @@ def _lines(value: str) -> str:
 
 
 def _one_line(value: str) -> str:
-    """Line breaks (with the spaces around them) as one space; the rest of the spacing kept."""
+    """Line breaks (with the spaces around them) and tabs as one space (a URL reader drops
+    tabs and newlines, so `java<TAB>script:` would be a scheme); other spacing kept."""
     return _CONTROL.sub("", _BREAK_RUN.sub(" ", value)).strip()
 
 
@@ -134,10 +135,10 @@ def props(values: Iterable[str]) -> list[str]:
 def url_part(value: str | None) -> str:
     """Zotero text placed inside a link destination the bridge builds (`https://doi.org/…`):
     one line, and percent-encoded wherever it could end the link, open a comment or a tag,
-    or smuggle a scheme (`%` only when it is not already an escape)."""
+    or carry a scheme (`:` too; `%` only when it is not already an escape)."""
     value = _one_line(value or "")
     value = _URL_PERCENT.sub("%25", value)
-    return quote(value, safe="%/:;=?&#+@!$*',.-_~", errors="replace")
+    return quote(value, safe="%/;=?&#+@!$*',.-_~", errors="replace")
 
 
 def tags(values: Iterable[Any]) -> list[str]:
