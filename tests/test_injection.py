@@ -269,3 +269,36 @@ def test_the_doi_link_stays_one_link() -> None:
     assert re.fullmatch(r"[A-Za-z0-9%/;=?&#+@!$*',.\-_~]+", part)
     assert "%%" not in part and "(" not in part and ")" not in part
     assert neutralise.url_part("10.1109/CVPR.2016.90") == "10.1109/CVPR.2016.90"
+
+
+def test_user_templates_see_only_neutralised_text(tmp_path: Path) -> None:
+    """A user template that reads the raw model (`item`, `a.attachment`) gets the same
+    guarantees as the bundled ones: the view neutralises every string it hands out."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "paper.md.j2").write_text(
+        '# {{ item.title }}\n{{ item.fields.get("abstractNote", "") }}\n'
+        '{{ item.fields.get("DOI", "") }}\n'
+        "{% for c in item.creators %}- {{ c.last_name }}\n{% endfor %}"
+        "{% for t in item.tags %}- {{ t }}\n{% endfor %}"
+        '{{ region("abstract") }}\n{{ region("annotations") }}\n{{ region("lineage") }}\n'
+    )
+    (templates / "annotations.md.j2").write_text(
+        "{% for s in sections %}{% for a in s.annotations %}"
+        '{{ a.attachment.title }} {{ item.fields.get("url", "") }}\n{% endfor %}{% endfor %}'
+    )
+    db, data_dir, vault, _ = build_library(tmp_path, "annotation-text")
+    for n, hostile in enumerate(HOSTILE):
+        key = db.add_item(
+            "journalArticle", title=hostile, abstractNote=hostile, DOI=hostile, url=hostile,
+            creators=[("author", hostile, hostile)], tags=[hostile], date="2020",
+        )  # fmt: skip
+        attachment = db.add_attachment(key, filename=f"t{n}.pdf", title=hostile)
+        db.add_annotation(attachment, text=hostile)
+    db.commit()
+    config = Config(vault=vault, zotero_dir=data_dir, templates_dir=templates)
+    result = sync(config, source=SqliteSource(data_dir))
+    assert result.ok, result.errors
+    assert_inert(vault)
+    shown = "".join(p.read_text(encoding="utf-8") for p in (vault / "Papers").glob("*.md"))
+    assert "&lt;script>" in shown and "\\`\\`\\`dataviewjs" in shown  # the template did read them
