@@ -49,6 +49,7 @@ _LINE_BREAK = re.compile(f"\r\n|[{_BREAKS}]")
 _BREAK_RUN = re.compile(f"[ \t]*(?:\r\n|[{_BREAKS}])[{_BREAKS} \t]*|\t")
 # C0/C1 controls other than tab and the line breaks above: invisible, they only make trouble.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+_UNUSUAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # all but tab and LF
 
 # One pass of substitutions for body text; each leaves nothing its own pattern (or another's)
 # would match again, so the whole is idempotent (tests/test_injection.py checks it).
@@ -77,12 +78,16 @@ MULTILINE_FIELDS = frozenset({"abstractNote", "extra", "text", "comment"})
 
 def _lines(value: str) -> str:
     """Every kind of line break as LF, control characters gone."""
+    if _UNUSUAL.search(value) is None:
+        return value  # LF only, no controls: nearly every abstract, one scan
     return _CONTROL.sub("", _LINE_BREAK.sub("\n", value))
 
 
 def _one_line(value: str) -> str:
     """Line breaks (with the spaces around them) and tabs as one space (a URL reader drops
     tabs and newlines, so `java<TAB>script:` would be a scheme); other spacing kept."""
+    if "\n" not in value and "\t" not in value and _UNUSUAL.search(value) is None:
+        return value.strip()
     return _CONTROL.sub("", _BREAK_RUN.sub(" ", value)).strip()
 
 
