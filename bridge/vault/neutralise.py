@@ -10,11 +10,12 @@ markers, fences, properties). What this module guarantees for any input string:
   inside a token, a Markdown backslash escape, or an HTML entity, each of which Obsidian's
   reading view shows as the original character. Line breaks in single-line fields become
   spaces; nothing else is dropped but control characters.
-- **Nothing runs.** No `<%` (Templater), no backtick at all in body text (so no code fence,
-  hence no `dataview`/`dataviewjs` block, and no inline code, hence no Dataview `$=`/`=`
-  query), no `<` that starts an HTML tag, comment or autolink (so no `<script>`, `<iframe>`,
-  `<object>`, `<embed>`, and no element an `onerror=` could sit on), and no `javascript:`,
-  `vbscript:` or `data:` scheme.
+- **Nothing runs.** No `<%` (Templater); no unescaped backtick in body text and none without
+  a zero-width space after it in a property (so no code fence, hence no `dataview` or
+  `dataviewjs` block, and no inline code, hence no Dataview `$=`/`=` query); no `<` that
+  starts an HTML tag, comment or autolink (so no `<script>`, `<iframe>`, `<object>`,
+  `<embed>`, and no element an `onerror=` could sit on); no `javascript:`, `vbscript:` or
+  `data:` (a zero-width space before the colon).
 - **No structure breaks.** Single-line output holds no line break of any kind; body text holds
   no `%%` (no Obsidian comment, so no fake region marker), no line that opens a ``` or ~~~
   fence (so no fence can swallow an end marker), no `[[`, `](`, `][` or `]:` (no accidental
@@ -22,8 +23,9 @@ markers, fences, properties). What this module guarantees for any input string:
 - **Property values are never links** the bridge did not mean: no `[[` survives, so a title
   that is exactly `[[X]]` is text to Obsidian. The bridge's own `proposes`/`extends`/`related`
   links are made from sanitised file names and do not pass through here.
-- **Stable.** Every function is idempotent and deterministic, so rendering the same item twice
-  gives the same note and merges never see drift.
+- **Stable.** Every function is deterministic, and `text`, `inline`, `prop` and `link_label`
+  are idempotent, so rendering the same item twice gives the same note, re-rendering a value
+  read back from a note changes nothing, and merges never see drift.
 
 Where each function is used: `prop` for every Zotero-derived property value, `inline` for a
 Zotero string on one line of the body (headings, list rows), `text` for multi-line body text
