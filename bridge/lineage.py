@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from bridge.model import Item
+from bridge.vault import neutralise
 
 _SPLIT = re.compile(r"[;,]")
 
@@ -227,7 +228,7 @@ def mermaid(graph: MethodGraph, name: str, depth: int) -> str:
     ids = {node: f"m{i}" for i, node in enumerate(nodes)}
     lines = ["```mermaid", "flowchart LR"]
     for node in nodes:
-        label = graph.methods[node].name.replace('"', "#quot;")
+        label = neutralise.mermaid_label(graph.methods[node].name)
         lines.append(f'    {ids[node]}["{label}"]')
     for child, parent in sorted(set(edges), key=lambda e: (ids[e[1]], ids[e[0]])):
         lines.append(f"    {ids[parent]} --> {ids[child]}")

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from bridge.model import Item
 
 # Forbidden by the note contract: breaks links (# ^ [ ] | %) or file systems (* " \ / < > : ?).
-_FORBIDDEN = re.compile(r'[*"\\/<>:|?#^\[\]%]')
+# A backtick too: a name is link text in bodies, and backticks there would make a code span
+# around it, which Dataview runs when it starts with `$=` (see bridge/vault/neutralise.py).
+_FORBIDDEN = re.compile(r'[*"\\/<>:|?#^\[\]%`]')
 _SPACES = re.compile(r"\s+")
 _WINDOWS_RESERVED = {
     "con", "prn", "aux", "nul",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -25,6 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from bridge.errors import ConfigError
 from bridge.lineage import Method, MethodGraph, PaperInfo, is_lineage_tag, item_edges, mermaid
 from bridge.model import Annotation, Attachment, Item
+from bridge.vault import neutralise
 from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
 
@@ -41,7 +41,6 @@ _VENUE_FIELDS = (
     "publicationTitle", "proceedingsTitle", "conferenceName", "bookTitle", "websiteTitle",
     "repository", "university", "institution", "publisher",
 )  # fmt: skip
-_TAG_BAD = re.compile(r"[^\w/\-]")
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ class Renderer:
     def paper(self, item: Item, names: LinkNames) -> RenderedNote:
         properties = self.paper_properties(item, names)
         regions = {
-            "abstract": escape_comment_markers(item.fields.get("abstractNote", "").strip()),
+            "abstract": neutralise.text(item.fields.get("abstractNote")).strip(),
             "annotations": self.annotations(item),
             "lineage": self.paper_lineage(properties),
         }
@@ -164,31 +163,32 @@ class Renderer:
         edges = item_edges(item, self.proposes_prefix, self.extends_prefix)
         pdf = first_pdf(item)
         related = sorted(filter(None, (names.paper(k) for k in item.related)), key=str.casefold)
+        prop = neutralise.prop  # every Zotero string below passes it (or `tags`, `props`)
+        title = prop(item.title)
         values: dict[str, Any] = {
-            "title": item.title or None,
-            "aliases": [item.title] if item.title else [],
-            "authors": [c.display for c in item.creators if c.creator_type in ("author", "")]
-            or [c.display for c in item.creators],
+            "title": title or None,
+            "aliases": [title] if title else [],
+            "authors": neutralise.props(authors(item)),
             "year": item.year,
-            "venue": venue(item),
-            "item_type": item.item_type,
-            "doi": item.fields.get("DOI") or None,
-            "url": item.fields.get("url") or None,
-            "citekey": item.citation_key or None,
+            "venue": prop(venue(item)) or None,
+            "item_type": prop(item.item_type) or None,
+            "doi": prop(item.fields.get("DOI")) or None,
+            "url": prop(item.fields.get("url")) or None,
+            "citekey": prop(item.citation_key) or None,
             "zotero_key": item.key,
             "zotero": f"zotero://select/{item.library.uri_part}/items/{item.key}",
             "pdf": f"zotero://open-pdf/{item.library.uri_part}/items/{pdf.key}" if pdf else None,
-            "tags": obsidian_tags(
+            "tags": neutralise.tags(
                 t
                 for t in item.tags
                 if not is_lineage_tag(t, self.proposes_prefix, self.extends_prefix)
             ),
-            "collections": list(item.collections),
+            "collections": neutralise.props(item.collections),
             "proposes": [link(names.method(m)) for m in edges.proposes],
             "extends": [link(names.method(m)) for m in edges.extends],
             "related": [link(r) for r in related],
-            "date_added": item.date_added or None,
-            "date_modified": item.date_modified or None,
+            "date_added": prop(item.date_added) or None,
+            "date_modified": prop(item.date_modified) or None,
         }
         return {k: v for k, v in values.items() if v not in (None, "", [])}
 
@@ -205,16 +205,18 @@ class Renderer:
         return text
 
     def _paper_context(self, item: Item, properties: dict[str, Any]) -> dict[str, Any]:
+        """What the paper template sees: Zotero's strings as body text (`doi` as part of a URL),
+        and `item` only through the neutraliser's view."""
         return {
-            "item": item,
-            "title": one_line(item.title) or "Untitled",
-            "authors": [one_line(a) for a in properties.get("authors", [])],
+            "item": neutralise.NeutralView(item),
+            "title": neutralise.inline(item.title) or "Untitled",
+            "authors": [a for a in map(neutralise.inline, authors(item)) if a],
             "year": item.year or "",
-            "venue": one_line(properties.get("venue", "")),
+            "venue": neutralise.inline(venue(item)),
             "zotero_uri": properties["zotero"],
             "pdf_uri": properties.get("pdf", ""),
-            "doi": properties.get("doi", ""),
-            "citekey": item.citation_key,
+            "doi": neutralise.url_part(item.fields.get("DOI")),
+            "citekey": neutralise.inline(item.citation_key),
         }
 
     # --- method notes --------------------------------------------------------------------
@@ -232,7 +234,8 @@ class Renderer:
         properties = {k: v for k, v in properties.items() if v not in (None, "", [])}
         children = sorted((graph.methods[c].name for c in method.children), key=str.casefold)
         context = {
-            "name": method.name, "papers": papers, "parents": [method_stem(p) for p in parents],
+            "name": neutralise.inline(method.name), "papers": papers,
+            "parents": [method_stem(p) for p in parents],
             "children": [method_stem(c) for c in children], "extended_by": extended_by,
         }  # fmt: skip
         regions = {
@@ -261,7 +264,9 @@ class Renderer:
         sections = self.annotation_sections(item)
         if not sections:
             return ""
-        return self.render_template("annotations.md.j2", sections=sections, item=item).strip("\n")
+        return self.render_template(
+            "annotations.md.j2", sections=sections, item=neutralise.NeutralView(item)
+        ).strip("\n")
 
     def annotation_sections(self, item: Item) -> list[dict[str, Any]]:
         """Annotations grouped by the section their colour stands for, in colour-map order."""
@@ -314,15 +319,17 @@ def annotation_context(item: Item, attachment: Attachment, annotation: Annotatio
     return TemplateRow(
         {
             "key": annotation.key,
-            "type": one_line(annotation.annotation_type),
-            "text": escape_comment_markers(annotation.text),
-            "comment": escape_comment_markers(annotation.comment),
-            "color": one_line(annotation.color),
-            "page_label": one_line(annotation.page_label) or (str(page) if page else ""),
-            "tags": obsidian_tags(annotation.tags),
+            "type": neutralise.inline(annotation.annotation_type),
+            "text": neutralise.text(annotation.text),
+            "comment": neutralise.text(annotation.comment),
+            "color": neutralise.inline(annotation.color),
+            "page_label": (
+                neutralise.link_label(annotation.page_label) or (str(page) if page else "")
+            ),
+            "tags": neutralise.tags(annotation.tags),
             "link": uri,
             "block_id": annotation.key.lower(),
-            "attachment": attachment,
+            "attachment": neutralise.NeutralView(attachment),
             "image": None,
             "image_missing": annotation.annotation_type in ("image", "ink"),
         }
@@ -341,25 +348,9 @@ def template_line(exc: BaseException, filename: str) -> int | None:
     return line
 
 
-def escape_comment_markers(text: str) -> str:
-    """Zotero text made inert in a note body.
-
-    `%%` would start an Obsidian comment (and could fake a region marker); `[[` and `](`
-    would make a title or highlight into a link Obsidian tries to resolve. A zero-width space
-    splits the latter two; the text reads the same.
-    """
-    text = (text or "").replace("%%", "%\\%")
-    return text.replace("[[", "[\u200b[").replace("](", "]\u200b(")
-
-
 def _lf(text: str) -> str:
     """Regions are compared with what the note holds, read back with LF line ends."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def one_line(text: str) -> str:
-    """For headings and list rows: a line break in a title must not start a new block."""
-    return " ".join(escape_comment_markers(text).split())
 
 
 def nearest_color(color: str, palette: list[str]) -> str:
@@ -382,9 +373,9 @@ def nearest_color(color: str, palette: list[str]) -> str:
 
 def _paper_row(paper: PaperInfo) -> dict[str, Any]:
     return {
-        "stem": paper.stem, "title": one_line(paper.title),
+        "stem": paper.stem, "title": neutralise.inline(paper.title),
         "year": paper.year or "",
-        "venue": one_line(paper.venue), "pass": paper.reading_pass, "status": paper.status,
+        "venue": neutralise.inline(paper.venue), "pass": paper.reading_pass, "status": paper.status,
     }  # fmt: skip
 
 
@@ -399,21 +390,17 @@ def first_pdf(item: Item) -> Attachment | None:
     return None
 
 
+def authors(item: Item) -> list[str]:
+    """The authors' names as Zotero has them (every creator when none is an author)."""
+    names = [c.display for c in item.creators if c.creator_type in ("author", "")]
+    return names or [c.display for c in item.creators]
+
+
 def venue(item: Item) -> str | None:
     for name in _VENUE_FIELDS:
         if item.fields.get(name):
             return item.fields[name]
     return None
-
-
-def obsidian_tags(tags: Any) -> list[str]:
-    """Zotero tags as Obsidian tags: no spaces or '#', not purely numeric, de-duplicated."""
-    result: dict[str, str] = {}
-    for tag in tags:
-        clean = _TAG_BAD.sub("", "-".join(str(tag).split())).strip("-/")
-        if clean and not clean.isdigit():
-            result.setdefault(clean.casefold(), clean)
-    return list(result.values())
 
 
 @cache

@@ -13,8 +13,9 @@ from bridge.apply import SyncResult, apply
 from bridge.errors import BridgeError
 from bridge.plan import Action, PlanContext, plan_note, when_quiet
 from bridge.state import STATE_DIRNAME, State
+from bridge.vault import neutralise
 from bridge.vault.fs import Vault
-from bridge.vault.render import RenderedNote, escape_comment_markers
+from bridge.vault.render import RenderedNote
 
 
 def write_note(
@@ -38,9 +39,9 @@ def write_note(
 
 
 def inline_text(text: str) -> str:
-    """A title fit for one list line: one line, no comment markers, no fake wiki-links."""
-    text = " ".join(str(text or "").split())
-    return escape_comment_markers(text).replace("[[", "[ [").replace("]]", "] ]")
+    """A title fit for one list line: the neutraliser's `inline` (one line, nothing that runs,
+    no comment marker, no fake link)."""
+    return neutralise.inline(str(text or ""))
 
 
 def require_synced(vault_root: Path) -> None:
