@@ -50,6 +50,7 @@ from bridge.retries import fingerprint, held_fingerprints
 from bridge.state import STATE_DIRNAME, State, check_state_folder, now_iso
 from bridge.statefolder import StateFileRefused, StateFolder, describe
 from bridge.vault.fs import etag_of
+from bridge.vault.guard import inside_any, zotero_folders_in_vault
 
 log = logging.getLogger("bridge.daemon")
 
@@ -467,6 +468,9 @@ class VaultFilter:
     # notes that could not take Zotero's change (`bridge.retries`): path → fingerprint then;
     # making one writable (chmod) moves no etag, yet must bring the sync it waits for
     held: dict[str, str | None] = field(default_factory=dict)
+    # Zotero's data directory when it lies inside the vault (`bridge.vault.guard`): its files
+    # are Zotero's, never notes
+    skip: frozenset[str] = frozenset()
 
     def rel(self, path: str) -> str | None:
         try:
@@ -475,6 +479,8 @@ class VaultFilter:
             return None
         if any(part.startswith(".") for part in rel.parts):
             return None  # .zotero-bridge, .obsidian, .trash, the bridge's temp files
+        if self.skip and inside_any(str(rel), self.skip):
+            return None
         return str(rel)
 
     def relevant_paths(self, event: RawEvent) -> list[str]:
@@ -569,7 +575,11 @@ class Daemon:
         self.syncing = False
         self.lock = DaemonLock(self.vault)
         self.status = Status(log_file=str(log_file) if log_file else None)
-        self.filter = VaultFilter(self.vault, self.config.papers_folder)
+        self.filter = VaultFilter(
+            self.vault,
+            self.config.papers_folder,
+            skip=zotero_folders_in_vault(self.vault, self.config.zotero_dir),
+        )
         self.debounce = self._debouncer()
         self.backoff = Backoff()
         self.watches = Watches(self._queue_event, self._polling())
@@ -881,6 +891,7 @@ class Daemon:
     def _reload(self) -> None:
         try:
             config = self.load_config()
+            require_vault(replace(config, vault=self.vault))  # a new zotero_dir may cover it
         except BridgeError as exc:
             log.error("config reload failed, keeping the previous settings: %s", exc)
             return
@@ -891,6 +902,7 @@ class Daemon:
         self.config = config
         self.zotero_db, self.zotero_dir = self._zotero_paths()
         self.filter.papers_folder = config.papers_folder
+        self.filter.skip = zotero_folders_in_vault(self.vault, config.zotero_dir)
         self.debounce = self._debouncer()
         if self._targets() != old_targets or self.watches.polling != self._polling():
             self.watches.stop()
@@ -919,5 +931,6 @@ def watch(
     load_config: Callable[[], Config], *, polling: bool = False, verbose: bool = False
 ) -> int:
     """`zob watch`: run the daemon in the foreground until SIGINT/SIGTERM."""
+    require_vault(load_config())  # a vault the bridge must not fill: refused before any write
     log_file = setup_logging(verbose)
     return Daemon(load_config, polling=polling, log_file=log_file).run()
