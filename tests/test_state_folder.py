@@ -166,12 +166,12 @@ def _config(tmp_path: Path, vault: Path, zotero_dir: Path | None = None) -> Path
     return path
 
 
-@pytest.mark.parametrize("command", ["sync", "watch", "status"])
+@pytest.mark.parametrize("command", ["sync", "watch", "status", "doctor"])
 def test_root_as_vault_is_refused_before_any_write(tmp_path: Path, command: str) -> None:
     config = _config(tmp_path, Path("/"), tmp_path / "Zotero")
     run = zob(command, "--config", str(config), timeout=60)
     assert run.returncode == 2, run.stderr
-    assert "the vault / is the root of the filesystem" in run.stderr
+    assert "the vault / is the root of the filesystem" in run.stderr + run.stdout  # doctor: stdout
     assert not Path("/.zotero-bridge").exists() and not Path("/Papers").exists()
     assert not Path(platformdirs.user_log_dir(APP_NAME)).exists()  # not even a log line
 
