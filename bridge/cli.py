@@ -232,7 +232,9 @@ def demo(vault: Path, language: str, as_json: bool) -> None:
     """
     from bridge.config import Config
     from bridge.sync import sync as run_sync
+    from bridge.vault.guard import check_vault_location
 
+    check_vault_location(vault, None)  # before the folder is made
     try:
         vault.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -315,6 +315,18 @@ def _hint(config: Config) -> str:
 
 
 def require_vault(config: Config) -> Path:
+    """The vault, once it is known to be one the bridge may fill (`bridge.vault.guard`):
+    every command that reads or writes a vault asks here first, before anything is written."""
+    from bridge.vault.guard import check_folders, check_vault_location
+
     if config.vault is None:
         raise ConfigError("no vault given", hint="pass --vault DIR, or run `zob init` once")
+    check_vault_location(config.vault, config.zotero_dir)
+    folders = {
+        attr: getattr(config, attr)
+        for attr in ("papers_folder", "methods_folder", "attachments_folder", "reports_folder")
+    }
+    check_folders(
+        config.vault, config.zotero_dir, {**folders, "reading_queue": config.reading_queue}
+    )
     return config.vault

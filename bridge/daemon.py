@@ -25,6 +25,7 @@ cursor in the state DB. Everything that could go wrong is handled in that one th
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import logging.handlers
@@ -46,8 +47,10 @@ from bridge.errors import BridgeError, DaemonRunningError
 from bridge.locks import try_lock as _try_lock
 from bridge.locks import unlock as _unlock
 from bridge.retries import fingerprint, held_fingerprints
-from bridge.state import STATE_DIRNAME, State, now_iso
+from bridge.state import STATE_DIRNAME, State, check_state_folder, now_iso
+from bridge.statefolder import StateFileRefused, StateFolder, describe
 from bridge.vault.fs import etag_of
+from bridge.vault.guard import inside_any, zotero_folders_in_vault
 
 log = logging.getLogger("bridge.daemon")
 
@@ -68,6 +71,27 @@ NETWORK_FS = frozenset(
 # ---------------------------------------------------------------------------------- logging
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """`watch.log`, never opened through a link: one planted in its place (or a FIFO, or a
+    second hard link) is refused with `StateFileRefused`, not appended to."""
+
+    def _open(self) -> Any:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        path = Path(self.baseFilename)
+        try:
+            fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise StateFileRefused(path, describe(path, path.lstat()) or "is a link") from None
+        problem = describe(path, os.fstat(fd))
+        if problem:
+            os.close(fd)
+            raise StateFileRefused(path, problem)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+
 def setup_logging(verbose: bool) -> Path | None:
     """Human-readable lines on stderr and in a rotating file in the platform log dir."""
     import platformdirs
@@ -84,9 +108,7 @@ def setup_logging(verbose: bool) -> Path | None:
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / LOG_FILE
-        to_file = logging.handlers.RotatingFileHandler(
-            path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
-        )
+        to_file = _LogFile(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
     except OSError as exc:
         log.warning("cannot write the log file in %s (%s); logging to stderr only", log_dir, exc)
         return None
@@ -98,11 +120,18 @@ def setup_logging(verbose: bool) -> Path | None:
 # ------------------------------------------------------------------------------------- lock
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_all(fd: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, 1 << 20, 0)
+    os.lseek(fd, 0, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, 1 << 20)  # pragma: no cover - Windows
+
+
+def _read_json(fd: int) -> dict[str, Any]:
     """The lock file's content; a write may be under way, so a torn read is retried."""
     for _ in range(5):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _read_all(fd).decode("utf-8", "replace")
         except OSError:
             return {}
         try:
@@ -116,10 +145,12 @@ class DaemonLock:
     """`<vault>/.zotero-bridge/daemon.lock`: held for the daemon's whole life.
 
     The file is never deleted (deleting lock files races); a clean exit empties it. Its
-    content is the holder's pid and live status, rewritten as the daemon works.
+    content is the holder's pid and live status, rewritten as the daemon works. It is opened
+    without following a link (`StateFolder`): a planted link is refused, not truncated.
     """
 
     def __init__(self, vault: Path) -> None:
+        self.vault = vault
         self.path = vault / STATE_DIRNAME / LOCK_NAME
         self.fd: int | None = None
         self.inode: int | None = None
@@ -127,8 +158,8 @@ class DaemonLock:
     def acquire(self, status: dict[str, Any]) -> None:
         """Take the lock or raise `DaemonRunningError` naming the running daemon's pid."""
         try:
-            self.path.parent.mkdir(exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            with StateFolder(self.vault) as folder:
+                fd = folder.open(LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise BridgeError(
                 f"cannot create {self.path}: {exc.strerror or exc}",
@@ -138,15 +169,15 @@ class DaemonLock:
             if _try_lock(fd):
                 break
             if attempt == 3:
+                holder = _read_json(fd)
                 os.close(fd)
-                holder = _read_json(self.path)
                 pid = holder.get("pid", "unknown")
                 raise DaemonRunningError(
                     f"another `zob watch` (pid {pid}) is already watching this vault",
                     f"stop it first (kill {pid}), or use `zob status` to see what it does",
                 )
             time.sleep(0.05)
-        previous = _read_json(self.path)
+        previous = _read_json(fd)
         if previous.get("pid") and previous.get("pid") != os.getpid():
             log.info(
                 "taking over the lock of a daemon that did not stop cleanly (pid %s)",
@@ -168,7 +199,7 @@ class DaemonLock:
     def still_ours(self) -> bool:
         """False when the lock file vanished or was replaced (vault unmounted, folder reset)."""
         try:
-            return self.inode is not None and self.path.stat().st_ino == self.inode
+            return self.inode is not None and self.path.lstat().st_ino == self.inode
         except OSError:
             return False
 
@@ -184,17 +215,18 @@ class DaemonLock:
 
 
 def probe_lock(vault: Path) -> dict[str, Any] | None:
-    """The running daemon's live status for `vault`, or None when no daemon holds the lock."""
-    path = vault / STATE_DIRNAME / LOCK_NAME
+    """The running daemon's live status for `vault`, or None when no daemon holds the lock.
+    A link planted as the lock file is refused (`StateFileRefused`), never read through."""
     try:
-        fd = os.open(path, os.O_RDONLY if os.name != "nt" else os.O_RDWR)
+        with StateFolder(vault, create=False) as folder:
+            fd = folder.open(LOCK_NAME, os.O_RDONLY if os.name != "nt" else os.O_RDWR)
     except OSError:
         return None
     try:
         if _try_lock(fd, shared=True):
             _unlock(fd)
             return None
-        return _read_json(path) or {"pid": None}
+        return _read_json(fd) or {"pid": None}
     finally:
         os.close(fd)
 
@@ -436,6 +468,9 @@ class VaultFilter:
     # notes that could not take Zotero's change (`bridge.retries`): path → fingerprint then;
     # making one writable (chmod) moves no etag, yet must bring the sync it waits for
     held: dict[str, str | None] = field(default_factory=dict)
+    # Zotero's data directory when it lies inside the vault (`bridge.vault.guard`): its files
+    # are Zotero's, never notes
+    skip: frozenset[str] = frozenset()
 
     def rel(self, path: str) -> str | None:
         try:
@@ -444,6 +479,8 @@ class VaultFilter:
             return None
         if any(part.startswith(".") for part in rel.parts):
             return None  # .zotero-bridge, .obsidian, .trash, the bridge's temp files
+        if self.skip and inside_any(str(rel), self.skip):
+            return None
         return str(rel)
 
     def relevant_paths(self, event: RawEvent) -> list[str]:
@@ -538,7 +575,11 @@ class Daemon:
         self.syncing = False
         self.lock = DaemonLock(self.vault)
         self.status = Status(log_file=str(log_file) if log_file else None)
-        self.filter = VaultFilter(self.vault, self.config.papers_folder)
+        self.filter = VaultFilter(
+            self.vault,
+            self.config.papers_folder,
+            skip=zotero_folders_in_vault(self.vault, self.config.zotero_dir),
+        )
         self.debounce = self._debouncer()
         self.backoff = Backoff()
         self.watches = Watches(self._queue_event, self._polling())
@@ -631,6 +672,7 @@ class Daemon:
 
     def run(self) -> int:
         """Sync, then watch until SIGINT/SIGTERM. Returns the exit code (0)."""
+        check_state_folder(self.vault)
         self.lock.acquire(self.status.as_dict())
         previous = self._install_signals()
         try:
@@ -862,6 +904,7 @@ class Daemon:
     def _reload(self) -> None:
         try:
             config = self.load_config()
+            require_vault(replace(config, vault=self.vault))  # a new zotero_dir may cover it
         except BridgeError as exc:
             log.error("config reload failed, keeping the previous settings: %s", exc)
             return
@@ -872,6 +915,7 @@ class Daemon:
         self.config = config
         self.zotero_db, self.zotero_dir = self._zotero_paths()
         self.filter.papers_folder = config.papers_folder
+        self.filter.skip = zotero_folders_in_vault(self.vault, config.zotero_dir)
         self.debounce = self._debouncer()
         if self._targets() != old_targets or self.watches.polling != self._polling():
             self.watches.stop()
@@ -900,5 +944,6 @@ def watch(
     load_config: Callable[[], Config], *, polling: bool = False, verbose: bool = False
 ) -> int:
     """`zob watch`: run the daemon in the foreground until SIGINT/SIGTERM."""
+    require_vault(load_config())  # a vault the bridge must not fill: refused before any write
     log_file = setup_logging(verbose)
     return Daemon(load_config, polling=polling, log_file=log_file).run()

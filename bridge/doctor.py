@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge.config import Config, load_config
+from bridge.config import Config, load_config, require_vault
 from bridge.errors import EXIT_OK, EXIT_SOURCE, EXIT_USAGE, BridgeError, ConfigError
 
 __all__ = ["Check", "Report", "diagnose"]
@@ -83,6 +83,10 @@ def _vault_check(config: Config) -> Check:
         return Check(
             False, "vault", "no vault given", "pass --vault DIR, or run `zob init` once", EXIT_USAGE
         )
+    try:
+        require_vault(config)  # `/`, HOME, Zotero's data dir: refused before the probe file
+    except BridgeError as exc:
+        return Check(False, "vault", exc.message, exc.hint or "", exc.exit_code)
     try:
         with tempfile.NamedTemporaryFile(dir=config.vault, prefix=".zob-doctor-"):
             pass

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bridge.errors import BridgeError
+from bridge.statefolder import STATE_DIRNAME, StateFolder
 
 _WIN_LOCK_OFFSET = 1 << 20  # Windows locks a byte range; lock one far past the content
 
@@ -52,9 +53,14 @@ class SyncBusyError(BridgeError):
 
 @contextlib.contextmanager
 def sync_lock(state_dir: Path, timeout: float = 120.0) -> Iterator[None]:
-    """One sync at a time per vault (a manual `zob sync` and the daemon take turns)."""
-    state_dir.mkdir(exist_ok=True)
-    fd = os.open(state_dir / "sync.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    """One sync at a time per vault (a manual `zob sync` and the daemon take turns).
+
+    `state_dir` is `<vault>/.zotero-bridge`; the lock file in it is never reached through a
+    link (`StateFolder`), so a planted `sync.lock` link creates nothing outside the vault."""
+    if state_dir.name != STATE_DIRNAME:
+        raise ValueError(f"not a state folder: {state_dir}")
+    with StateFolder(state_dir.parent) as folder:
+        fd = folder.open("sync.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout
         while not try_lock(fd):

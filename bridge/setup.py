@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 from pathlib import Path
 
 from bridge.config import default_config_path
 from bridge.errors import ConfigError
+from bridge.vault.guard import check_vault_location
 
 CANDIDATE_ZOTERO_DIRS = ("~/Zotero", "~/Documents/Zotero", "~/snap/zotero-snap/common/Zotero")
 
@@ -35,6 +39,7 @@ def write_config(
             f"vault folder {vault} does not exist",
             hint="create it (or open it once in Obsidian) and run `zob init` again",
         )
+    check_vault_location(vault, zotero_dir)
     detected = None
     if zotero_dir is None:
         detected = zotero_dir = detect_zotero_dir()
@@ -45,6 +50,7 @@ def write_config(
             "Folders → Data Directory Location)",
         )
     zotero_dir = zotero_dir.expanduser().resolve()
+    check_vault_location(vault, zotero_dir)
     path = default_config_path()
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists", hint="pass --force to overwrite it")
@@ -57,7 +63,23 @@ def write_config(
         'type = "sqlite"\n'
         f"zotero_dir = {_toml_string(str(zotero_dir))}\n"
     )
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    _write_new(path, text.encode("utf-8"))
     return path, detected
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` through a fresh temp file beside it: created with
+    `O_EXCL | O_NOFOLLOW` under a random name, so a link planted where the temp file goes
+    cannot send the config's bytes elsewhere. `os.replace` swaps a link at `path` itself
+    for the new file; it never writes through it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

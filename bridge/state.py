@@ -9,8 +9,11 @@ one transaction each.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import secrets
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -20,9 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import BridgeError
+from bridge.errors import EXIT_USAGE, BridgeError
+from bridge.statefolder import STATE_DIRNAME, StateFileRefused, StateFolder
 
-STATE_DIRNAME = ".zotero-bridge"
+__all__ = ["STATE_DIRNAME", "State", "StateError", "SharedStateError", "StateFileRefused"]
+
+DB_NAME = "state.sqlite"
+DB_SIDE_FILES = ("-journal", "-wal", "-shm")  # what SQLite keeps beside it
+VAULT_ID_FILE = "vault-id"  # the vault's id, readable without opening its database
+VAULT_ID_KEY, VAULT_PATH_KEY = "vault_id", "vault_path"
 
 MIGRATIONS: list[str] = [
     # 1: notes, conflicts, syncs, meta
@@ -196,23 +205,109 @@ class StateError(BridgeError):
     pass
 
 
+class SharedStateError(StateError):
+    """This state folder is also another vault's: each vault needs its own."""
+
+    exit_code = EXIT_USAGE
+
+
+def connect_state_db(folder: StateFolder) -> sqlite3.Connection:
+    """Open `state.sqlite` in `folder` so that no link can lead SQLite outside the vault.
+
+    sqlite3 opens by path, so no descriptor of ours can be handed to it. Instead:
+    1. the database and its side files are checked with an lstat relative to the folder's
+       descriptor: each is missing or a plain file with one link (`StateFolder.check`); a
+       missing database is created by us with `O_CREAT | O_EXCL | O_NOFOLLOW`, so SQLite
+       never creates a file through a name;
+    2. SQLite turns the name into a full path itself (resolving links — that is how a
+       linked `state.sqlite` used to send it into Zotero's database) and then opens that
+       path and every side file with `O_NOFOLLOW`. `PRAGMA database_list`, which writes
+       nothing, says which file it opened: it must be the very file (device and inode) seen
+       in step 1, in the very folder we hold open. A link swapped in after step 1 is thus
+       either not followed by SQLite's open or shows up here, before any statement writes.
+    Only then do the first writing pragmas run; the side files they create are checked again.
+
+    Not `/proc/self/fd/N`: it exists on Linux only, and SQLite would derive the side files'
+    names from it, which is no safer. Not a descriptor of the database file kept open
+    either: closing any descriptor of a file drops every POSIX lock this process holds on
+    it, SQLite's own included.
+    """
+    for suffix in DB_SIDE_FILES:
+        folder.check(DB_NAME + suffix)
+    seen = folder.check(DB_NAME)
+    if seen is None:
+        with contextlib.suppress(FileExistsError):  # another process just made it
+            os.close(folder.open(DB_NAME, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
+        seen = folder.check(DB_NAME)
+    db = sqlite3.connect(folder.path / DB_NAME, isolation_level=None, timeout=30)
+    try:
+        opened = Path(db.execute("PRAGMA database_list").fetchone()[2])
+        if (
+            seen is None
+            or not _same_file(opened, seen)
+            or not _same_file(opened.parent, folder.stat)
+        ):
+            raise StateFileRefused(
+                folder.path / DB_NAME, f"led SQLite to {opened} (replaced by a link meanwhile?)"
+            )
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def check_state_folder(vault: Path) -> None:
+    """Refuse now (`StateFileRefused`) what a later open would: a link or other stray file
+    where the state folder or one of the bridge's files should be. For `zob watch`, which
+    would otherwise only log each failed sync and retry."""
+    with StateFolder(vault) as folder:
+        for name in (DB_NAME, *(DB_NAME + s for s in DB_SIDE_FILES), VAULT_ID_FILE, "sync.lock"):
+            folder.check(name)
+
+
+def _same_file(path: Path, seen: os.stat_result) -> bool:
+    try:
+        now = os.stat(path)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (seen.st_dev, seen.st_ino)
+
+
+def _recorded_vault(path: Path, folder: StateFolder, vault_id: str) -> str:
+    """What the vault path recorded in the state DB is now, seen from `folder`: "same" (this
+    vault under another name), "shared" (it reaches this very state folder), "copy" (its own
+    state folder, same vault id) or "moved" (gone, or another vault)."""
+    try:
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) == (folder.vault_stat.st_dev, folder.vault_stat.st_ino):
+            return "same"
+        if _same_file(path / STATE_DIRNAME, folder.stat):
+            return "shared"
+        with StateFolder(path, create=False) as other:
+            theirs = other.read_small(VAULT_ID_FILE)
+    except (OSError, BridgeError):
+        return "moved"
+    return "copy" if theirs == vault_id.encode() else "moved"
+
+
 class State:
-    """A thin repository over the state database; one connection, explicit transactions."""
+    """A thin repository over the state database; one connection, explicit transactions.
+
+    Opening it also checks that the state folder is this vault's (`_claim_vault`); `notices`
+    then says, for the sync's report, when the vault was found moved or copied."""
 
     def __init__(self, vault: Path) -> None:
         self.dir = vault / STATE_DIRNAME
-        self.path = self.dir / "state.sqlite"
+        self.path = self.dir / DB_NAME
+        self.notices: list[str] = []
         try:
-            self.dir.mkdir(exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self._loader = self._base_json  # one bound method for every note's lazy base
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            # 16 MB of page cache (SQLite's default is 2 MB): a sync's batches insert rows at
-            # random places of the indexes, which at 50,000 notes span ~20 MB; a page still
-            # cached is not read again (first sync at 50,000: state rows 5.3 → 4.7 s)
-            self.db.execute("PRAGMA cache_size=-16000")
-            self._migrate()
+            with StateFolder(vault) as folder:
+                self.db = connect_state_db(folder)
+                try:
+                    self._open(folder)
+                except BaseException:
+                    self.db.close()
+                    raise
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"the bridge's state database {self.path} is unreadable ({exc})",
@@ -222,6 +317,66 @@ class State:
             raise StateError(
                 f"cannot create {self.dir}: {exc}", "check that the vault folder is writable"
             ) from exc
+
+    def _open(self, folder: StateFolder) -> None:
+        self._loader = self._base_json  # one bound method for every note's lazy base
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        # 16 MB of page cache (SQLite's default is 2 MB): a sync's batches insert rows at
+        # random places of the indexes, which at 50,000 notes span ~20 MB; a page still
+        # cached is not read again (first sync at 50,000: state rows 5.3 → 4.7 s)
+        self.db.execute("PRAGMA cache_size=-16000")
+        for suffix in DB_SIDE_FILES:
+            folder.check(DB_NAME + suffix)
+        self._migrate()
+        self._claim_vault(folder)
+
+    def _claim_vault(self, folder: StateFolder) -> None:
+        """Record which vault this state belongs to; refuse a state folder another vault uses.
+
+        The database keeps a random vault id and the vault's resolved path; `vault-id` beside
+        it repeats the id, so another location can be asked without opening its database.
+        Everything else the state knows is vault-relative, so a vault folder that was moved or
+        renamed — the common case — keeps working: the recorded path is gone (or holds another
+        vault), and the new one is recorded. A recorded path that still reaches *this* state
+        folder (a bind mount, a linked folder) means two vaults would share one state: refused.
+        A recorded path that still holds its own state folder with the same id means this vault
+        is a copy: it takes a new id, and each copy syncs on its own."""
+        here = os.path.realpath(folder.vault)
+        vault_id, recorded = self.get_meta(VAULT_ID_KEY), self.get_meta(VAULT_PATH_KEY)
+        if vault_id is not None and recorded == here:
+            if folder.read_small(VAULT_ID_FILE) != vault_id.encode():
+                folder.write_small(VAULT_ID_FILE, vault_id.encode())
+            return
+        if vault_id is not None and recorded is not None:
+            found = _recorded_vault(Path(recorded), folder, vault_id)
+            if found == "same":  # another name of this very folder
+                return
+            if found == "shared":
+                raise SharedStateError(
+                    f"the state folder {folder.path} is also the state folder of the vault "
+                    f"{recorded}: two vaults cannot share one (each one's notes would be "
+                    "mistaken for the other's)",
+                    f"give this vault its own state folder: remove the link or mount at "
+                    f"{folder.path}; {recorded} keeps its state",
+                )
+            if found == "copy":
+                vault_id = None
+                self.notices.append(
+                    f"this vault looks like a copy of {recorded}, which still exists: it now "
+                    "has an identity of its own and the two are synced separately"
+                )
+            else:
+                self.notices.append(
+                    f"this vault was at {recorded} before; its state moved with it and now "
+                    f"belongs to {here}"
+                )
+        with self.transaction():
+            if vault_id is None or self.get_meta(VAULT_ID_KEY) is None:
+                vault_id = vault_id or secrets.token_hex(16)
+                self.set_meta(VAULT_ID_KEY, vault_id)
+            self.set_meta(VAULT_PATH_KEY, here)
+        folder.write_small(VAULT_ID_FILE, vault_id.encode())
 
     def close(self) -> None:
         self.db.close()

@@ -223,7 +223,8 @@ def _sync_snapshot(
     gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
     vault = Vault(vault_root)
     ctx = plan_context(config, state, make_renderer(config, cached=True), force=options.force)
-    result = SyncResult(dry_run=options.dry_run, warnings=list(snapshot.warnings))
+    # state.notices: the vault was found moved or copied (`State._claim_vault`)
+    result = SyncResult(dry_run=options.dry_run, warnings=[*state.notices, *snapshot.warnings])
     notes: Mapping[str, NoteState] | None = None
     planned: Iterable[Action] = ()
     seen: list[tuple[str, str, str]] = []  # the items' annotations, for the history

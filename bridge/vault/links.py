@@ -30,6 +30,8 @@ from urllib.parse import unquote
 
 import yaml
 
+from bridge.vault.guard import is_zotero_data_dir
+
 __all__ = ["Link", "LinkIndex", "parse_canvas_links", "parse_links", "NOTE_EXTENSIONS"]
 
 # Files Obsidian parses for links; every other file is only a possible link target.
@@ -822,19 +824,23 @@ def _parse_file(path: str, text: str) -> list[Link]:
 
 
 def _walk_vault(vault: Path) -> Iterable[tuple[str, str]]:
-    """(posix relative path, full path) of every file, skipping names that start with a dot."""
+    """(posix relative path, full path) of every file, skipping names that start with a dot
+    and any Zotero data directory inside the vault (`bridge.vault.guard`)."""
     stack = [("", str(vault))]
     while stack:
         prefix, folder = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                relative = prefix + entry.name
-                if entry.is_dir():
-                    stack.append((relative + "/", entry.path))
-                elif entry.is_file():
-                    yield relative, entry.path
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+        if prefix and is_zotero_data_dir(entry.name for entry in entries):
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            relative = prefix + entry.name
+            if entry.is_dir():
+                stack.append((relative + "/", entry.path))
+            elif entry.is_file():
+                yield relative, entry.path
 
 
 def _read_text(path: str) -> str:
