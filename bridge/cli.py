@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from bridge import __version__
+from bridge import __version__, redact
 from bridge.errors import EXIT_SKIPPED, BridgeError
 
 EPILOG = (
@@ -50,7 +50,7 @@ class BridgeGroup(click.Group):
 
 
 def _error(message: str) -> None:
-    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
+    click.echo(click.style("error: ", fg="red", bold=True) + redact.redact(message), err=True)
 
 
 @click.group(
@@ -154,9 +154,10 @@ def print_result(result: Any, as_json: bool, verbose: bool = False) -> None:
         )
         click.echo(("Would be: " if result.dry_run else "Synced: ") + summary)
         for warning in result.warnings:
-            click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
+            click.echo(click.style("warning: ", fg="yellow") + redact.redact(warning), err=True)
         for error in result.errors:
-            click.echo(click.style("skipped: ", fg="yellow") + error["message"], err=True)
+            message = redact.redact(error["message"])
+            click.echo(click.style("skipped: ", fg="yellow") + message, err=True)
         if result.conflicts:
             click.echo(
                 "Conflicts are preserved in the notes as '[!warning] zotero-bridge "
