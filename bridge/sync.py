@@ -15,7 +15,7 @@ import obsidian_templates
 from bridge import __version__
 from bridge.apply import SyncResult, apply
 from bridge.config import APP_NAME, Config, require_vault
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, NoSpaceError, is_no_space
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
@@ -126,6 +126,10 @@ def sync(
     """Run the pipeline once. Raises BridgeError subclasses for whole-sync failures."""
     try:
         return _sync(config, options, source=source, progress=progress)
+    except OSError as exc:
+        if is_no_space(exc):  # a method note, the queue, an index: the disk is full
+            raise NoSpaceError.from_os_error(exc) from exc
+        raise
     finally:
         gc.unfreeze()
 

@@ -59,7 +59,7 @@ from pyzotero import Zotero
 from pyzotero.errors import PyZoteroError
 
 from bridge import redact
-from bridge.config import Config
+from bridge.config import Config, read_small_file
 from bridge.errors import BridgeError, ConfigError, SourceError
 from bridge.model import Library, LibrarySnapshot
 from bridge.sources.apijson import CHILD_TYPES, items_from_api
@@ -919,13 +919,10 @@ def read_api_key(config: Config, warnings: list[str]) -> str:
             f"create a read-only key on {KEYS_PAGE}, then export ZOTERO_API_KEY=… or put it "
             "in a file named by source.api_key_file (chmod 600)",
         )
-    try:
-        key = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read api_key_file {path}: {getattr(exc, 'strerror', None) or exc}",
-            "check the path in source.api_key_file",
-        ) from None
+    try:  # bounded and non-blocking: the path may name a FIFO or a device
+        key = read_small_file(Path(path), 4096, "api_key_file").strip()
+    except ConfigError as exc:
+        raise ConfigError(exc.message, "check the path in source.api_key_file") from None
     if not key:
         raise ConfigError(f"api_key_file {path} is empty", f"paste the key from {KEYS_PAGE}")
     if os.name != "nt" and Path(path).stat().st_mode & 0o044:
