@@ -212,13 +212,38 @@ def state_error(path: Path, exc: sqlite3.Error) -> BridgeError | None:
         return StateBusyError(str(path), lock_holders(path), BUSY_SECONDS)
     if primary == _SQLITE_FULL:
         return NoSpaceError(str(path), "the disk is full")
+    if primary == _SQLITE_IOERR and (reason := _out_of_space(path)):
+        return NoSpaceError(str(path), reason)  # SQLite reports ENOSPC/EFBIG as an I/O error
     if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN, _SQLITE_READONLY):
         return StateError(
-            f"cannot read or write the bridge's state database {path} ({detail}); nothing "
-            "was written",
+            f"cannot read or write the bridge's state database {path} ({detail}); the bridge "
+            "stopped and your notes are intact",
             "check that the vault's disk is mounted and writable, then try again",
         )
     return None
+
+
+def _out_of_space(path: Path) -> str | None:
+    """Why a write of the state database failed for want of space, when that is why: SQLite
+    keeps the errno to itself, so the disk and this process's file-size limit are asked."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        largest = max(
+            (os.stat(f"{path}{suffix}").st_size for suffix in ("", "-wal", "-journal")
+             if os.path.exists(f"{path}{suffix}")),
+            default=0,
+        )  # fmt: skip
+        if limit != resource.RLIM_INFINITY and largest + 65536 >= limit:
+            return f"File too large (this process may write files of at most {limit} bytes)"
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        disk = os.statvfs(path.parent)
+    except (AttributeError, OSError):
+        return None
+    return "the disk is full" if disk.f_bavail * disk.f_frsize < 65536 else None
 
 
 def lock_holders(path: Path) -> list[str]:
