@@ -1,18 +1,22 @@
 """The executor: carry out planned actions with atomic writes, then record them in the state DB.
 
 Kept small on purpose: every decision was made by the planner. One bad note (changed on disk
-since the scan, read-only, a symlink) becomes a skip with a message; the rest goes on.
+since the scan, read-only, a symlink) becomes a skip with a message; the rest goes on. A full
+disk stops the sync instead (every later write would fail too): what was written is recorded
+if the state DB still can be, and a note whose write failed is as it was (the temp file is
+removed, the note never touched).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.errors import NoteChangedError, NoteError
+from bridge.errors import NoSpaceError, NoteChangedError, NoteError, is_no_space
 from bridge.lineage import PaperInfo
 from bridge.plan import Action, Receipt
 from bridge.state import State
@@ -107,7 +111,11 @@ def apply(
     """Execute `actions` in order; state rows are committed in batches."""
     pending: list[Action] = []
     for action in actions:
-        done = _execute(action, vault, result)
+        try:
+            done = _execute(action, vault, result)
+        except NoSpaceError:
+            _record_if_possible(pending, vault, state)
+            raise
         if done is not None:
             pending.append(done)
         if len(pending) >= STATE_BATCH:
@@ -117,6 +125,13 @@ def apply(
             progress(1)
     _record(pending, vault, state)
     return result
+
+
+def _record_if_possible(actions: list[Action], vault: Vault, state: State) -> None:
+    """Record the notes already written before a full disk stops the sync; when the state DB
+    cannot take them either, the next sync finds them again by zotero_key."""
+    with contextlib.suppress(Exception):  # the full disk is what gets reported
+        _record(actions, vault, state)
 
 
 def _execute(action: Action, vault: Vault, result: SyncResult) -> Action | None:
@@ -144,6 +159,8 @@ def _execute(action: Action, vault: Vault, result: SyncResult) -> Action | None:
         result.skip(action.path, action.note_id, exc.message)
         return None
     except OSError as exc:
+        if is_no_space(exc):
+            raise NoSpaceError.from_os_error(exc, action.path) from exc
         result.skip(action.path, action.note_id, f"cannot write the note: {exc.strerror or exc}")
         return None
     result.count(action)

@@ -1,7 +1,6 @@
 """The `zob` command line: parse, call one function, print. No logic lives here.
 
-Exit codes: 0 all good · 1 finished but something was skipped · 2 usage or config error ·
-3 the Zotero source could not be read · 4 refused by a safety tripwire.
+Exit codes: `bridge.errors.EXIT_CODES` (shown in every command's --help and in the README).
 """
 
 from __future__ import annotations
@@ -16,13 +15,10 @@ from typing import Any
 
 import click
 
-from bridge import __version__
-from bridge.errors import EXIT_SKIPPED, BridgeError
+from bridge import __version__, redact
+from bridge.errors import EXIT_BUG, EXIT_CODES, EXIT_SKIPPED, BridgeError, NoSpaceError, is_no_space
 
-EPILOG = (
-    "Exit codes: 0 all good, 1 finished but something was skipped, 2 usage or config error, "
-    "3 the Zotero source could not be read, 4 refused by a safety tripwire."
-)
+EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
 
 class BridgeGroup(click.Group):
@@ -40,17 +36,21 @@ class BridgeGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so briefly, keep the traceback for ZOB_DEBUG
+            if is_no_space(exc):  # any command may meet a full disk: that is no bug
+                error = NoSpaceError.from_os_error(exc)  # type: ignore[arg-type]
+                _error(str(error))
+                sys.exit(error.exit_code)
             if os.environ.get("ZOB_DEBUG"):
                 raise
             _error(
                 f"internal error: {type(exc).__name__}: {exc}\n  → this is a bug in "
                 "zotero-obsidian-bridge; run again with ZOB_DEBUG=1 and report the traceback"
             )
-            sys.exit(70)
+            sys.exit(EXIT_BUG)
 
 
 def _error(message: str) -> None:
-    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
+    click.echo(click.style("error: ", fg="red", bold=True) + redact.redact(message), err=True)
 
 
 @click.group(
@@ -154,9 +154,10 @@ def print_result(result: Any, as_json: bool, verbose: bool = False) -> None:
         )
         click.echo(("Would be: " if result.dry_run else "Synced: ") + summary)
         for warning in result.warnings:
-            click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
+            click.echo(click.style("warning: ", fg="yellow") + redact.redact(warning), err=True)
         for error in result.errors:
-            click.echo(click.style("skipped: ", fg="yellow") + error["message"], err=True)
+            message = redact.redact(error["message"])
+            click.echo(click.style("skipped: ", fg="yellow") + message, err=True)
         if result.conflicts:
             click.echo(
                 "Conflicts are preserved in the notes as '[!warning] zotero-bridge "

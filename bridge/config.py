@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,8 @@ from bridge.errors import ConfigError
 APP_NAME = "zotero-obsidian-bridge"
 SOURCES = ("sqlite", "sample", "web", "local")
 LANGUAGES = ("en", "zh")
+MAX_CONFIG_BYTES = 1_000_000  # a real config is a few kB; anything near this is not one
+MAX_KEY_DEPTH = 100  # dotted-key levels (the config's deepest key has 3)
 
 # Zotero 7's reader colours → the section each stands for (three-pass meanings).
 DEFAULT_COLORS: dict[str, str] = {
@@ -170,16 +173,95 @@ def load_config(path: Path | None = None, *, required: bool = False) -> Config:
                 hint="create one with `zob init`, or pass --vault and --zotero-dir",
             )
         return Config()
+    text = read_small_file(path, MAX_CONFIG_BYTES, "config file")
+    if _key_too_deep(text):
+        raise ConfigError(
+            f"{path} has a key nested more than {MAX_KEY_DEPTH} levels deep (a.b.c…)",
+            hint="a config needs at most a few levels; see config.example.toml",
+        )
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}",
             hint="fix the line named above; see config.example.toml",
         ) from exc
-    return config_from_dict(data, path)
+    except RecursionError:
+        raise ConfigError(
+            f"{path} is nested too deeply to read (arrays or tables inside each other)",
+            hint="a config needs at most a few levels; see config.example.toml",
+        ) from None
+    try:
+        return config_from_dict(data, path)
+    except RecursionError:
+        raise ConfigError(
+            f"{path} is nested too deeply to read (tables inside each other)",
+            hint="a config needs at most a few levels; see config.example.toml",
+        ) from None
+
+
+def _key_too_deep(text: str) -> bool:
+    """A dotted key deeper than MAX_KEY_DEPTH (Python's TOML reader takes time quadratic in
+    the depth: 50,000 levels, 100 kB, take half a minute). Dots in the part of a line before
+    `=` are counted, which can only overestimate the depth of a key."""
+    return any(line.split("=", 1)[0].count(".") > MAX_KEY_DEPTH for line in text.splitlines())
+
+
+def read_small_file(path: Path, limit: int, what: str) -> str:
+    """The UTF-8 text of a regular file of at most `limit` bytes, else ConfigError.
+
+    Opened without blocking (a FIFO with no writer would hang `open`) and checked with fstat
+    before anything is read: a device (`/dev/zero` never ends), a FIFO or a folder is refused,
+    and no more than `limit` bytes are ever read, whatever the file claims.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {what} {path}: {exc.strerror or exc}", hint="check the path"
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"{what} {path} is {_file_kind(info.st_mode)}, not a regular file",
+                hint="point it at a TOML file" if what == "config file" else "check the path",
+            )
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ConfigError(
+            f"{what} {path} is larger than {limit // 1000} kB; it cannot be a {what}",
+            hint="check the path",
+        )
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+        ) from None
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:

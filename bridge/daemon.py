@@ -46,6 +46,7 @@ from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import BridgeError, DaemonRunningError
 from bridge.locks import try_lock as _try_lock
 from bridge.locks import unlock as _unlock
+from bridge.redact import RedactingFilter, redact
 from bridge.retries import fingerprint, held_fingerprints
 from bridge.state import STATE_DIRNAME, State, check_state_folder, now_iso
 from bridge.statefolder import StateFileRefused, StateFolder, describe
@@ -102,6 +103,7 @@ def setup_logging(verbose: bool) -> Path | None:
         log.removeHandler(handler)
         handler.close()
     console = logging.StreamHandler(sys.stderr)
+    console.addFilter(RedactingFilter())
     console.setFormatter(logging.Formatter("%(asctime)s zob watch: %(message)s", "%H:%M:%S"))
     log.addHandler(console)
     log_dir = Path(platformdirs.user_log_dir(APP_NAME))
@@ -113,6 +115,7 @@ def setup_logging(verbose: bool) -> Path | None:
         log.warning("cannot write the log file in %s (%s); logging to stderr only", log_dir, exc)
         return None
     to_file.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(message)s"))
+    to_file.addFilter(RedactingFilter())
     log.addHandler(to_file)
     return path
 
@@ -869,6 +872,7 @@ class Daemon:
         else:
             message = f"{type(exc).__name__}: {exc}"
             log.debug("traceback of the failed sync", exc_info=exc)
+        message = redact(message)  # it may quote a server's answer or a URL
         self.status.failures = self.backoff.failures
         self.status.last_error = message
         self.status.last_error_at = now_iso()

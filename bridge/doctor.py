@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import Config, load_config, require_vault
-from bridge.errors import EXIT_OK, EXIT_SOURCE, EXIT_USAGE, BridgeError, ConfigError
+from bridge.errors import (
+    EXIT_BUSY,
+    EXIT_OK,
+    EXIT_SOURCE,
+    EXIT_STATE_DAMAGED,
+    EXIT_USAGE,
+    BridgeError,
+    ConfigError,
+    StateDamagedError,
+)
 
 __all__ = ["Check", "Report", "diagnose"]
 
@@ -48,11 +57,13 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """2 when the configuration is at fault, else 3 when the source failed, else 0."""
+        """2 when the configuration is at fault, else 5/6 for a damaged/locked state database,
+        else 3 when the source failed, else 0."""
         codes = {c.exit_code for c in self.checks if not c.ok}
-        if EXIT_USAGE in codes:
-            return EXIT_USAGE
-        return EXIT_SOURCE if codes else EXIT_OK
+        for code in (EXIT_USAGE, EXIT_STATE_DAMAGED, EXIT_BUSY, EXIT_SOURCE):
+            if code in codes:
+                return code
+        return max(codes) if codes else EXIT_OK
 
     def lines(self) -> list[str]:
         return [line for check in self.checks for line in check.lines()]
@@ -69,6 +80,7 @@ def diagnose(config_path: Path | None, overrides: dict[str, Any]) -> Report:
     where = config.config_file or "no config file (defaults and flags)"
     report.checks.append(Check(True, "config", f"{where}; source {config.source}"))
     report.checks.append(_vault_check(config))
+    report.checks.extend(_state_checks(config))
     checker = _SOURCE_CHECKS.get(config.source)
     if checker is not None:
         report.checks.extend(checker(config))
@@ -99,6 +111,40 @@ def _vault_check(config: Config) -> Check:
             EXIT_USAGE,
         )
     return Check(True, "vault", f"{config.vault} exists and is writable")
+
+
+def _state_checks(config: Config) -> list[Check]:
+    """The state database, read-only: intact, damaged (with the way out), or locked."""
+    from bridge.state import STATE_DIRNAME, state_error
+
+    path = config.vault / STATE_DIRNAME / "state.sqlite" if config.vault else None
+    if path is None or path.is_symlink() or not path.is_file():
+        return []  # none yet (the first sync makes it); a link is refused where it is opened
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)) as db:
+            problems = [" ".join(row[0].split()) for row in db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems))
+            notes = db.execute("SELECT count(*) FROM notes").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        error = state_error(path, exc) or StateDamagedError(str(path), str(exc))
+        if not isinstance(error, StateDamagedError):  # locked, unreadable: its own message
+            return [_failed("state database", error)]
+        return [
+            Check(False, "state database", f"{path} is damaged ({exc})", _RESCUE,
+                  EXIT_STATE_DAMAGED)
+        ]  # fmt: skip
+    return [Check(True, "state database", f"{path}: {notes} notes, intact")]
+
+
+_RESCUE = (
+    "your notes are intact; do not delete this file: it holds what the bridge last wrote into "
+    "each note, which merging your edits with Zotero's needs. Stop `zob watch`, keep a copy of "
+    "the damaged file, then restore state.sqlite from a backup (Time Machine, a snapshot, your "
+    "file sync's history). Without one, SQLite's own tool recovers what can still be read: "
+    "`sqlite3 state.sqlite .recover | sqlite3 recovered.sqlite`, then put recovered.sqlite in "
+    "its place"
+)
 
 
 # ── sources ──────────────────────────────────────────────────────────────────────────────────

@@ -23,7 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import EXIT_USAGE, BridgeError
+from bridge.errors import (
+    EXIT_USAGE,
+    BridgeError,
+    NoSpaceError,
+    StateBusyError,
+    StateDamagedError,
+    StateError,
+    is_no_space,
+)
 from bridge.statefolder import STATE_DIRNAME, StateFileRefused, StateFolder
 
 __all__ = ["STATE_DIRNAME", "State", "StateError", "SharedStateError", "StateFileRefused"]
@@ -201,8 +209,106 @@ class NoteIndex(Mapping[str, NoteState]):
         return len(self._everything())
 
 
-class StateError(BridgeError):
-    pass
+# SQLite's primary result codes that are the environment's doing, not the bridge's
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 6, 11, 13, 26
+_SQLITE_IOERR, _SQLITE_CANTOPEN, _SQLITE_READONLY = 10, 14, 8
+BUSY_SECONDS = 10.0  # how long a lock held by another process is waited for
+
+
+def state_error(path: Path, exc: sqlite3.Error) -> BridgeError | None:
+    """What a failure of the state database means for the user; None for a bug (bad SQL,
+    a broken constraint), which must stay visible as one."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    detail = str(exc)
+    if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return StateDamagedError(str(path), detail)
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StateBusyError(str(path), lock_holders(path), BUSY_SECONDS)
+    if primary == _SQLITE_FULL:
+        return NoSpaceError(str(path), "the disk is full")
+    if primary == _SQLITE_IOERR and (reason := _out_of_space(path)):
+        return NoSpaceError(str(path), reason)  # SQLite reports ENOSPC/EFBIG as an I/O error
+    if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN, _SQLITE_READONLY):
+        return StateError(
+            f"cannot read or write the bridge's state database {path} ({detail}); the bridge "
+            "stopped and your notes are intact",
+            "check that the vault's disk is mounted and writable, then try again",
+        )
+    return None
+
+
+def _out_of_space(path: Path) -> str | None:
+    """Why a write of the state database failed for want of space, when that is why: SQLite
+    keeps the errno to itself, so the disk and this process's file-size limit are asked."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        largest = max(
+            (os.stat(f"{path}{suffix}").st_size for suffix in ("", "-wal", "-journal")
+             if os.path.exists(f"{path}{suffix}")),
+            default=0,
+        )  # fmt: skip
+        if limit != resource.RLIM_INFINITY and largest + 65536 >= limit:
+            return f"File too large (this process may write files of at most {limit} bytes)"
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        disk = os.statvfs(path.parent)
+    except (AttributeError, OSError):
+        return None
+    return "the disk is full" if disk.f_bavail * disk.f_frsize < 65536 else None
+
+
+def lock_holders(path: Path) -> list[str]:
+    """Other processes holding a lock on the database or its WAL files (`pid N (command)`),
+    from /proc/locks; empty where that is not available."""
+    try:
+        wanted = set()
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(OSError):
+                info = os.stat(name)
+                wanted.add((os.major(info.st_dev), os.minor(info.st_dev), info.st_ino))
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    pids: list[int] = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 6 or fields[1] == "->":  # "->": a waiter, not a holder
+            continue
+        try:
+            pid = int(fields[4])
+            major, minor, inode = fields[5].split(":")
+            key = (int(major, 16), int(minor, 16), int(inode))
+        except ValueError:
+            continue
+        if key in wanted and pid != os.getpid() and pid not in pids:
+            pids.append(pid)
+    return [_describe_process(pid) for pid in pids]
+
+
+def _describe_process(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            words = handle.read().split(b"\0")
+    except OSError:
+        return f"pid {pid}"
+    command = " ".join(w.decode("utf-8", "replace") for w in words if w)
+    return f"pid {pid} ({command[:80]})" if command else f"pid {pid}"
+
+
+def _raised_by_a_source(exc: BaseException) -> bool:
+    """Whether the innermost Python frame of `exc` is in a Zotero source (Zotero's database,
+    not ours)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(tb.tb_frame.f_globals.get("__name__", "")).startswith("bridge.sources")
 
 
 class SharedStateError(StateError):
@@ -239,7 +345,7 @@ def connect_state_db(folder: StateFolder) -> sqlite3.Connection:
         with contextlib.suppress(FileExistsError):  # another process just made it
             os.close(folder.open(DB_NAME, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
         seen = folder.check(DB_NAME)
-    db = sqlite3.connect(folder.path / DB_NAME, isolation_level=None, timeout=30)
+    db = sqlite3.connect(folder.path / DB_NAME, isolation_level=None, timeout=BUSY_SECONDS)
     try:
         opened = Path(db.execute("PRAGMA database_list").fetchone()[2])
         if (
@@ -309,11 +415,13 @@ class State:
                     self.db.close()
                     raise
         except sqlite3.DatabaseError as exc:
-            raise StateError(
+            raise state_error(self.path, exc) or StateError(
                 f"the bridge's state database {self.path} is unreadable ({exc})",
-                "move it aside and run `zob sync` again: notes are found again by zotero_key",
+                "run `zob doctor`; do not delete the file: it holds the merge bases",
             ) from exc
         except OSError as exc:
+            if is_no_space(exc):
+                raise NoSpaceError.from_os_error(exc) from exc
             raise StateError(
                 f"cannot create {self.dir}: {exc}", "check that the vault folder is writable"
             ) from exc
@@ -384,8 +492,15 @@ class State:
     def __enter__(self) -> State:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        """Close; a failure of this database inside the block becomes a StateError (or a
+        NoSpaceError) that says what to do, instead of an internal error."""
+        with contextlib.suppress(sqlite3.Error):
+            self.close()
+        if isinstance(exc, sqlite3.DatabaseError) and not _raised_by_a_source(exc):
+            translated = state_error(self.path, exc)
+            if translated is not None:
+                raise translated from exc
 
     # --- schema --------------------------------------------------------------------------
 
@@ -416,7 +531,11 @@ class State:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk, an I/O error): the original
+            # error is the one to report, not "no transaction is active"
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 

@@ -15,7 +15,7 @@ import obsidian_templates
 from bridge import __version__
 from bridge.apply import SyncResult, apply
 from bridge.config import APP_NAME, Config, require_vault
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, NoSpaceError, is_no_space
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
@@ -145,10 +145,7 @@ def sync(
     options = options or SyncOptions()
     require_vault(config)  # its message first: no source is opened for a missing vault
     source = source or open_source(config)
-    try:
-        result = _sync(config, options, source=source, progress=progress)
-    finally:
-        gc.unfreeze()
+    result = _sync_once(config, options, source, progress)
     rounds = 0
     while result.deferred and options.wait_for_saves and not options.dry_run:
         rounds += 1
@@ -156,11 +153,21 @@ def sync(
             break
         wait = max(d["settles_at"] for d in result.deferred) - time.time()
         time.sleep(min(max(wait, 0.0) + 0.05, config.settle_seconds + 0.05))
-        try:
-            result = result.then(_sync(config, options, source=source, progress=progress))
-        finally:
-            gc.unfreeze()
+        result = result.then(_sync_once(config, options, source, progress))
     return result
+
+
+def _sync_once(
+    config: Config, options: SyncOptions, source: Source, progress: ProgressFactory | None
+) -> SyncResult:
+    try:
+        return _sync(config, options, source=source, progress=progress)
+    except OSError as exc:
+        if is_no_space(exc):  # a method note, the queue, an index: the disk is full
+            raise NoSpaceError.from_os_error(exc) from exc
+        raise
+    finally:
+        gc.unfreeze()
 
 
 def _sync(

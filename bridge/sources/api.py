@@ -29,8 +29,10 @@ still has its key keeps that key in `all_keys` (its note is not marked deleted);
 without one makes deletions unknowable, so that snapshot has no `all_keys` and no cursor.
 
 The API key never leaves this module: pyzotero sends it as an `Authorization: Bearer` header,
-never in a URL (its `key_info()` would put it in one, so `/keys/current` is asked instead), and
-every error text is scrubbed of it before it becomes a `SourceError`.
+never in a URL (its `key_info()` would put it in one, so `/keys/current` is asked instead). The
+key is registered with `bridge.redact`: every answer's parsed data and every message built from
+an answer, a header or a URL is redacted (before any cutting) on its way out of this module, so
+neither the key nor a piece of it reaches a note, the state DB, a log or the terminal.
 
 Written against pyzotero 1.16 (httpx2 client injectable with `client=`; base URL in the
 client's `endpoint` attribute, `http://127.0.0.1:23119/api` with `local=True`).
@@ -56,7 +58,8 @@ import tenacity
 from pyzotero import Zotero
 from pyzotero.errors import PyZoteroError
 
-from bridge.config import Config
+from bridge import redact
+from bridge.config import Config, read_small_file
 from bridge.errors import BridgeError, ConfigError, SourceError
 from bridge.model import Library, LibrarySnapshot
 from bridge.sources.apijson import CHILD_TYPES, items_from_api
@@ -162,11 +165,9 @@ class _RetryingTransport(httpx2.BaseTransport):
         self,
         policy: RetryPolicy,
         inner: httpx2.BaseTransport | None = None,
-        secret: str = "",
     ) -> None:
         self.policy = policy
         self.inner = inner or httpx2.HTTPTransport()
-        self.secret = secret  # blanked out of error bodies: a server may echo the key
         self.attempts = 0  # tries the last request took (for messages about giving up)
         self._resume_at = 0.0
 
@@ -230,16 +231,13 @@ class _RetryingTransport(httpx2.BaseTransport):
     def _failure(
         self, request: httpx2.Request, response: httpx2.Response, attempts: int
     ) -> HttpFailure:
-        try:
-            detail = response.read().decode("utf-8", "replace").strip()
-            if self.secret:
-                detail = detail.replace(self.secret, "<api-key>")
-            detail = detail[:300]
+        try:  # a server may echo the key: redacted before it is cut
+            detail = redact.snippet(response.read().decode("utf-8", "replace").strip(), 300)
         except httpx2.HTTPError:
             detail = ""
         finally:
             response.close()
-        target = request.url.raw_path.decode("ascii", "replace")
+        target = redact.redact(request.url.raw_path.decode("ascii", "replace"))
         return HttpFailure(
             response.status_code, target, detail, attempts, server_delay(response.headers)
         )
@@ -313,10 +311,12 @@ class ApiSource:
         self.name = name
         self.library = Library("group", int(library_id)) if library_type == "group" else Library()
         self._key = api_key or ""
+        if self._key:
+            redact.register(self._key)
         self._warnings = tuple(warnings)
         policy = retry or DEFAULT_RETRY
         self._timeout = policy.timeout
-        self._transport = _RetryingTransport(policy, secret=self._key)
+        self._transport = _RetryingTransport(policy)
         client = httpx2.Client(
             transport=self._transport,
             timeout=policy.timeout,
@@ -704,9 +704,9 @@ class ApiSource:
     # -- the boundary: every answer is checked here before anything else looks at it
 
     def _call(self, fetch: Callable[..., Any], what: str, *args: Any, **params: Any) -> Any:
-        """A pyzotero call; an answer it cannot parse becomes a SourceError saying so."""
+        """A pyzotero call, its answer redacted; one it cannot parse becomes a SourceError."""
         try:
-            return fetch(*args, **params)
+            return redact.redact_data(fetch(*args, **params))
         except (HttpFailure, httpx2.HTTPError, PyZoteroError, BridgeError):
             raise
         except Exception as exc:  # noqa: BLE001 - all that is left is parsing the answer
@@ -718,7 +718,7 @@ class ApiSource:
 
     def _json(self, response: httpx2.Response, what: str) -> Any:
         try:
-            return response.json()
+            return redact.redact_data(response.json())
         except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
             raise self._unusable(what, _parse_problem(exc), response) from None
 
@@ -832,10 +832,8 @@ class ApiSource:
         return self.base_url + self.prefix
 
     def _scrub(self, text: str) -> str:
-        """The text with the API key (and anything that looks like it) blanked out."""
-        if self._key:
-            text = text.replace(self._key, "<api-key>")
-        return text
+        """The text without the API key, a piece of it, or any other key in a URL."""
+        return redact.redact(text)
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
@@ -843,7 +841,8 @@ class ApiSource:
         try:
             yield
         except SourceError as exc:
-            raise SourceError(self._scrub(exc.message), exc.hint) from None
+            hint = exc.hint and self._scrub(exc.hint)
+            raise SourceError(self._scrub(exc.message), hint) from None
         except HttpFailure as exc:
             raise self._http_error(exc) from None
         except httpx2.ConnectError as exc:
@@ -920,13 +919,10 @@ def read_api_key(config: Config, warnings: list[str]) -> str:
             f"create a read-only key on {KEYS_PAGE}, then export ZOTERO_API_KEY=… or put it "
             "in a file named by source.api_key_file (chmod 600)",
         )
-    try:
-        key = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read api_key_file {path}: {getattr(exc, 'strerror', None) or exc}",
-            "check the path in source.api_key_file",
-        ) from None
+    try:  # bounded and non-blocking: the path may name a FIFO or a device
+        key = read_small_file(Path(path), 4096, "api_key_file").strip()
+    except ConfigError as exc:
+        raise ConfigError(exc.message, "check the path in source.api_key_file") from None
     if not key:
         raise ConfigError(f"api_key_file {path} is empty", f"paste the key from {KEYS_PAGE}")
     if os.name != "nt" and Path(path).stat().st_mode & 0o044:
@@ -981,8 +977,7 @@ def _short(value: Any) -> str:
     if isinstance(value, bool | int | float):
         return f"the number {value!r}"
     if isinstance(value, bytes | str):
-        text = " ".join(_text(value).split())
-        return repr(text if len(text) <= 40 else text[:40] + "…")
+        return repr(redact.snippet(" ".join(_text(value).split()), 40))
     if isinstance(value, dict):
         return f"an object with {len(value)} keys"
     if isinstance(value, list):
