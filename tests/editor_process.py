@@ -156,7 +156,7 @@ class Editor:
             pause = self.rng.uniform(*self.period) - (time.monotonic() - started)
             if pause > 0:
                 time.sleep(pause)
-        self.emit(done=True, saved_lines=sorted(self.saved), **self.counts)
+        self.emit(done=True, saved_lines=sorted(self.saved), counts=self.counts)
         self.log.close()
 
 
