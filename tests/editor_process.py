@@ -8,6 +8,11 @@ ms apart agree). Then add one new numbered user line to the user's part of the n
 in place: `open(O_TRUNC)` by path, one or two writes at a random split point, random 0–10 ms
 gaps between the truncate and each write. A line counts as saved when its save has closed.
 
+With `--bursts`, it types in bursts (`--burst` saves) separated by pauses (`--pause` seconds,
+long enough for a settle window to pass, so a fixed bridge writes the note in them); a pause
+ends early, with a save at once, when a bridge temp file (`.zob-*`) appears beside the note:
+the save then lands while the bridge is writing — in its check-to-rename window.
+
 What it saw is logged as JSON lines to `--log` (one object per line, flushed at once, so a
 crash leaves a readable log): `{"saved": n}` after each save, `{"adopted": …, "missing": [...]}`
 when it took the disk version and that version lacked lines it had saved (those lines are gone
@@ -89,7 +94,12 @@ class Editor:
             raise SystemExit(f"editor: {self.path} is missing or not a complete note")
         self.next_number = 1 + max(user_lines(self.last.decode()), default=0)
         self.saved: set[int] = set()  # every line whose save closed
-        self.counts = {"saves": 0, "adopted": 0, "incomplete": 0, "unstable": 0}
+        self.counts = {"saves": 0, "adopted": 0, "incomplete": 0, "unstable": 0, "pounced": 0}
+        self.bursts = args.bursts
+        self.burst = args.burst
+        self.pause = args.pause
+        self.folder = os.path.dirname(os.path.abspath(self.path))
+        self.left_in_burst = self.rng.randint(*self.burst)
 
     def emit(self, **record: object) -> None:
         self.log.write(json.dumps(record) + "\n")
@@ -141,6 +151,15 @@ class Editor:
         finally:
             os.close(fd)
 
+    def wait(self, seconds: float) -> None:
+        """Pause, but end it the moment a bridge temp file shows up beside the note."""
+        until = time.monotonic() + seconds
+        while time.monotonic() < until and not os.path.exists(self.stop_file):
+            if any(name.startswith(".zob-") for name in os.listdir(self.folder)):
+                self.counts["pounced"] += 1
+                return
+            time.sleep(0.0005)
+
     def run(self) -> None:
         while time.monotonic() < self.deadline and not os.path.exists(self.stop_file):
             started = time.monotonic()
@@ -154,6 +173,12 @@ class Editor:
             self.counts["saves"] += 1
             self.emit(saved=number)
             pause = self.rng.uniform(*self.period) - (time.monotonic() - started)
+            if self.bursts:
+                self.left_in_burst -= 1
+                if self.left_in_burst <= 0:
+                    self.left_in_burst = self.rng.randint(*self.burst)
+                    self.wait(self.rng.uniform(*self.pause))
+                    continue
             if pause > 0:
                 time.sleep(pause)
         self.emit(done=True, saved_lines=sorted(self.saved), counts=self.counts)
@@ -169,6 +194,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--gap-ms", type=float, default=10.0)
     parser.add_argument("--period-ms", type=float, nargs=2, default=(20.0, 30.0))
+    parser.add_argument("--bursts", action="store_true")
+    parser.add_argument("--burst", type=int, nargs=2, default=(20, 200))
+    parser.add_argument("--pause", type=float, nargs=2, default=(0.5, 3.5))
     Editor(parser.parse_args(argv)).run()
 
 

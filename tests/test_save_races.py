@@ -10,7 +10,11 @@ Two kinds of test:
   paper note every 20–30 ms with random 0–10 ms gaps between the truncate and its one or two
   writes, each save adding a uniquely numbered line (`- user line 0042`) to the user's part of
   the note, while Zotero changes the same item (title, abstract, a new highlight) and either
-  `zob sync` runs again and again or `zob watch` runs. When the editor stops, Zotero makes a
+  `zob sync` runs again and again or `zob watch` runs. It types in bursts of 20–200 saves with
+  pauses of 0.5–3.5 s — long enough for a settle window to pass, so a bridge that defers
+  recently saved notes still writes this one — and a pause ends with a save the moment a
+  bridge temp file (`.zob-*`) appears beside the note: that save lands while the bridge is
+  writing, in its check-to-rename window. When the editor stops, Zotero makes a
   last change and syncs go on until it is in the note; then every line the editor saved must
   be in the note, its frontmatter (with `zotero_key`) and every region intact.
 * **One test per window**, in-process and deterministic: a sync while the note is empty
@@ -254,7 +258,8 @@ class EditorProcess:
         self.stop_file = tmp_path / f"editor-{seed}.stop"
         self.process = subprocess.Popen(
             [sys.executable, str(EDITOR), "--note", str(note), "--log", str(self.log),
-             "--stop", str(self.stop_file), "--seed", str(seed), "--seconds", str(seconds)],
+             "--stop", str(self.stop_file), "--seed", str(seed), "--seconds", str(seconds),
+             "--bursts"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
 
