@@ -248,11 +248,6 @@ def test_vault_holding_zotero_dir_syncs_and_folders_inside_it_are_refused(tmp_pa
     assert seen and not any(p.startswith("Zotero/") for p in seen), seen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs bridge/vault/fs.py's walks (markdown_files, remove_stale_temps) to skip "
-    "bridge.vault.guard's folders — wired in by the fs.py rewrite",
-)
 def test_vault_holding_zotero_dir_never_walks_or_writes_it(tmp_path: Path) -> None:
     vault, data_dir, keys, planted = _vault_with_zotero_inside(tmp_path)
     stale = planted.parent / ".zob-0123456789ab.tmp"

@@ -43,6 +43,7 @@ from typing import Any
 
 from bridge.errors import NoteChangedError, NoteError
 from bridge.state import text_hash
+from bridge.vault.guard import is_zotero_data_dir
 
 SKIP_DIRS = {".obsidian", ".zotero-bridge", ".trash", ".git"}
 _ZOTERO_KEY = re.compile(r"^zotero_key:\s*['\"]?([23456789A-Z]{8})['\"]?\s*$", re.MULTILINE)
@@ -224,8 +225,11 @@ class Vault:
         """Every note in the vault (vault-relative), skipping dot-folders like .obsidian."""
         root = self._root
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
             head = dirpath[len(root) + 1 :].replace(os.sep, "/")
+            if head and is_zotero_data_dir(filenames):  # Zotero's own folder: never the vault's
+                dirnames[:] = []
+                continue
+            dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
             prefix = f"{head}/" if head else ""
             for name in filenames:
                 if name.endswith(".md") and not name.startswith(".") and _utf8(prefix + name):
@@ -544,6 +548,9 @@ class Vault:
         """Delete temp files left by a crashed sync (hidden `.zob-xxxx.tmp`)."""
         removed = 0
         for dirpath, dirnames, filenames in os.walk(self.root):
+            if dirpath != self._root and is_zotero_data_dir(filenames):
+                dirnames[:] = []
+                continue
             dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
             for name in filenames:
                 if name.startswith(".zob-") and name.endswith(".tmp"):
