@@ -361,8 +361,8 @@ def _validate(config: Config) -> list[str]:
         problems.append("lineage.mermaid_depth must be at least 1")
     if config.queue_limit < 0:
         problems.append("workflow.queue_limit must be 0 (no limit) or more")
-    if not 0 <= config.settle_seconds <= 60:
-        problems.append("sync.settle_seconds must be between 0 and 60")
+    if not 1 <= config.settle_seconds <= 60:  # below a second, a save in progress gets merged
+        problems.append("sync.settle_seconds must be between 1 and 60")
     if config.debounce_seconds < 0 or config.poll_seconds <= 0:
         problems.append("watch.debounce_seconds must be >= 0 and watch.poll_seconds > 0")
     for attr in ("papers_folder", "methods_folder", "attachments_folder", "reports_folder"):

@@ -27,7 +27,7 @@ EXIT_CODES = (
     (EXIT_SOURCE, "the Zotero source could not be read"),
     (EXIT_TRIPWIRE, "refused by a safety tripwire"),
     (EXIT_STATE_DAMAGED, "the bridge's state database is damaged (notes untouched)"),
-    (EXIT_BUSY, "the state database is locked by another process"),
+    (EXIT_BUSY, "another process holds the state database or the vault's sync"),
     (EXIT_NO_SPACE, "no space left (disk, quota or file-size limit; nothing lost)"),
     (EXIT_BUG, "internal error, a bug: please report it"),
 )

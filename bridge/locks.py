@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bridge.errors import BridgeError
+from bridge.errors import EXIT_BUSY, BridgeError
 from bridge.statefolder import STATE_DIRNAME, StateFolder
 
 _WIN_LOCK_OFFSET = 1 << 20  # Windows locks a byte range; lock one far past the content
@@ -48,7 +48,10 @@ def unlock(fd: int) -> None:
 
 
 class SyncBusyError(BridgeError):
-    """Another sync of this vault is still running."""
+    """Another sync of this vault is still running (exit 6, like a locked state DB: the
+    same "try again once the other process is done")."""
+
+    exit_code = EXIT_BUSY
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
 from bridge.state import NoteState, text_hash
 from bridge.vault.fs import etag_settled
-from bridge.vault.inflight import in_flight, settles_at, settling
+from bridge.vault.inflight import in_flight, remedy, settles_at, settling
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
 from bridge.vault.names import NameRegistry, method_stem, paper_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
@@ -479,15 +479,14 @@ def _being_saved(
     last_size = _size(note.etag) if note is not None else None
     seen = ctx.seen
     why = in_flight(text, last_size, (lambda: seen(note_id)) if seen and note else None)
-    if settling(etag, ctx.settle_ns):
+    if settling(etag, ctx.settle_ns, path):
         return _defer(note_id, path, why or "it was saved moments ago", etag, ctx)
     if why is None:
         return None
     return Action(
         "skip", note_id, path,
         reason=f"{path}: {why}, so it looks like a save that did not finish; it was left"
-        " alone. If you meant it, edit the note again (or restore it from Obsidian's file"
-        " recovery) and the next sync merges it",
+        f" alone. {remedy(why, note_id)}",
     )  # fmt: skip
 
 

@@ -41,6 +41,7 @@ def vault_status(config: Config) -> dict[str, Any]:
 
 def print_status(info: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -64,7 +65,7 @@ def print_status(info: dict[str, Any]) -> None:
         " by you and not recreated)"
     )
     for error in last.get("errors", []):
-        console.print(f"[yellow]skipped[/yellow] {error['message']}")
+        console.print(f"[yellow]skipped[/yellow] {escape(error['message'])}")
     if info["conflicts"]:
         table = Table(
             "note", "field", "since", title="Open conflicts (delete the callout when done)"

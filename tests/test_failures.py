@@ -25,7 +25,7 @@ from bridge.errors import (
     EXIT_STATE_DAMAGED,
     EXIT_USAGE,
 )
-from tests.helpers import snapshot_tree
+from tests.helpers import settled, snapshot_tree
 from tests.test_daemon import build_zotero
 from tests.zotero_db import ZoteroDB
 
@@ -174,6 +174,7 @@ def test_a_full_disk_exits_7_and_leaves_the_note_as_it_was(
     assert zob("sync", *args).returncode == 0
     note = vault / "Papers" / "he2016deep.md"
     note.write_text(note.read_text("utf-8") + "\nMy own words, never to be lost.\n", "utf-8")
+    settled(note)  # typed a while ago: the sync merges it at once
     with ZoteroDB.open(zotero / "zotero.sqlite") as db:
         db.set_field(keys["he"], "abstractNote", "A much longer abstract. " * 20_000)  # 480 kB
         db.commit()

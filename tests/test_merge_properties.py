@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from bridge.model import Annotation
 from bridge.sync import sync
-from tests.helpers import ModelSource, make_item, vault_config, with_annotations
+from tests.helpers import ModelSource, make_item, settled, vault_config, with_annotations
 
 WORDS = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=12).map(str.strip).filter(bool)
 REGIONS = ("abstract", "annotations", "lineage")
@@ -83,6 +83,7 @@ class NoteMachine(RuleBasedStateMachine):
 
     def _write(self, text: str) -> None:
         self.path.write_text(text, encoding="utf-8")
+        settled(self.path)  # merge rules here; saves caught mid-way: tests/test_save_races.py
 
     @rule(section=st.sampled_from(SECTIONS))
     def user_writes_in_a_pass_section(self, section: str) -> None:

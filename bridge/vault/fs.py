@@ -300,7 +300,14 @@ class Vault:
         """The note's first bytes, to the end of its frontmatter if it has one (bounded);
         None when it cannot be read."""
         try:
-            with open(self.root / rel, encoding="utf-8", errors="replace") as handle:
+            fd = os.open(f"{self._root}/{rel}", os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO named x.md would block
+                os.close(fd)
+                return None
+            with open(fd, encoding="utf-8", errors="replace") as handle:
                 head = handle.read(65536)
                 # papers with hundreds of authors push zotero_key far down: read to the end
                 # of the frontmatter (bounded); a note without one is not read on
@@ -322,7 +329,9 @@ class Vault:
         for a link later cannot redirect a write made through it."""
         fd = self._fds.get(head)
         if fd is not None:
-            return fd
+            if not head or self._still_there(head, fd):
+                return fd
+            self._forget_folder(head)  # moved or swapped since: open it again, or refuse
         if not head:
             fd = os.open(self._root, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
             self._fds[""] = fd
@@ -347,6 +356,26 @@ class Vault:
             raise _not_a_folder(head, exc) from exc
         self._fds[head] = fd
         return fd
+
+    def _still_there(self, head: str, fd: int) -> bool:
+        """The kept handle is still the folder at `head` in the vault (a folder moved out of
+        the vault mid-sync, a link left in its place, must not take the writes with it)."""
+        parent_head, _, name = head.rpartition("/")
+        try:
+            parent = self._folder(parent_head, create=False)
+            there = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except OSError:
+            return False
+        held = os.fstat(fd)
+        return stat.S_ISDIR(there.st_mode) and (there.st_dev, there.st_ino) == (
+            held.st_dev,
+            held.st_ino,
+        )
+
+    def _forget_folder(self, head: str) -> None:
+        for cached in [h for h in self._fds if h == head or h.startswith(head + "/")]:
+            with contextlib.suppress(OSError):
+                os.close(self._fds.pop(cached))
 
     def close(self) -> None:
         """Close the folder handles (also done when the Vault is collected)."""
@@ -444,47 +473,106 @@ class Vault:
         self, rel: str, folder: int, tmp: str, name: str, note: int, before: bytes
     ) -> None:
         """Put `tmp` in `name`'s place unless the note (open as `note`, holding `before`) was
-        written or replaced meanwhile; then the user's file stays and NoteChangedError says so."""
-        ours = os.stat(tmp, dir_fd=folder, follow_symlinks=False).st_ino
-        if not _exchange(folder, tmp, name):  # no atomic swap here: replace, then compare
-            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
-            if _read_all(note) != before:
-                self._write_back(folder, name, note, ours)
-                raise _saved_meanwhile(rel)
+        written or replaced meanwhile; then the user's file stays and NoteChangedError says so.
+        `tmp` is gone afterwards, or kept visible when it may hold the user's words."""
+        written = os.stat(tmp, dir_fd=folder, follow_symlinks=False)
+        ours = (written.st_ino, etag_of(written))
+        try:
+            swapped = _exchange(folder, tmp, name)
+        except BaseException:
+            _unlink_if(folder, tmp, ours)
+            raise
+        if not swapped:
+            self._replace_keeping_a_link(rel, folder, tmp, name, note, before, ours)
             return
         displaced = os.stat(tmp, dir_fd=folder, follow_symlinks=False)
         if displaced.st_ino == os.fstat(note).st_ino and _read_all(note) == before:
             os.unlink(tmp, dir_fd=folder)
             return
         # saved (in place or by a rename) after the check: the user's file goes back
-        _exchange(folder, tmp, name)
-        if os.stat(tmp, dir_fd=folder, follow_symlinks=False).st_ino == ours:
-            os.unlink(tmp, dir_fd=folder)
-        else:  # yet another save in between: undo, and keep the displaced file visible
-            _exchange(folder, tmp, name)
-            kept = f"{name}.zob-kept-{secrets.token_hex(3)}"
-            os.rename(tmp, kept, src_dir_fd=folder, dst_dir_fd=folder)
-            raise NoteChangedError(
-                rel,
-                f"the note was saved twice while the bridge wrote it; the earlier save is kept"
-                f" beside it as {kept}",
-                "compare the two and keep what you need; nothing was deleted",
-            )
+        self._put_back(rel, folder, tmp, name, ours)
         raise _saved_meanwhile(rel)
 
-    def _write_back(self, folder: int, name: str, note: int, ours: int) -> None:
-        """Without an atomic swap: the replaced file got the user's bytes after the check.
-        Once they stop changing, they are written back over the bridge's text (unless the
-        note was already saved again, which then holds the newer words)."""
+    def _put_back(self, rel: str, folder: int, kept: str, name: str, ours: tuple[int, str]) -> None:
+        """The user's file (now named `kept`) goes back to `name`, which holds the bridge's
+        text — unless `name` changed again meanwhile (renamed by the user, saved over): then
+        nothing of theirs is overwritten and their file stays visible beside it."""
+        try:
+            if _exchange(folder, kept, name):
+                if os.stat(kept, dir_fd=folder, follow_symlinks=False).st_ino == ours[0]:
+                    os.unlink(kept, dir_fd=folder)
+                    return
+                _exchange(folder, kept, name)  # `name` had changed: undo
+            elif _untouched(folder, name, ours):  # no swap here: replace the bridge's text
+                os.replace(kept, name, src_dir_fd=folder, dst_dir_fd=folder)
+                return
+        except FileNotFoundError:  # the note was renamed meanwhile: its name is free
+            if _rename_noreplace(folder, kept, name):
+                return
+        except OSError:
+            pass
+        visible = f"{name}.zob-kept-{secrets.token_hex(3)}"
+        os.rename(kept, visible, src_dir_fd=folder, dst_dir_fd=folder)
+        raise NoteChangedError(
+            rel,
+            f"the note was saved (and changed again) while the bridge wrote it; that save is"
+            f" kept beside it as {visible}",
+            "compare the two and keep what you need; nothing was deleted",
+        )
+
+    def _replace_keeping_a_link(
+        self,
+        rel: str,
+        folder: int,
+        tmp: str,
+        name: str,
+        note: int,
+        before: bytes,
+        ours: tuple[int, str],
+    ) -> None:
+        """Without an atomic swap (macOS before 10.12, NFS, SMB, many FUSE mounts): a second
+        name is linked to the user's file first, so that after the replace it can still be
+        put back whole — with any write their editor has yet to make landing in it."""
+        keep = f".zob-{secrets.token_hex(6)}.tmp"
+        try:
+            os.link(name, keep, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+        except OSError:
+            keep = None  # no hard links either: compare after the replace, write back
+        try:
+            if keep is not None:
+                kept = os.stat(keep, dir_fd=folder, follow_symlinks=False)
+                if kept.st_ino != os.fstat(note).st_ino:  # replaced before the link was made
+                    os.unlink(keep, dir_fd=folder)
+                    raise _changed(rel)
+            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            _unlink_if(folder, tmp, ours)
+            raise
+        if _read_all(note) == before:
+            if keep is not None:
+                os.unlink(keep, dir_fd=folder)
+            return
+        if keep is not None:
+            self._put_back(rel, folder, keep, name, ours)
+        else:
+            self._write_back(folder, name, note, ours)
+        raise _saved_meanwhile(rel)
+
+    def _write_back(self, folder: int, name: str, note: int, ours: tuple[int, str]) -> None:
+        """Neither a swap nor a hard link: the replaced file got the user's bytes after the
+        check. Once they stop changing, they are written back over the bridge's text (unless
+        the note was already saved again, which then holds the newer words). A save whose
+        writes are more than a quarter second apart can still lose its tail here."""
         data = _read_all(note)
-        for _ in range(50):  # an editor's save takes milliseconds: wait up to ~1 s for it
-            time.sleep(0.02)
+        quiet = 0
+        for _ in range(100):  # up to ~2 s for the editor to finish
+            time.sleep(0.025)
             again = _read_all(note)
-            if again == data:
-                break
+            quiet = quiet + 1 if again == data else 0
             data = again
-        current = os.stat(name, dir_fd=folder, follow_symlinks=False)
-        if current.st_ino != ours:
+            if quiet >= 10 and data:
+                break
+        if not _untouched(folder, name, ours):
             return
         tmp, _ = self._write_temp(folder, data, fsync=True, mode=os.fstat(note).st_mode & 0o7777)
         os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
@@ -618,40 +706,41 @@ _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _READ_NOTE = os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _O_CLOEXEC
-_RENAME_NOREPLACE = 1
-_RENAME_EXCHANGE = 2
 
 
-def _load_renameat2() -> Any:
-    """libc's `renameat2` (Linux ≥ 3.15, glibc ≥ 2.28), or None. Python's `os` has no binding
-    and the one PyPI wrapper (`renameat2`, last released 2022) adds nothing over these lines."""
-    if not sys.platform.startswith("linux"):
+def _load_rename2() -> tuple[Any, int, int] | None:
+    """The C rename with flags, and its flags to swap two names and to never replace one:
+    Linux's `renameat2` (3.15+, glibc 2.28+) or macOS's `renameatx_np` (10.12+); None
+    elsewhere. Python's `os` has no binding, and the one PyPI wrapper (`renameat2`, last
+    released 2022, Linux only) adds nothing over these lines."""
+    if sys.platform.startswith("linux"):
+        symbol, swap, noreplace = "renameat2", 2, 1  # RENAME_EXCHANGE, RENAME_NOREPLACE
+    elif sys.platform == "darwin":
+        symbol, swap, noreplace = "renameatx_np", 2, 4  # RENAME_SWAP, RENAME_EXCL
+    else:
         return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.renameat2
+        function = getattr(ctypes.CDLL(None, use_errno=True), symbol)
     except (OSError, AttributeError):
         return None
-    function.argtypes = [
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_uint,
-    ]
+    path, fd = ctypes.c_char_p, ctypes.c_int
+    function.argtypes = [fd, path, fd, path, ctypes.c_uint]
     function.restype = ctypes.c_int
-    return function
+    return function, swap, noreplace
 
 
-_renameat2 = _load_renameat2()
+_RENAME2 = _load_rename2()
 _UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
 
 
-def _rename2(folder: int, src: str, dst: str, flags: int) -> bool:
-    """`renameat2` within one folder; False when this kernel or file system cannot."""
-    if _renameat2 is None:
+def _rename2(folder: int, src: str, dst: str, *, swap: bool) -> bool:
+    """Rename within one folder, swapping the two names (`swap`) or never over an existing
+    file; False when this kernel or file system cannot."""
+    if _RENAME2 is None:
         return False
-    if _renameat2(folder, os.fsencode(src), folder, os.fsencode(dst), flags) == 0:
+    function, swap_flag, noreplace_flag = _RENAME2
+    flags = swap_flag if swap else noreplace_flag
+    if function(folder, os.fsencode(src), folder, os.fsencode(dst), flags) == 0:
         return True
     code = ctypes.get_errno()
     if code in _UNSUPPORTED:
@@ -661,13 +750,13 @@ def _rename2(folder: int, src: str, dst: str, flags: int) -> bool:
 
 def _exchange(folder: int, a: str, b: str) -> bool:
     """Swap two names in `folder` atomically; False when that cannot be done here."""
-    return _rename2(folder, a, b, _RENAME_EXCHANGE)
+    return _rename2(folder, a, b, swap=True)
 
 
 def _rename_noreplace(folder: int, src: str, dst: str) -> bool:
     """Rename, never over an existing file; False when `dst` exists."""
     try:
-        if _rename2(folder, src, dst, _RENAME_NOREPLACE):
+        if _rename2(folder, src, dst, swap=False):
             return True
     except FileExistsError:
         return False
@@ -677,6 +766,22 @@ def _rename_noreplace(folder: int, src: str, dst: str) -> bool:
     except FileNotFoundError:
         os.rename(src, dst, src_dir_fd=folder, dst_dir_fd=folder)
         return True
+
+
+def _untouched(folder: int, name: str, ours: tuple[int, str]) -> bool:
+    """`name` is still the bridge's file as written (inode and etag)."""
+    try:
+        there = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except OSError:
+        return False
+    return (there.st_ino, etag_of(there)) == ours
+
+
+def _unlink_if(folder: int, name: str, ours: tuple[int, str]) -> None:
+    """Remove `name` if it is still the bridge's own temp file."""
+    with contextlib.suppress(OSError):
+        if os.stat(name, dir_fd=folder, follow_symlinks=False).st_ino == ours[0]:
+            os.unlink(name, dir_fd=folder)
 
 
 def _read_all(fd: int) -> bytes:

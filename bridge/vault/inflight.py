@@ -15,6 +15,12 @@ So before a note the user changed is merged into, two questions:
 - `settling`: was it modified within the settle window (`sync.settle_seconds`, 2 s by
   default: Obsidian saves about two seconds after the last keystroke)? Then it is merged once
   it is quiet: `zob sync` waits for it, `zob watch` syncs again when it settles.
+
+What no rule here can catch: a save that stalls longer than the settle window between two of
+its writes, whose first part is complete and is not a prefix of what the bridge saw (the user
+added a line, then the save hung). The atomic swap in `bridge.vault.fs` still keeps whatever
+the editor writes *during* the bridge's write; a save that resumes after it goes into a file no
+longer in the vault. Editors write a note in milliseconds; the window is 2 s.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import time
 from collections.abc import Callable
 
 END_MARKER = "%% zob:end "
+EMPTY = "it is empty"
+NO_FRONTMATTER = "its properties (frontmatter) are missing or cut short"
 
 
 def frontmatter_complete(text: str) -> bool:
@@ -42,7 +50,7 @@ def in_flight(
     `last_size`: the byte size of the note as the bridge last wrote or saw it (None: never);
     `seen`: fetches that text (asked only when the note lost its frontmatter or shrank)."""
     if not text.strip():
-        return "it is empty"
+        return EMPTY
     if last_size is None:
         return None
     complete = frontmatter_complete(text)
@@ -51,7 +59,7 @@ def in_flight(
         return None
     before = seen() if seen is not None else None
     if not complete and (before is None or frontmatter_complete(before)):
-        return "its frontmatter is missing or cut short"
+        return NO_FRONTMATTER
     if before is None or not shorter or len(text) >= len(before) or not before.startswith(text):
         return None
     cut = before[len(text) :]
@@ -63,21 +71,50 @@ def in_flight(
 
 
 def settles_at(etag: str, settle_ns: int) -> float:
-    """When a file with this etag counts as quiet (epoch seconds)."""
+    """When a file with this etag counts as quiet (epoch seconds; for an mtime ahead of the
+    clock, one window from now: `settling`)."""
+    now = time.time_ns()
     try:
-        mtime_ns = int(etag.split(";", 1)[0])
+        mtime_ns = min(int(etag.split(";", 1)[0]), now)
     except ValueError:
         return 0.0
     return (mtime_ns + settle_ns) / 1e9
 
 
-def settling(etag: str, settle_ns: int, now_ns: int | None = None) -> bool:
-    """The file was modified within the settle window. An mtime more than a second ahead of
-    the clock (a sync service, another machine's clock) says nothing: it does not hold the
-    note back, or it would be held until that time."""
+def remedy(why: str, note_id: str) -> str:
+    """What the user can do about a note left alone because it looks cut short (`in_flight`)."""
+    fresh = f"delete it and run `zob new {note_id}` for a fresh note"
+    recovery = "restore it from Obsidian's File recovery (Settings → Core plugins)"
+    if why == EMPTY:
+        return (
+            f"If you emptied it on purpose, delete the file (it is not made again) or {fresh};"
+            f" otherwise {recovery}"
+        )
+    if why == NO_FRONTMATTER:
+        return f"{recovery[0].upper()}{recovery[1:]}, or {fresh}"
+    return f"If you cut it on purpose, add a line at its end; otherwise {recovery}"
+
+
+def settling(etag: str, settle_ns: int, where: str = "", now_ns: int | None = None) -> bool:
+    """The file at `where` was modified within the settle window.
+
+    An mtime ahead of this machine's clock (a network share whose server runs ahead, a sync
+    service) cannot say how long ago the save was: such a file counts as settled only once this
+    process has seen it unchanged for the whole window by its own clock."""
     now = time.time_ns() if now_ns is None else now_ns
     try:
         age = now - int(etag.split(";", 1)[0])
     except ValueError:
         return False
-    return -1_000_000_000 < age < settle_ns
+    if age >= 0:
+        return age < settle_ns
+    first = _FIRST_SEEN.setdefault((where, etag), now)
+    if len(_FIRST_SEEN) > _FIRST_SEEN_MAX:  # a long-lived daemon: forget the oldest
+        for key in list(_FIRST_SEEN)[: _FIRST_SEEN_MAX // 2]:
+            del _FIRST_SEEN[key]
+    return now - first < settle_ns
+
+
+# (path, etag) → when this process first saw a file whose mtime was in its future
+_FIRST_SEEN: dict[tuple[str, str], int] = {}
+_FIRST_SEEN_MAX = 10_000

@@ -17,6 +17,7 @@ from bridge.errors import NoteError
 from bridge.lineage import PaperInfo
 from bridge.state import State, text_hash
 from bridge.vault.fs import RECENT_NS, Vault
+from bridge.vault.inflight import frontmatter_complete
 from bridge.vault.notefile import parse_note
 
 
@@ -217,6 +218,8 @@ def refresh_papers(
     for entry in scan.stale:
         try:
             text = entry.text if entry.text is not None else vault.read(entry.path)
+            if not text.strip() or not frontmatter_complete(text):
+                continue  # being saved (or left cut short): its last known facts stand
             parsed = parse_note(entry.path, text)
         except NoteError as exc:
             problems.append(exc.message)
