@@ -170,14 +170,20 @@ def test_redaction_happens_before_cutting() -> None:
     )
 
 
-@pytest.mark.slow
-def test_the_key_in_every_answer_reaches_no_output_and_no_file(
-    tmp_path: Path, httpserver: HTTPServer
-) -> None:
+def _library_and_vault(tmp_path: Path, httpserver: HTTPServer) -> tuple[FakeZotero, Path]:
+    """A fake web API serving a small library, and an empty vault."""
     fake = FakeZotero(httpserver)
     small_library(fake)
     vault = tmp_path / "vault"
     vault.mkdir()
+    return fake, vault
+
+
+@pytest.mark.slow
+def test_the_key_in_every_answer_reaches_no_output_and_no_file(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    fake, vault = _library_and_vault(tmp_path, httpserver)
     args = ["--source", "web", "--library-id", "1", "--api-url", fake.url, "--vault", str(vault)]
     outputs: dict[str, subprocess.CompletedProcess[bytes]] = {}
 
@@ -229,10 +235,7 @@ DAEMON_CASES = [
 def test_the_daemon_logs_and_records_no_piece_of_the_key(
     tmp_path: Path, httpserver: HTTPServer
 ) -> None:
-    fake = FakeZotero(httpserver)
-    small_library(fake)
-    vault = tmp_path / "vault"
-    vault.mkdir()
+    fake, vault = _library_and_vault(tmp_path, httpserver)
     config = tmp_path / "config.toml"
     config.write_text(f'vault = "{vault}"\n[watch]\npoll_seconds = 0.3\n')
     answers = hostile_answers(fake)
