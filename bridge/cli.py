@@ -158,6 +158,14 @@ def print_result(result: Any, as_json: bool, verbose: bool = False) -> None:
         for error in result.errors:
             message = redact.redact(error["message"])
             click.echo(click.style("skipped: ", fg="yellow") + message, err=True)
+        for deferred in getattr(result, "deferred", ()):
+            message = redact.redact(deferred["message"])
+            click.echo(
+                click.style("still being saved: ", fg="yellow")
+                + message
+                + " (run `zob sync` again once you stop typing, or leave `zob watch` running)",
+                err=True,
+            )
         if result.conflicts:
             click.echo(
                 "Conflicts are preserved in the notes as '[!warning] zotero-bridge "
@@ -396,6 +404,13 @@ def _print_notes(result: Any) -> None:
         click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
     for error in result.errors:
         click.echo(click.style("skipped: ", fg="yellow") + error["message"], err=True)
+    for deferred in getattr(result, "deferred", ()):
+        click.echo(
+            click.style("still being saved: ", fg="yellow")
+            + deferred["message"]
+            + " (run the command again once you stop typing)",
+            err=True,
+        )
 
 
 @main.command(epilog=EPILOG)

@@ -20,7 +20,7 @@ from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
 from bridge.state import NoteState, text_hash
 from bridge.vault.fs import etag_settled
-from bridge.vault.inflight import in_flight, remedy, settles_at, settling
+from bridge.vault.inflight import CUT_MID_LINE, in_flight, remedy, settles_at, settling
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
 from bridge.vault.names import NameRegistry, method_stem, paper_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
@@ -127,6 +127,9 @@ class PlanContext:
     settle_ns: int = DEFAULT_SETTLE_NS
     # note id → its text as the bridge last wrote or saw it (`State.seen_text`), if kept
     seen: Callable[[str], str | None] | None = None
+    # a command writing a note or two waits for one being saved (`when_quiet`); a sync does
+    # not (it defers, then syncs again or leaves it to `zob watch`)
+    wait_for_saves: bool = True
 
     def settled(self, etag: str) -> bool:
         """See `etag_settled`: recently touched files are checked by content."""
@@ -481,7 +484,7 @@ def _being_saved(
     why = in_flight(text, last_size, (lambda: seen(note_id)) if seen and note else None)
     if settling(etag, ctx.settle_ns, path):
         return _defer(note_id, path, why or "it was saved moments ago", etag, ctx)
-    if why is None:
+    if why is None or why == CUT_MID_LINE:
         return None
     return Action(
         "skip", note_id, path,

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from bridge.state import State
 from bridge.vault.fs import etag_of
+from bridge.vault.inflight import settles_at, settling
 
 PREFIX = "held:"  # state meta: PREFIX + cursor key → JSON of `Held`
 LAST_KEY = "held_cursor_key"  # state meta: the cursor key of the last finished sync
@@ -58,6 +59,12 @@ class Held:
     again: bool = True  # read from `cursor` at the next sync whatever the fingerprints say
     # the fingerprints `due` saw (not stored): what a retry read saw of each note
     seen: dict[str, str | None] = field(default_factory=dict, compare=False)
+    # notes deferred while being saved: no read from `cursor` while one of them still is (a
+    # full read's hold would otherwise read the whole library at every save while they type)
+    waiting: list[str] = field(default_factory=list)
+    settle_s: float = 2.0
+    # those `due` found still being saved → when each settles (not stored)
+    blocked: dict[str, float] = field(default_factory=dict, compare=False)
 
     @classmethod
     def load(cls, state: State, cursor_key: str) -> Held | None:
@@ -66,17 +73,30 @@ class Held:
             return None
         try:
             data = json.loads(text)
-            return cls(data["cursor"], dict(data["paths"]), bool(data["again"]))
+            held = cls(data["cursor"], dict(data["paths"]), bool(data["again"]))
+            held.waiting = [str(p) for p in data.get("waiting", [])]
+            held.settle_s = float(data.get("settle_s", 2.0))
+            return held
         except (ValueError, KeyError, TypeError):
             return cls(None, {}, True)  # unreadable: one full read makes up for it
 
     def save(self, state: State, cursor_key: str) -> None:
-        value = {"cursor": self.cursor, "paths": self.paths, "again": self.again}
+        value = {
+            "cursor": self.cursor, "paths": self.paths, "again": self.again,
+            "waiting": self.waiting, "settle_s": self.settle_s,
+        }  # fmt: skip
         state.set_meta(PREFIX + cursor_key, json.dumps(value, ensure_ascii=False))
 
     def due(self, root: str | os.PathLike[str]) -> bool:
         """Whether this sync should read from the held cursor."""
         self.seen = {path: fingerprint(root, path) for path in self.paths}
+        self.blocked = {}
+        for path in self.waiting:
+            settles = _settles_at(root, path, self.settle_s)
+            if settles is not None:
+                self.blocked[path] = settles
+        if self.blocked:
+            return False
         return self.again or any(self.seen[path] != fp for path, fp in self.paths.items())
 
 
@@ -91,6 +111,7 @@ def after_sync(
     failed: Iterable[str],
     settled: Iterable[str],
     deferred: Iterable[str] = (),
+    settle_s: float = 2.0,
 ) -> None:
     """Keep or drop the held cursor after a sync that read from `read_from`.
 
@@ -110,7 +131,10 @@ def after_sync(
     now = {path: fingerprint(root, path) for path in failed}
     # something new failed, or changed during this sync (saved during the write): once more
     again = any(before.get(path, "") != fp for path, fp in now.items())
-    again = again or not failed.isdisjoint(deferred)
+    waiting = failed & set(deferred)
+    if held is not None and not retried:  # not read this time: still waited for
+        waiting |= {path for path in held.waiting if path in paths or path in failed}
+    again = again or bool(waiting)
     paths.update(now)
     state.set_meta(LAST_KEY, cursor_key)
     if not paths:
@@ -118,7 +142,17 @@ def after_sync(
         return
     # after a full read (new settings, `--full`) no cursor holds what it brought: None
     cursor = None if now and read_from is None else held.cursor if held else read_from
-    Held(cursor, paths, again).save(state, cursor_key)
+    Held(cursor, paths, again, waiting=sorted(waiting), settle_s=settle_s).save(state, cursor_key)
+
+
+def _settles_at(root: str | os.PathLike[str], rel: str, settle_s: float) -> float | None:
+    """When the note at `rel` settles (epoch seconds), or None if it is quiet (or gone)."""
+    try:
+        stat = os.stat(os.path.join(root, rel), follow_symlinks=False)
+    except OSError:
+        return None
+    etag, settle_ns = etag_of(stat), int(settle_s * 1e9)
+    return settles_at(etag, settle_ns) if settling(etag, settle_ns, rel) else None
 
 
 def held_fingerprints(state: State) -> dict[str, str | None]:

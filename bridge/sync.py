@@ -102,12 +102,13 @@ def make_renderer(config: Config, *, cached: bool = False) -> Renderer:
 
 
 def plan_context(
-    config: Config, state: State, renderer: Renderer, *, force: bool = False
+    config: Config, state: State, renderer: Renderer, *, force: bool = False, wait: bool = True
 ) -> PlanContext:
-    """What planning a note needs beside the note: settings, and the texts last seen."""
+    """What planning a note needs beside the note: settings, and the texts last seen.
+    `wait`: wait for a note being saved before planning it again (`plan.when_quiet`)."""
     return PlanContext(
         config.papers_folder, renderer, force=force,
-        settle_ns=int(config.settle_seconds * 1e9), seen=state.seen_text,
+        settle_ns=int(config.settle_seconds * 1e9), seen=state.seen_text, wait_for_saves=wait,
     )  # fmt: skip
 
 
@@ -229,9 +230,13 @@ def _sync_snapshot(
     snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
     gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
     vault = Vault(vault_root)
-    ctx = plan_context(config, state, make_renderer(config, cached=True), force=options.force)
+    renderer = make_renderer(config, cached=True)
+    ctx = plan_context(config, state, renderer, force=options.force, wait=False)
     # state.notices: the vault was found moved or copied (`State._claim_vault`)
     result = SyncResult(dry_run=options.dry_run, warnings=[*state.notices, *snapshot.warnings])
+    for path, settles in (read.held.blocked if read.held else {}).items():
+        # a held note still being saved: its change is read once it settles (`Held.due`)
+        result.defer(path, "", f"{path}: being saved; merged once it settles", settles)
     notes: Mapping[str, NoteState] | None = None
     planned: Iterable[Action] = ()
     seen: list[tuple[str, str, str]] = []  # the items' annotations, for the history
@@ -315,7 +320,7 @@ def _sync_snapshot(
             state, read.cursor_key, vault_root, held=read.held, read_from=read.since,
             retried=read.everything, failed=behind,
             settled=(action.path for action in actions if action.path not in failed),
-            deferred={d["path"] for d in result.deferred},
+            deferred={d["path"] for d in result.deferred}, settle_s=config.settle_seconds,
         )  # fmt: skip
         state.set_meta("render_fingerprint", fingerprint)
         state.set_meta("source", source.name)

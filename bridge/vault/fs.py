@@ -19,8 +19,8 @@ saves in place — truncate, then write — at any moment; docs/RELIABILITY.md):
    whatever they saved, and any write still coming from their editor lands in it — and the note
    is tried again once it settles.
 
-Where the kernel or file system cannot swap, the note is replaced and the replaced file is
-compared afterwards; bytes saved into it are written back (a narrower window, not none).
+Where the kernel or file system cannot swap, the user's file keeps a second name during the
+replace (a hard link, or the file itself renamed aside) and is renamed back the same way.
 New notes skip the per-file fsync; folders are fsynced once per batch.
 """
 
@@ -329,7 +329,15 @@ class Vault:
         for a link later cannot redirect a write made through it."""
         fd = self._fds.get(head)
         if fd is not None:
-            if not head or self._still_there(head, fd):
+            if not head:
+                if not _same_file(os.stat(self._root), os.fstat(fd)):
+                    raise NoteError(
+                        self._root,
+                        "the vault folder was moved or replaced during the sync",
+                        "nothing was written elsewhere; run the sync again",
+                    )
+                return fd
+            if self._still_there(head, fd):
                 return fd
             self._forget_folder(head)  # moved or swapped since: open it again, or refuse
         if not head:
@@ -366,11 +374,7 @@ class Vault:
             there = os.stat(name, dir_fd=parent, follow_symlinks=False)
         except OSError:
             return False
-        held = os.fstat(fd)
-        return stat.S_ISDIR(there.st_mode) and (there.st_dev, there.st_ino) == (
-            held.st_dev,
-            held.st_ino,
-        )
+        return stat.S_ISDIR(there.st_mode) and _same_file(there, os.fstat(fd))
 
     def _forget_folder(self, head: str) -> None:
         for cached in [h for h in self._fds if h == head or h.startswith(head + "/")]:
@@ -387,6 +391,7 @@ class Vault:
             return self._create_by_path(rel, text)
         head, _, name = rel.rpartition("/")
         folder = self._folder(head, create=True)
+        _writable_folder(rel, folder)
         tmp, etag = self._write_temp(folder, text.encode("utf-8", "surrogatepass"), fsync=False)
         try:
             os.link(tmp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
@@ -431,10 +436,12 @@ class Vault:
             raise
         try:
             before = self._check_unchanged(rel, folder, name, note, expected_etag, expected_hash)
-            mode = os.fstat(note).st_mode & 0o7777
+            _writable_folder(rel, folder)
+            held = os.fstat(note)
             tmp, etag = self._write_temp(
-                folder, text.encode("utf-8", "surrogatepass"), fsync=True, mode=mode
-            )
+                folder, text.encode("utf-8", "surrogatepass"), fsync=True,
+                mode=held.st_mode & 0o7777, owner=(held.st_uid, held.st_gid),
+            )  # fmt: skip
             self._swap_in(rel, folder, tmp, name, note, before)
         finally:
             os.close(note)
@@ -495,11 +502,12 @@ class Vault:
 
     def _put_back(self, rel: str, folder: int, kept: str, name: str, ours: tuple[int, str]) -> None:
         """The user's file (now named `kept`) goes back to `name`, which holds the bridge's
-        text — unless `name` changed again meanwhile (renamed by the user, saved over): then
-        nothing of theirs is overwritten and their file stays visible beside it."""
+        text — unless `name` changed again meanwhile (renamed by the user, saved over, saved
+        into in place): then nothing of theirs is overwritten or deleted, and their earlier
+        file stays visible beside the note."""
         try:
             if _exchange(folder, kept, name):
-                if os.stat(kept, dir_fd=folder, follow_symlinks=False).st_ino == ours[0]:
+                if _untouched(folder, kept, ours):
                     os.unlink(kept, dir_fd=folder)
                     return
                 _exchange(folder, kept, name)  # `name` had changed: undo
@@ -530,57 +538,63 @@ class Vault:
         before: bytes,
         ours: tuple[int, str],
     ) -> None:
-        """Without an atomic swap (macOS before 10.12, NFS, SMB, many FUSE mounts): a second
-        name is linked to the user's file first, so that after the replace it can still be
-        put back whole — with any write their editor has yet to make landing in it."""
+        """Without an atomic swap (macOS before 10.12, NFS, SMB, many FUSE mounts): the
+        user's file keeps a second name during the replace — a hard link, or, where there are
+        none (FAT, exFAT), the file itself renamed aside — so that it can be put back whole,
+        with any write their editor has yet to make landing in it."""
         keep = f".zob-{secrets.token_hex(6)}.tmp"
         try:
             os.link(name, keep, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+            linked = True
         except OSError:
-            keep = None  # no hard links either: compare after the replace, write back
+            linked = False
         try:
-            if keep is not None:
-                kept = os.stat(keep, dir_fd=folder, follow_symlinks=False)
-                if kept.st_ino != os.fstat(note).st_ino:  # replaced before the link was made
-                    os.unlink(keep, dir_fd=folder)
-                    raise _changed(rel)
-            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            if not linked:
+                os.rename(name, keep, src_dir_fd=folder, dst_dir_fd=folder)
+            if os.stat(keep, dir_fd=folder, follow_symlinks=False).st_ino != os.fstat(note).st_ino:
+                # another file took the name before ours could: it goes back, untouched
+                self._restore_aside(rel, folder, keep, name, linked)
+                raise _changed(rel)
+            if linked:
+                os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            elif not _rename_noreplace(folder, tmp, name):  # the editor made the note anew
+                self._restore_aside(rel, folder, keep, name, linked)
+                raise _changed(rel)
         except BaseException:
             _unlink_if(folder, tmp, ours)
             raise
         if _read_all(note) == before:
-            if keep is not None:
-                os.unlink(keep, dir_fd=folder)
+            os.unlink(keep, dir_fd=folder)
             return
-        if keep is not None:
-            self._put_back(rel, folder, keep, name, ours)
-        else:
-            self._write_back(folder, name, note, ours)
+        self._put_back(rel, folder, keep, name, ours)
         raise _saved_meanwhile(rel)
 
-    def _write_back(self, folder: int, name: str, note: int, ours: tuple[int, str]) -> None:
-        """Neither a swap nor a hard link: the replaced file got the user's bytes after the
-        check. Once they stop changing, they are written back over the bridge's text (unless
-        the note was already saved again, which then holds the newer words). A save whose
-        writes are more than a quarter second apart can still lose its tail here."""
-        data = _read_all(note)
-        quiet = 0
-        for _ in range(100):  # up to ~2 s for the editor to finish
-            time.sleep(0.025)
-            again = _read_all(note)
-            quiet = quiet + 1 if again == data else 0
-            data = again
-            if quiet >= 10 and data:
-                break
-        if not _untouched(folder, name, ours):
-            return
-        tmp, _ = self._write_temp(folder, data, fsync=True, mode=os.fstat(note).st_mode & 0o7777)
-        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    def _restore_aside(self, rel: str, folder: int, keep: str, name: str, linked: bool) -> None:
+        """Undo `_replace_keeping_a_link`'s second name before the replace happened."""
+        if linked:
+            os.unlink(keep, dir_fd=folder)
+        elif not _rename_noreplace(folder, keep, name):
+            visible = f"{name}.zob-kept-{secrets.token_hex(3)}"
+            os.rename(keep, visible, src_dir_fd=folder, dst_dir_fd=folder)
+            raise NoteChangedError(
+                rel,
+                f"the note was replaced while the bridge wrote it; the earlier file is kept"
+                f" beside it as {visible}",
+                "compare the two and keep what you need; nothing was deleted",
+            )
 
     def _write_temp(
-        self, folder: int, data: bytes, *, fsync: bool, mode: int | None = None
+        self,
+        folder: int,
+        data: bytes,
+        *,
+        fsync: bool,
+        mode: int | None = None,
+        owner: tuple[int, int] | None = None,
     ) -> tuple[str, str]:
-        """A hidden temp file in `folder` holding `data`; its name and its etag."""
+        """A hidden temp file in `folder` holding `data`; its name and its etag. `owner`:
+        the replaced note's (a bridge run as root must not take the user's note from them:
+        their editor could no longer save it)."""
         # short and independent of the note's name: a 250-byte name must stay writable
         tmp = f".zob-{secrets.token_hex(6)}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
@@ -588,6 +602,9 @@ class Vault:
         try:
             if mode is not None:
                 os.fchmod(fd, mode)  # the umask must not take the user's bits away
+            if owner is not None and owner != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(OSError):  # only root may give a file away
+                    os.fchown(fd, *owner)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -775,6 +792,20 @@ def _untouched(folder: int, name: str, ours: tuple[int, str]) -> bool:
     except OSError:
         return False
     return (there.st_ino, etag_of(there)) == ours
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _writable_folder(rel: str, folder: int) -> None:
+    """The user's read-only bit on the folder is a wish, also when we run as root."""
+    if not os.fstat(folder).st_mode & stat.S_IWUSR:
+        raise NoteError(
+            rel,
+            "its folder is read-only; the note was left untouched",
+            "make the folder writable to receive Zotero's changes",
+        )
 
 
 def _unlink_if(folder: int, name: str, ours: tuple[int, str]) -> None:

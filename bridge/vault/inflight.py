@@ -31,6 +31,9 @@ from collections.abc import Callable
 END_MARKER = "%% zob:end "
 EMPTY = "it is empty"
 NO_FRONTMATTER = "its properties (frontmatter) are missing or cut short"
+# a save caught mid-line while it is recent; once settled, the user's own cut (they deleted
+# the last word of a note that ends without a newline, as Obsidian writes it): merged
+CUT_MID_LINE = "it ends in the middle of a line it had (cut short)"
 
 
 def frontmatter_complete(text: str) -> bool:
@@ -66,7 +69,7 @@ def in_flight(
     if END_MARKER in cut:
         return "it ends before a managed region does (cut short)"
     if not text.endswith("\n") and not cut.startswith(("\n", "\r\n")):
-        return "it ends in the middle of a line it had (cut short)"
+        return CUT_MID_LINE
     return None
 
 

@@ -117,8 +117,9 @@ def new_paper_note(
         ctx = plan_context(config, state, make_renderer(config))
         notes = state.notes()
         _forget_if_gone(notes, key, vault)
+        # no sweep of stale temp files here: outside the sync lock, a `.zob-*.tmp` may be the
+        # user's own note mid-swap (`Vault.replace`); syncs sweep them under the lock
         actions = when_quiet(lambda: plan(focused, notes, vault, ctx))
-        vault.remove_stale_temps()
         apply(actions, vault, state, result)
         with state.transaction():
             state.pin(key, iso(now))

@@ -33,7 +33,8 @@ def write_note(
     gone = note is not None and (note.user_deleted or vault.etag(path) is None)
     if note is not None and (note.path != path or (recreate and gone)):
         note = None  # moved by the config, or deleted and asked for again: a fresh note
-    [action] = when_quiet(lambda: [plan_note(desired, note, path, vault, ctx)])
+    rounds = 4 if ctx.wait_for_saves else 0
+    [action] = when_quiet(lambda: [plan_note(desired, note, path, vault, ctx)], rounds)
     apply([action], vault, state, result)
     return action
 
