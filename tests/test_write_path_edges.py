@@ -47,7 +47,9 @@ def _retitle(source: ModelSource, item, title: str) -> None:
 # --- fs.py: the write-back without swap and without hard links ---------------------------
 
 
-def test_without_swap_or_hard_links_the_user_s_file_is_set_aside_and_put_back(tmp_path, monkeypatch):
+def test_without_swap_or_hard_links_the_user_s_file_is_set_aside_and_put_back(
+    tmp_path, monkeypatch
+):
     """No RENAME_EXCHANGE and no hard links (exFAT/FAT USB drives, some SMB/FUSE mounts): the
     user's file is renamed aside during the replace. An editor that truncated it just before
     and writes 3 s later must find its write in the note: the file is renamed back (an earlier
