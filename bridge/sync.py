@@ -17,13 +17,13 @@ from bridge.apply import SyncResult, apply
 from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import ConfigError, NoSpaceError, is_no_space
 from bridge.lineage import MethodGraph, PaperInfo
-from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
 from bridge.plan import Action, PlanContext, Receipt, plan_iter, plan_methods
 from bridge.retries import Held
 from bridge.retries import after_sync as hold_failed
+from bridge.session import Writing, writing
 from bridge.sources import Source
-from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso
+from bridge.state import NoteIndex, NoteState, State, now_iso
 from bridge.vault.fs import Vault
 from bridge.vault.papers import all_papers, refresh_papers, remember_missing, scan_papers
 from bridge.vault.render import Renderer
@@ -178,10 +178,10 @@ def _sync(
     source: Source,
     progress: ProgressFactory | None,
 ) -> SyncResult:
-    vault_root = require_vault(config)
     assert options is not None and source is not None
     started = now_iso()
-    with sync_lock(vault_root / STATE_DIRNAME), State(vault_root) as state:
+    with writing(config) as session:
+        vault_root, state = session.vault_root, session.state
         cursor_key = f"cursor:{source.name}:{_source_id(config)}"
         fingerprint = render_fingerprint(config)
         full = options.full or state.get_meta("render_fingerprint") != fingerprint
@@ -194,8 +194,8 @@ def _sync(
         read = _Read(cursor_key, cursor, held, full or retry)
         try:
             return _sync_snapshot(
-                config, options, source, state, vault_root, snapshot, full, fingerprint,
-                started, progress, read,
+                config, options, source, session, snapshot, full, fingerprint, started,
+                progress, read,
             )  # fmt: skip
         finally:
             snapshot.close()  # a streaming source holds its copy of Zotero's database open
@@ -216,8 +216,7 @@ def _sync_snapshot(
     config: Config,
     options: SyncOptions,
     source: Source,
-    state: State,
-    vault_root: Path,
+    session: Writing,
     snapshot: LibrarySnapshot,
     full: bool,
     fingerprint: str,
@@ -226,10 +225,10 @@ def _sync_snapshot(
     read: _Read,
 ) -> SyncResult:
     """The sync of one snapshot read under the sync lock (`_sync`)."""
+    vault_root, state, vault = session
     read_items = snapshot.items  # a filter may replace them; a stream's late warnings stay
     snapshot = filter_snapshot(snapshot, SyncFilter.from_config(config), state.pinned())
     gc.freeze()  # the snapshot lives all sync long: keep the collector from rescanning it
-    vault = Vault(vault_root)
     renderer = make_renderer(config, cached=True)
     ctx = plan_context(config, state, renderer, force=options.force, wait=False)
     # state.notices: the vault was found moved or copied (`State._claim_vault`)

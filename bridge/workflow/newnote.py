@@ -24,6 +24,7 @@ from bridge.config import Config, require_vault
 from bridge.errors import BridgeError, ConfigError
 from bridge.lineage import Method, MethodGraph
 from bridge.plan import PlanContext, plan, plan_methods, when_quiet
+from bridge.session import writing
 from bridge.sources import Source
 from bridge.state import NoteState, State, text_hash
 from bridge.sync import make_renderer, open_source, plan_context
@@ -100,8 +101,10 @@ def new_paper_note(
     source: Source | None = None,
     now: datetime | None = None,
 ) -> NewNote:
-    """Create or refresh the note of the item QUERY names; pin the item into later syncs."""
-    vault_root = require_vault(config)
+    """Create or refresh the note of the item QUERY names; pin the item into later syncs.
+
+    Zotero is read before the sync lock is taken; the vault and the state DB after."""
+    require_vault(config)  # its message first: no source is opened for a missing vault
     source = source or open_source(config)
     snapshot = source.read(since=None)
     try:
@@ -112,8 +115,7 @@ def new_paper_note(
     key = match.item.key
     focused = replace(snapshot, items=(match.item,), all_keys=None)
     result = SyncResult(warnings=list(snapshot.warnings))
-    with State(vault_root) as state:
-        vault = Vault(vault_root)
+    with writing(config) as (vault_root, state, vault):
         ctx = plan_context(config, state, make_renderer(config))
         notes = state.notes()
         _forget_if_gone(notes, key, vault)
@@ -161,7 +163,6 @@ def new_method_note(
     config: Config, name: str, extends: Iterable[str] = (), *, now: datetime | None = None
 ) -> NewNote:
     """Create `Methods/NAME.md` from the method template (never overwrites a note)."""
-    vault_root = require_vault(config)
     name = " ".join(name.split())
     parents = [" ".join(p.split()) for p in extends if p.strip()]
     parents = [p for p in dict.fromkeys(parents) if p.casefold() != name.casefold()]
@@ -169,8 +170,7 @@ def new_method_note(
         raise ConfigError(f"{name!r} cannot be a method name", "give the method's name")
     note_id = f"method:{name.casefold()}"
     result = SyncResult()
-    with State(vault_root) as state:
-        vault = Vault(vault_root)
+    with writing(config) as (vault_root, state, vault):
         renderer = make_renderer(config)
         known = state.notes().get(note_id)
         path = known.path if known else f"{config.methods_folder}/{method_stem(name)}.md"

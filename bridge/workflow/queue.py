@@ -18,6 +18,7 @@ from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
 from bridge.lineage import PaperInfo
 from bridge.plan import Action, PlanContext
+from bridge.session import writing
 from bridge.state import State, text_hash
 from bridge.vault.fs import Vault
 from bridge.vault.notefile import wrap_region
@@ -138,8 +139,7 @@ def rebuild_queue(config: Config, *, now: datetime | None = None) -> tuple[str, 
             'set workflow.reading_queue = "Reading queue.md" in the config',
         )
     result = SyncResult()
-    with State(vault_root) as state:
-        vault = Vault(vault_root)
+    with writing(config) as (_, state, vault):
         papers, problems = collect_papers(vault, state, write_cache=True)
         result.warnings.extend(problems)
         with state.transaction():

@@ -25,9 +25,9 @@ from bridge.apply import SyncResult
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
 from bridge.lineage import PaperInfo
+from bridge.session import writing
 from bridge.state import NoteState, State
 from bridge.sync import make_renderer, plan_context
-from bridge.vault.fs import Vault
 from bridge.vault.notefile import wrap_region
 from bridge.vault.papers import collect_papers
 from bridge.vault.render import RenderedNote, Renderer
@@ -266,8 +266,7 @@ def weekly_report(
     require_synced(vault_root)
     week = parse_week(week_text, today)
     result = SyncResult()
-    with State(vault_root) as state:
-        vault = Vault(vault_root)
+    with writing(config) as (_, state, vault):
         papers, problems = collect_papers(vault, state, write_cache=False)
         result.warnings.extend(problems)
         renderer = make_renderer(config)
