@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import bridge.sources.sqlite as sqlite_module
+import bridge.sources.sqlite.stream as sqlite_stream
 from bridge.config import Config
 from bridge.errors import SourceError
 from bridge.model import LibrarySnapshot
@@ -25,8 +25,8 @@ from tests.test_sqlite_source import (
 
 
 def stream_everything(monkeypatch: pytest.MonkeyPatch, chunk: int = 2) -> None:
-    monkeypatch.setattr(sqlite_module, "STREAM_ITEMS", 0)
-    monkeypatch.setattr(sqlite_module, "STREAM_CHUNK", chunk)  # several chunks, even here
+    monkeypatch.setattr(sqlite_stream, "STREAM_ITEMS", 0)
+    monkeypatch.setattr(sqlite_stream, "STREAM_CHUNK", chunk)  # several chunks, even here
 
 
 @contextmanager
@@ -62,8 +62,8 @@ def test_a_streamed_read_gives_the_same_items_and_cursor(
     data_dir = library(tmp_path)
     whole = SqliteSource(data_dir).read()
     with streamed_read(data_dir, monkeypatch) as streamed:
-        assert isinstance(streamed.items, sqlite_module._StreamedItems)
-        assert len(streamed.items) == len(whole.items) > 2 * sqlite_module.STREAM_CHUNK
+        assert isinstance(streamed.items, sqlite_stream._StreamedItems)
+        assert len(streamed.items) == len(whole.items) > 2 * sqlite_stream.STREAM_CHUNK
         assert tuple(streamed.items) == whole.items
         assert tuple(streamed.items) == whole.items  # a second pass reads them again
         assert [i.key for i in streamed.items.heads()] == [i.key for i in whole.items]
