@@ -177,6 +177,34 @@ def _regular_keys(conn: sqlite3.Connection, library_id: int, regular: _Regular) 
     return frozenset(keys)
 
 
+def _changed_and_edge(
+    conn: sqlite3.Connection,
+    library_id: int,
+    regular: _Regular,
+    rows: _Rows,
+    old: _Cursor,
+    newest: str,
+) -> tuple[set[int], set[int]]:
+    """The regular items changed since `old` (`_Builder.touched(old.is_after)`), and those of
+    the `newest` second, whose hashes the new cursor keeps (none when there are too many).
+    `rows` hold the collection tree."""
+    # One query for both sets: the cursor's time and the new newest stamp (usually later).
+    stamped = _touched_rows(conn, library_id, regular, min(old.time, newest or old.time))
+    changed = {item_id for item_id, stamp in stamped if old.is_after(stamp)}
+    edge = {item_id for item_id, stamp in stamped if newest and stamp == newest}
+    parents = rows.collection_parents
+    for found, moved in (
+        (changed, {c for c, when in rows.collection_times.items() if old.is_after(when)}),
+        (edge, {c for c, when in rows.collection_times.items() if newest and when == newest}),
+    ):
+        if moved:  # renamed or moved: the items in them and below them
+            inside = {cid for cid in parents if _under(parents, cid, moved)}
+            found |= _collection_members(conn, library_id, regular, inside)
+    if len(edge) > MAX_BOUNDARY:
+        edge = set()
+    return changed, edge
+
+
 def read_changes(
     conn: sqlite3.Connection,
     info: _LibraryInfo,
@@ -207,20 +235,7 @@ def read_changes(
     rows = _Rows()
     _query_collection_tree(conn, library_id, rows)
     newest = max([newest, *rows.collection_times.values()])
-    # One query for both sets: the cursor's time and the new newest stamp (usually later).
-    stamped = _touched_rows(conn, library_id, regular, min(old.time, newest or old.time))
-    changed = {item_id for item_id, stamp in stamped if old.is_after(stamp)}
-    edge = {item_id for item_id, stamp in stamped if newest and stamp == newest}
-    parents = rows.collection_parents
-    for found, moved in (
-        (changed, {c for c, when in rows.collection_times.items() if old.is_after(when)}),
-        (edge, {c for c, when in rows.collection_times.items() if newest and when == newest}),
-    ):
-        if moved:  # renamed or moved: the items in them and below them
-            inside = {cid for cid in parents if _under(parents, cid, moved)}
-            found |= _collection_members(conn, library_id, regular, inside)
-    if len(edge) > MAX_BOUNDARY:
-        edge = set()
+    changed, edge = _changed_and_edge(conn, library_id, regular, rows, old, newest)
     family = _query_family(conn, library_id, regular, rows, changed | edge)
     if len(family) > build.DETAILS_BY_ID_SHARE * count:
         return None

@@ -87,20 +87,58 @@ def _query_details(
     """Fields, creators, tags, relations and annotation contents: of every item of the library
     (`ids` None: one scan per table), or only of `ids` (looked up by itemID, in chunks).
     `only_fields`: these fields alone, and no relations (`NAMING_FIELDS`, for `heads`)."""
-    q = conn.execute
     mine = rows.items.keys() if ids is None else frozenset(ids) & rows.items.keys()
     if ids is None:
         parts: Iterable[tuple[str, list[int]]] = [("", [])]
     else:
         parts = list(_chunks(mine))
+    select = _Select(conn, parts, whole=ids is None)
+    _query_fields(conn, rows, mine, select, only_fields)
+    _query_creators(conn, rows, mine, None if ids is None else parts)
+    _query_tags(conn, rows, mine, select)
+    relations = select(
+        "SELECT r.itemID, r.object FROM itemRelations r "
+        "JOIN relationPredicates p ON p.predicateID = r.predicateID "
+        "WHERE p.predicate = 'dc:relation' AND {where}",
+        "r.itemID",
+    )
+    for item_id, uri in () if only_fields is not None else relations:
+        if item_id in mine:
+            rows.relations[item_id].append(uri)
+    if not annotations:  # `_query_children` read them whole
+        return
+    for row in select(
+        f"SELECT {ANNOTATION_COLUMNS} FROM itemAnnotations WHERE {{where}}", "itemID"
+    ):
+        if row[0] in mine:
+            rows.annotations[row[0]] = row[1:]
 
-    def select(sql: str, where: str) -> Iterable[tuple]:
-        for marks, part in parts:
-            yield from q(
-                sql.format(where=f"{where} IN ({marks})" if ids is not None else "1"), part
+
+@dataclass(frozen=True)
+class _Select:
+    """`select(sql, where)`: the rows of `sql` with `{where}` filled in as `where IN (...)`
+    for each chunk of `parts`, or as `1` when the tables are read `whole`."""
+
+    conn: sqlite3.Connection
+    parts: Iterable[tuple[str, list[int]]]
+    whole: bool
+
+    def __call__(self, sql: str, where: str) -> Iterable[tuple]:
+        for marks, part in self.parts:
+            yield from self.conn.execute(
+                sql.format(where=f"{where} IN ({marks})" if not self.whole else "1"), part
             )
 
-    field_names = dict(q("SELECT fieldID, fieldName FROM fieldsCombined"))
+
+def _query_fields(
+    conn: sqlite3.Connection,
+    rows: _Rows,
+    mine: Collection[int],
+    select: _Select,
+    only_fields: Collection[str] | None,
+) -> None:
+    """Item fields, as the user typed them (`field_text`); `only_fields`: these alone."""
+    field_names = dict(conn.execute("SELECT fieldID, fieldName FROM fieldsCombined"))
     special = DATE_FIELDS | {"accessDate"}
     some = ""
     if only_fields is not None:
@@ -118,35 +156,23 @@ def _query_details(
             name = field_names.get(field_id, str(field_id))
             text = field_text(name, value) if name in special else str(value)
             rows.fields[item_id][name] = text
-    _query_creators(conn, rows, mine, None if ids is None else parts)
-    if ids is None:
-        tag_names = dict(q("SELECT tagID, name FROM tags"))
-        for item_id, tag_id in q("SELECT itemID, tagID FROM itemTags"):
+
+
+def _query_tags(
+    conn: sqlite3.Connection, rows: _Rows, mine: Collection[int], select: _Select
+) -> None:
+    """Tag names by item: the whole (small) `tags` table in a dict, or joined by itemID."""
+    if select.whole:
+        tag_names = dict(conn.execute("SELECT tagID, name FROM tags"))
+        for item_id, tag_id in conn.execute("SELECT itemID, tagID FROM itemTags"):
             if item_id in mine and tag_id in tag_names:
                 rows.tags[item_id].append(tag_names[tag_id])
-    else:
-        for item_id, name in select(
-            "SELECT it.itemID, t.name FROM itemTags it JOIN tags t ON t.tagID = it.tagID "
-            "WHERE {where}",
-            "it.itemID",
-        ):
-            rows.tags[item_id].append(name)
-    relations = select(
-        "SELECT r.itemID, r.object FROM itemRelations r "
-        "JOIN relationPredicates p ON p.predicateID = r.predicateID "
-        "WHERE p.predicate = 'dc:relation' AND {where}",
-        "r.itemID",
-    )
-    for item_id, uri in () if only_fields is not None else relations:
-        if item_id in mine:
-            rows.relations[item_id].append(uri)
-    if not annotations:  # `_query_children` read them whole
         return
-    for row in select(
-        f"SELECT {ANNOTATION_COLUMNS} FROM itemAnnotations WHERE {{where}}", "itemID"
+    for item_id, name in select(
+        "SELECT it.itemID, t.name FROM itemTags it JOIN tags t ON t.tagID = it.tagID WHERE {where}",
+        "it.itemID",
     ):
-        if row[0] in mine:
-            rows.annotations[row[0]] = row[1:]
+        rows.tags[item_id].append(name)
 
 
 def _query_creators(
