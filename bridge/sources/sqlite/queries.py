@@ -328,6 +328,33 @@ def _query_family(
     `_Builder.item` needs besides details. Returns all their itemIDs. Without `children`,
     only the items' own rows (what `_Builder.item(children=False)` needs)."""
     q = conn.execute
+    family = _query_children_by_parent(conn, library_id, rows, ids, children=children)
+    for marks, part in _chunks(family):
+        for item_id, type_id, key, added, modified, client_modified, version in q(
+            "SELECT itemID, itemTypeID, key, dateAdded, dateModified, clientDateModified, "
+            f"version FROM items WHERE itemID IN ({marks})",
+            part,
+        ):
+            type_name = regular.types.get(type_id, str(type_id))
+            rows.items[item_id] = (key, type_name, added, modified, client_modified, version or 0)
+    for marks, part in _chunks(ids):
+        for cid, item_id in q(
+            "SELECT ci.collectionID, ci.itemID FROM collectionItems ci "
+            "JOIN collections c ON c.collectionID = ci.collectionID "
+            f"WHERE ci.itemID IN ({marks}) AND +c.libraryID = ?",
+            [*part, library_id],
+        ):
+            rows.collections[item_id].append(cid)
+    return family
+
+
+def _query_children_by_parent(
+    conn: sqlite3.Connection, library_id: int, rows: _Rows, ids: set[int], *, children: bool
+) -> set[int]:
+    """`_query_family`'s first step: the trash state of `ids` and (with `children`) of their
+    attachments, the attachments not in the trash and their annotations' parents and types.
+    Returns `ids` and the itemIDs of those attachments and annotations."""
+    q = conn.execute
     attachments = [
         row
         for marks, part in (_chunks(ids) if children else ())
@@ -357,22 +384,6 @@ def _query_family(
         ):
             rows.annotations[item_id] = (parent, kind)
             family.add(item_id)
-    for marks, part in _chunks(family):
-        for item_id, type_id, key, added, modified, client_modified, version in q(
-            "SELECT itemID, itemTypeID, key, dateAdded, dateModified, clientDateModified, "
-            f"version FROM items WHERE itemID IN ({marks})",
-            part,
-        ):
-            type_name = regular.types.get(type_id, str(type_id))
-            rows.items[item_id] = (key, type_name, added, modified, client_modified, version or 0)
-    for marks, part in _chunks(ids):
-        for cid, item_id in q(
-            "SELECT ci.collectionID, ci.itemID FROM collectionItems ci "
-            "JOIN collections c ON c.collectionID = ci.collectionID "
-            f"WHERE ci.itemID IN ({marks}) AND +c.libraryID = ?",
-            [*part, library_id],
-        ):
-            rows.collections[item_id].append(cid)
     return family
 
 
