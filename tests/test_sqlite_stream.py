@@ -14,6 +14,7 @@ import bridge.sources.sqlite.stream as sqlite_stream
 from bridge.config import Config
 from bridge.errors import SourceError
 from bridge.model import LibrarySnapshot
+from bridge.sources import ItemStream
 from bridge.sources.sqlite import SqliteSource
 from bridge.sync import sync
 from tests.helpers import snapshot_tree
@@ -130,3 +131,14 @@ def test_a_streamed_sync_with_a_filter_still_reports_late_problems(
     result = sync(config)
     assert result.created >= 1
     assert any("unknown annotation type 7" in w for w in result.warnings)
+
+
+def test_a_streamed_read_hands_over_an_item_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What callers may rely on beyond a sequence: `heads`, `close` and `warnings`."""
+    with new_db(tmp_path) as db:
+        fill_sample(db)
+    with streamed_read(tmp_path / "Zotero", monkeypatch) as snapshot:
+        assert isinstance(snapshot.items, ItemStream)
+        assert len(list(snapshot.items.heads())) == len(snapshot.items)

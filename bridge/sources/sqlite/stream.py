@@ -50,11 +50,11 @@ NAMING_FIELDS = frozenset({"title", "date", "citationKey", "extra"})
 
 
 class _StreamedItems(Sequence[Item]):
-    """A full read's items, built `STREAM_CHUNK` at a time from the private copy each time
-    they are gone through, so they are never all in memory at once: each chunk reads its
-    items' rows, their attachments' and annotations' (`_query_family`) and their details,
-    and lets them go with the chunk. Only the regular items' IDs and the collection tree
-    stay (a 50,000-item library's light rows alone held ~100 MB).
+    """The `ItemStream` of a full read: its items, built `STREAM_CHUNK` at a time from the
+    private copy each time they are gone through, so they are never all in memory at once:
+    each chunk reads its items' rows, their attachments' and annotations' (`_query_family`)
+    and their details, and lets them go with the chunk. Only the regular items' IDs and the
+    collection tree stay (a 50,000-item library's light rows alone held ~100 MB).
 
     Holds the copy's connection and temp directory open until `close()` (or until it is
     garbage-collected). `heads()` goes through the items for naming notes only: without
@@ -193,7 +193,7 @@ def read_streamed(
         bbt_keys=bbt_keys, boundary=boundary, images=_images_digest(images), files=files,
     )  # fmt: skip
     return LibrarySnapshot(
-        items=items,  # type: ignore[arg-type]  # a Sequence[Item]
+        items=items,  # type: ignore[arg-type]  # an ItemStream
         all_keys=_regular_keys(conn, library_id, regular),
         cursor=cursor.encode(),
         library=info.library,
