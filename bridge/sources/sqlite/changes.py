@@ -1,5 +1,8 @@
-"""A cursor read with SQLite answering what changed (`read_changes`): the same stamps,
-digests and `touched` sets `_Builder` computes from rows, one query each.
+"""A cursor read with SQLite answering what changed (`read_changes`).
+
+A cursor read asks SQLite what changed instead of pulling the light tables into Python:
+each function here computes in one query what `_Builder` computes from `_Rows` (same
+values: `test_sqlite_fastpath.py` compares them).
 """
 
 from __future__ import annotations
@@ -8,9 +11,7 @@ import sqlite3
 from collections.abc import Collection
 from pathlib import Path
 
-from bridge.model import (
-    LibrarySnapshot,
-)
+from bridge.model import LibrarySnapshot
 from bridge.sources.sqlite import build, queries
 from bridge.sources.sqlite.build import _Builder
 from bridge.sources.sqlite.cursor import (
@@ -29,13 +30,6 @@ from bridge.sources.sqlite.queries import (
     _under,
 )
 from bridge.sources.sqlite.schema import _LibraryInfo, _Regular
-
-# ------------------------------------------------------------------------------ changes, in SQL
-#
-# A cursor read asks SQLite what changed instead of pulling the light tables into Python:
-# each function below computes in one query what `_Builder` computes from `_Rows` (same
-# values: `test_sqlite_fastpath.py` compares them).
-
 
 # `_children_digest`'s count and sums for one table of children with itemIDs in (:a, :b]
 _CHILD_SUMS = (

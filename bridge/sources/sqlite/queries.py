@@ -9,9 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
-from bridge.model import (
-    Creator,
-)
+from bridge.model import Creator
 from bridge.sources.sqlite.schema import DATE_FIELDS, _has_table, _LibraryInfo, _Regular, field_text
 
 IN_CHUNK = 900  # itemIDs per `IN (...)`: below SQLite's oldest limit of 999 parameters

@@ -9,9 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from bridge.errors import SourceError
-from bridge.model import (
-    Library,
-)
+from bridge.model import Library
 
 DB_NAME = "zotero.sqlite"
 BBT_NAME = "better-bibtex.sqlite"
