@@ -20,6 +20,12 @@ import pytest
 from zotero_db import ZoteroDB
 
 import bridge.sources.sqlite as sqlite_module
+import bridge.sources.sqlite.build as sqlite_build
+import bridge.sources.sqlite.changes as sqlite_changes
+import bridge.sources.sqlite.copy as sqlite_copy
+import bridge.sources.sqlite.cursor as sqlite_cursor
+import bridge.sources.sqlite.queries as sqlite_queries
+import bridge.sources.sqlite.schema as sqlite_schema
 from bridge.model import Library
 from bridge.sources.sqlite import SqliteSource
 from tests.test_sqlite_source import (
@@ -34,13 +40,13 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 def copies(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every file the source copies."""
     seen: list[Path] = []
-    real_copy = sqlite_module._copy_file
+    real_copy = sqlite_copy._copy_file
 
     def counting(source: Path, target: Path) -> None:
         seen.append(Path(source))
         real_copy(source, target)
 
-    monkeypatch.setattr(sqlite_module, "_copy_file", counting)
+    monkeypatch.setattr(sqlite_copy, "_copy_file", counting)
     return seen
 
 
@@ -118,18 +124,18 @@ def test_header_bytes_are_part_of_a_files_fingerprint(tmp_path: Path) -> None:
     """Size, mtime, ctime and inode kept, header changed: the entries differ by their head."""
     path = tmp_path / "zotero.sqlite"
     path.write_bytes(b"SQLite format 3\x00" + bytes(200))
-    first = sqlite_module._path_entry(path, True)
+    first = sqlite_cursor._path_entry(path, True)
     with open(path, "r+b") as handle:
         handle.seek(24)
         handle.write(b"\x00\x00\x00\x07")
-    second = sqlite_module._path_entry(path, True)
+    second = sqlite_cursor._path_entry(path, True)
     assert first is not None and second is not None
     assert first._replace(head=second.head, ctime_ns=0, mtime_ns=0) == second._replace(
         ctime_ns=0, mtime_ns=0
     )
     assert first.head != second.head
-    assert sqlite_module._path_entry(tmp_path / "nothing", True) == (
-        sqlite_module._Entry(str(tmp_path / "nothing"), False)
+    assert sqlite_cursor._path_entry(tmp_path / "nothing", True) == (
+        sqlite_cursor._Entry(str(tmp_path / "nothing"), False)
     )
 
 
@@ -351,8 +357,8 @@ def test_fast_cursor_reads_answer_what_the_python_way_answers(
 ) -> None:
     """Snapshot for snapshot — items, all_keys, warnings and the cursor with its digests and
     boundary hashes — over random edits, often in the cursor's own second."""
-    monkeypatch.setattr(sqlite_module, "SETTLE_NS", 10**18)  # every read is a real read
-    monkeypatch.setattr(sqlite_module, "DETAILS_BY_ID_SHARE", 100.0)  # never too many for SQL
+    monkeypatch.setattr(sqlite_cursor, "SETTLE_NS", 10**18)  # every read is a real read
+    monkeypatch.setattr(sqlite_build, "DETAILS_BY_ID_SHARE", 100.0)  # never too many for SQL
     rnd = random.Random(seed)
     data_dir, group = _random_library(tmp_path, rnd)
     source = SqliteSource(data_dir, library_id=group if which == "group" else None)
@@ -389,12 +395,12 @@ def test_children_digest_in_sql_is_the_python_one(tmp_path: Path) -> None:
     data_dir, group = _random_library(tmp_path, random.Random(3))
     for library_id in (1, group):
         with sqlite3.connect(data_dir / "zotero.sqlite") as conn:
-            info = sqlite_module._library_info(conn, library_id, "test")
-            rows = sqlite_module._query_rows(conn, library_id, details=False)
-            builder = sqlite_module._Builder(rows, info, {})
+            info = sqlite_schema._library_info(conn, library_id, "test")
+            rows = sqlite_queries._query_rows(conn, library_id, details=False)
+            builder = sqlite_build._Builder(rows, info, {})
             top = max(rows.items)
             for low in (0, 5, top // 2, top - 1, top, top + 10):
-                got = sqlite_module._children_digests(conn, library_id, low, top)
+                got = sqlite_changes._children_digests(conn, library_id, low, top)
                 assert got[low] == builder._children_digest(low)
                 assert got[top] == builder._children_digest(top)
         conn.close()
@@ -424,10 +430,10 @@ def test_children_digest_sees_unstamped_erasures_moves_and_swaps(
     top = max(ids.values())
 
     def digest() -> str:
-        got = sqlite_module._children_digests(conn, 1, top)[top]
-        rows = sqlite_module._query_rows(conn, 1, details=False)
-        info = sqlite_module._library_info(conn, 1, "test")
-        assert got == sqlite_module._Builder(rows, info, {})._children_digest(top)
+        got = sqlite_changes._children_digests(conn, 1, top)[top]
+        rows = sqlite_queries._query_rows(conn, 1, details=False)
+        info = sqlite_schema._library_info(conn, 1, "test")
+        assert got == sqlite_build._Builder(rows, info, {})._children_digest(top)
         return got
 
     seen = {digest()}
@@ -453,7 +459,7 @@ def test_torn_copy_during_a_cursor_read_is_retried(
 ) -> None:
     """The cursor read checks the tables it scans (beside the read, in a thread): a torn
     index page of itemAttachments, which no query of it touches, still costs the attempt."""
-    monkeypatch.setattr(sqlite_module, "SETTLE_NS", 10**18)
+    monkeypatch.setattr(sqlite_cursor, "SETTLE_NS", 10**18)
     data_dir = tmp_path / "Zotero"
     data_dir.mkdir()
     with ZoteroDB.create(data_dir / "zotero.sqlite") as db:

@@ -21,6 +21,10 @@ import pytest
 from zotero_db import ZoteroDB, hold_exclusive_lock
 
 import bridge.sources.sqlite as sqlite_module
+import bridge.sources.sqlite.build as sqlite_build
+import bridge.sources.sqlite.copy as sqlite_copy
+import bridge.sources.sqlite.cursor as sqlite_cursor
+import bridge.sources.sqlite.queries as sqlite_queries
 from bridge.errors import SchemaVersionError, SourceError
 from bridge.model import ANNOTATION_TYPES, Creator, Item, Library
 from bridge.sources import Source
@@ -205,7 +209,8 @@ def test_reader_never_opens_zotero_files_for_writing(
         connected.append(Path(str(database).removeprefix("file:").split("?")[0]).resolve())
         return real_connect(database, *args, **kwargs)
 
-    monkeypatch.setattr(sqlite_module, "open", spy_open, raising=False)
+    for module in (sqlite_copy, sqlite_cursor):  # every file the source opens itself
+        monkeypatch.setattr(module, "open", spy_open, raising=False)
     monkeypatch.setattr(sqlite3, "connect", spy_connect)
 
     SqliteSource(data_dir).read()
@@ -401,7 +406,7 @@ def test_copy_that_changed_underneath_is_retried(
     with new_db(tmp_path) as db:
         fill_sample(db)
     calls: list[Path] = []
-    real_copy = sqlite_module._copy_file
+    real_copy = sqlite_copy._copy_file
 
     def copy_while_zotero_writes(source: Path, target: Path) -> None:
         real_copy(source, target)
@@ -410,7 +415,7 @@ def test_copy_that_changed_underneath_is_retried(
             stat = source.stat()
             os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
 
-    monkeypatch.setattr(sqlite_module, "_copy_file", copy_while_zotero_writes)
+    monkeypatch.setattr(sqlite_copy, "_copy_file", copy_while_zotero_writes)
 
     snapshot = SqliteSource(tmp_path / "Zotero").read()
 
@@ -422,7 +427,7 @@ def tear_first_copy(monkeypatch: pytest.MonkeyPatch, root: int, page_size: int) 
     """The first copy of the database gets a torn page `root` (half old, half garbage), as a
     copy racing Zotero's write would. Returns the copies' sources, one per attempt."""
     calls: list[Path] = []
-    real_copy = sqlite_module._copy_file
+    real_copy = sqlite_copy._copy_file
 
     def copy(source: Path, target: Path) -> None:
         real_copy(source, target)
@@ -432,7 +437,7 @@ def tear_first_copy(monkeypatch: pytest.MonkeyPatch, root: int, page_size: int) 
                 handle.seek((root - 1) * page_size + 8)
                 handle.write(b"\xa5\x5a" * (page_size // 4))
 
-    monkeypatch.setattr(sqlite_module, "_copy_file", copy)
+    monkeypatch.setattr(sqlite_copy, "_copy_file", copy)
     return calls
 
 
@@ -470,14 +475,14 @@ def test_files_that_never_settle_give_a_source_error(
 ) -> None:
     with new_db(tmp_path) as db:
         fill_sample(db)
-    real_copy = sqlite_module._copy_file
+    real_copy = sqlite_copy._copy_file
 
     def always_changing(source: Path, target: Path) -> None:
         real_copy(source, target)
         stat = source.stat()
         os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
 
-    monkeypatch.setattr(sqlite_module, "_copy_file", always_changing)
+    monkeypatch.setattr(sqlite_copy, "_copy_file", always_changing)
 
     with pytest.raises(SourceError, match="consistent snapshot.*changed while being copied"):
         SqliteSource(tmp_path / "Zotero", retry_delay=0).read()
@@ -908,10 +913,8 @@ def test_truncated_database_fails_fast_with_advice(
     broken.mkdir()
     (broken / "zotero.sqlite").write_bytes(data[: len(data) // 2])
     copies: list[Path] = []
-    real_copy = sqlite_module._copy_file
-    monkeypatch.setattr(
-        sqlite_module, "_copy_file", lambda s, t: (copies.append(s), real_copy(s, t))
-    )
+    real_copy = sqlite_copy._copy_file
+    monkeypatch.setattr(sqlite_copy, "_copy_file", lambda s, t: (copies.append(s), real_copy(s, t)))
 
     with pytest.raises(SourceError) as caught:
         SqliteSource(broken, retry_delay=0).read()
@@ -1033,19 +1036,19 @@ def test_incremental_read_returns_the_items_of_a_full_read(
     exactly the full read's item, and the read is the one a whole-table read would give."""
     # Every read a real one: some rounds edit nothing, and once the files are 2 s old such a
     # read would not look at all (`all_keys` None; test_sqlite_fastpath.py covers that).
-    monkeypatch.setattr(sqlite_module, "SETTLE_NS", 10**18)
+    monkeypatch.setattr(sqlite_cursor, "SETTLE_NS", 10**18)
     rnd = random.Random(seed)
     data_dir = _random_library(tmp_path, rnd)
     source = SqliteSource(data_dir)
     by_id_calls: list[int] = []
-    real_details = sqlite_module._query_details
+    real_details = sqlite_queries._query_details
 
     def details(conn: sqlite3.Connection, rows: object, ids: object, **kw: bool) -> None:
         if ids is not None:
             by_id_calls.append(len(ids))  # type: ignore[arg-type]
         real_details(conn, rows, ids, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sqlite_module, "_query_details", details)
+    monkeypatch.setattr(sqlite_queries, "_query_details", details)
     previous = source.read()
     clock = datetime(2025, 2, 1, 12, 0, 0)
     for _ in range(12):
@@ -1056,9 +1059,9 @@ def test_incremental_read_returns_the_items_of_a_full_read(
                 clock += timedelta(seconds=rnd.choice([0, 0, 1, 30]))
                 db.set_time(clock.isoformat(sep=" "))
                 _random_edit(db, rnd, full_before)
-        monkeypatch.setattr(sqlite_module, "DETAILS_BY_ID_SHARE", 100.0)  # always by itemID
+        monkeypatch.setattr(sqlite_build, "DETAILS_BY_ID_SHARE", 100.0)  # always by itemID
         incremental = source.read(since=previous.cursor)
-        monkeypatch.setattr(sqlite_module, "DETAILS_BY_ID_SHARE", 0.0)  # always whole tables
+        monkeypatch.setattr(sqlite_build, "DETAILS_BY_ID_SHARE", 0.0)  # always whole tables
         scanned = source.read(since=previous.cursor)
         full = source.read()
 
@@ -1085,13 +1088,13 @@ def test_cursor_read_looks_up_only_the_changed_items(
     cursor = source.read().cursor
     _edit(data_dir, "2025-02-01 12:00:00", "add_tag", keys[0], "new")
     looked_up: list[object] = []
-    real_details = sqlite_module._query_details
+    real_details = sqlite_queries._query_details
 
     def details(conn: sqlite3.Connection, rows: object, ids: object, **kw: bool) -> None:
         looked_up.append(ids if ids is None else sorted(ids))  # type: ignore[call-overload]
         real_details(conn, rows, ids, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sqlite_module, "_query_details", details)
+    monkeypatch.setattr(sqlite_queries, "_query_details", details)
 
     changed = source.read(since=cursor)
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import bridge.sources.sqlite as sqlite_module
+import bridge.sources.sqlite.stream as sqlite_stream
 from bridge.config import Config
 from bridge.errors import SourceError
 from bridge.model import LibrarySnapshot
+from bridge.sources import ItemStream
 from bridge.sources.sqlite import SqliteSource
 from bridge.sync import sync
 from tests.helpers import snapshot_tree
@@ -25,8 +26,8 @@ from tests.test_sqlite_source import (
 
 
 def stream_everything(monkeypatch: pytest.MonkeyPatch, chunk: int = 2) -> None:
-    monkeypatch.setattr(sqlite_module, "STREAM_ITEMS", 0)
-    monkeypatch.setattr(sqlite_module, "STREAM_CHUNK", chunk)  # several chunks, even here
+    monkeypatch.setattr(sqlite_stream, "STREAM_ITEMS", 0)
+    monkeypatch.setattr(sqlite_stream, "STREAM_CHUNK", chunk)  # several chunks, even here
 
 
 @contextmanager
@@ -62,8 +63,8 @@ def test_a_streamed_read_gives_the_same_items_and_cursor(
     data_dir = library(tmp_path)
     whole = SqliteSource(data_dir).read()
     with streamed_read(data_dir, monkeypatch) as streamed:
-        assert isinstance(streamed.items, sqlite_module._StreamedItems)
-        assert len(streamed.items) == len(whole.items) > 2 * sqlite_module.STREAM_CHUNK
+        assert isinstance(streamed.items, sqlite_stream._StreamedItems)
+        assert len(streamed.items) == len(whole.items) > 2 * sqlite_stream.STREAM_CHUNK
         assert tuple(streamed.items) == whole.items
         assert tuple(streamed.items) == whole.items  # a second pass reads them again
         assert [i.key for i in streamed.items.heads()] == [i.key for i in whole.items]
@@ -130,3 +131,14 @@ def test_a_streamed_sync_with_a_filter_still_reports_late_problems(
     result = sync(config)
     assert result.created >= 1
     assert any("unknown annotation type 7" in w for w in result.warnings)
+
+
+def test_a_streamed_read_hands_over_an_item_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What callers may rely on beyond a sequence: `heads`, `close` and `warnings`."""
+    with new_db(tmp_path) as db:
+        fill_sample(db)
+    with streamed_read(tmp_path / "Zotero", monkeypatch) as snapshot:
+        assert isinstance(snapshot.items, ItemStream)
+        assert len(list(snapshot.items.heads())) == len(snapshot.items)
