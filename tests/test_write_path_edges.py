@@ -322,10 +322,9 @@ def test_put_back_never_deletes_a_save_made_into_the_bridge_s_file(tmp_path, mon
 
 def test_zob_new_during_a_sync_does_not_sweep_away_the_user_s_file(tmp_path, monkeypatch):
     """Between the swap and its check, the user's file is named `.zob-XXXX.tmp` (and in the
-    fallback, a second link to it is). `zob new` sweeps every `.zob-*.tmp` in the vault
-    (`new_paper_note` → `remove_stale_temps`) without taking the sync lock: run while
-    `zob watch` syncs, it deletes the user's file — with a save that landed in it during the
-    write — and the sync then fails on it, leaving the bridge's text in place."""
+    fallback, a second link to it is). `zob new` once swept every `.zob-*.tmp` in the vault
+    without the sync lock: run while `zob watch` synced, it deleted the user's file — with a
+    save that landed in it during the write. Now it sweeps nothing and waits for the lock."""
     from bridge.workflow.newnote import new_paper_note
 
     vault, source, config, item, note = _setup(tmp_path)
@@ -342,12 +341,23 @@ def test_zob_new_during_a_sync_does_not_sweep_away_the_user_s_file(tmp_path, mon
             calls.append(a)
             with open(os.path.join(note.parent, a), "ab") as handle:  # the save lands in U
                 handle.write(b"Typed during the write.\n")
-            new_paper_note(config, "Another paper entirely", first=True, source=source)
+            made.append(
+                threading.Thread(  # another process's `zob new`, while this sync writes
+                    target=new_paper_note,
+                    args=(config, "Another paper entirely"),
+                    kwargs={"first": True, "source": source},
+                )
+            )
+            made[0].start()
+            time.sleep(0.5)
         return done
 
+    made: list[threading.Thread] = []
     monkeypatch.setattr(fs, "_exchange", hooked)
     sync(config, source=source, options=SyncOptions(wait_for_saves=False))
-    assert calls
+    assert calls and made
+    made[0].join(timeout=60)
+    assert not made[0].is_alive()
     texts = b"".join(p.read_bytes() for p in note.parent.iterdir() if p.is_file())
     assert b"Typed during the write." in texts, sorted(p.name for p in note.parent.iterdir())
 
