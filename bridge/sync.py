@@ -13,13 +13,14 @@ from pathlib import Path
 
 import obsidian_templates
 from bridge import __version__
+from bridge.actions import Action, ActionKind, Receipt
 from bridge.apply import SyncResult, apply
 from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import ConfigError, NoSpaceError, is_no_space
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
-from bridge.plan import Action, PlanContext, Receipt, plan_iter, plan_methods
+from bridge.plan import PlanContext, plan_iter, plan_methods
 from bridge.retries import Held
 from bridge.retries import after_sync as hold_failed
 from bridge.sources import Source
@@ -277,7 +278,7 @@ def _sync_snapshot(
     written = {
         a.note_id
         for a in actions
-        if a.kind != "unchanged" and a.state is not None and a.state.kind == "paper"
+        if a.kind != ActionKind.UNCHANGED and a.state is not None and a.state.kind == "paper"
     }
     method_actions, papers, changed = _plan_methods(
         config, state, vault, ctx, result, write_cache=True, everything=everything,

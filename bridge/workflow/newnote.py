@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from bridge.actions import ActionKind
 from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError, ConfigError
@@ -193,7 +194,7 @@ def new_method_note(
         )  # fmt: skip
         with state.transaction():
             state.put_note(note)
-            state.add_note_events([(note_id, "method", path, "create", iso(now))])
+            state.add_note_events([(note_id, "method", path, ActionKind.CREATE, iso(now))])
         result.created = 1
         result.warnings += [
             f"no method named {p!r} is known yet: [[{method_stem(p)}]] stays unresolved until"
@@ -201,7 +202,7 @@ def new_method_note(
             for p in parents
             if graph.get(p) is None and state.notes().get(f"method:{p.casefold()}") is None
         ]
-    return NewNote(path, "create", note_id, uri, result=result)
+    return NewNote(path, ActionKind.CREATE, note_id, uri, result=result)
 
 
 def _with_parents(graph: MethodGraph, name: str, parents: list[str]) -> MethodGraph:

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from bridge.actions import NOTE_CHANGED, Action
 from bridge.lineage import PaperInfo
 from bridge.model import Item
-from bridge.plan import Action
 from bridge.state import State
 from bridge.vault.merge import DELETED_STATUS
 
@@ -115,7 +115,7 @@ def record_note_events(
     rows = [
         (action.note_id, action.state.kind, action.path, action.kind, at)
         for action in actions
-        if action.kind in ("create", "update", "touch")
+        if action.kind in NOTE_CHANGED
         and action.state is not None
         and action.path not in failed_paths
     ]

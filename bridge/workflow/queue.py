@@ -13,11 +13,12 @@ import json
 from datetime import datetime
 from typing import Any
 
+from bridge.actions import NOTE_CHANGED, Action, ActionKind
 from bridge.apply import SyncResult
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
 from bridge.lineage import PaperInfo
-from bridge.plan import Action, PlanContext
+from bridge.plan import PlanContext
 from bridge.state import State, text_hash
 from bridge.vault.fs import Vault
 from bridge.vault.notefile import wrap_region
@@ -110,9 +111,8 @@ def update_queue(
         return None
     action = write_note(render_queue(ctx.renderer, rows), path, state, vault, ctx, result,
                         recreate=recreate)  # fmt: skip
-    done = action.kind in ("create", "update", "touch", "unchanged") and (
-        path not in result.failed_paths()
-    )
+    written = action.kind in NOTE_CHANGED or action.kind == ActionKind.UNCHANGED
+    done = written and path not in result.failed_paths()
     # not written (read-only, changed meanwhile…): tried again at the next sync, even one
     # that changes nothing else
     state.set_meta(QUEUE_DIGEST, digest if done else None)
