@@ -619,9 +619,6 @@ class State:
         The daemon uses it to tell its own writes from the user's edits."""
         return dict(self.db.execute("SELECT path, etag FROM notes"))
 
-    def set_etag(self, note_id: str, path: str, etag: str | None) -> None:
-        self.db.execute("UPDATE notes SET etag=?, path=? WHERE note_id=?", (etag, path, note_id))
-
     def move_note(self, note_id: str, path: str) -> None:
         """Record where a note moved to (found again by its key). Its etag stays: a rename
         keeps mtime, size and inode, so an unedited note still matches it at the new path."""
@@ -629,10 +626,6 @@ class State:
 
     def mark_user_deleted(self, note_id: str) -> None:
         self.db.execute("UPDATE notes SET user_deleted=1, etag=NULL WHERE note_id=?", (note_id,))
-
-    def paper_meta(self) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
-        rows = self.db.execute("SELECT note_id, path, etag, info_json FROM paper_meta")
-        return {r[0]: (r[1], r[2], json.loads(r[3])) for r in rows}
 
     def put_paper_meta(self, rows: list[tuple[str, str, str | None, dict[str, Any]]]) -> None:
         self.db.executemany(

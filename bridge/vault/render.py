@@ -36,7 +36,6 @@ BRIDGE_KEYS = (
 METHOD_KEYS = ("type", "proposed_in", "extends")
 LIST_KEYS = frozenset({"aliases", "authors", "tags", "collections", "proposes", "extends",
                        "proposed_in", "related"})  # fmt: skip
-PAPER_REGIONS = ("abstract", "annotations", "lineage")
 _VENUE_FIELDS = (
     "publicationTitle", "proceedingsTitle", "conferenceName", "bookTitle", "websiteTitle",
     "repository", "university", "institution", "publisher",
