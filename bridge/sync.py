@@ -21,15 +21,14 @@ from bridge.lineage import MethodGraph, PaperInfo
 from bridge.locks import sync_lock
 from bridge.model import LibrarySnapshot
 from bridge.plan import PlanContext, plan_iter, plan_methods
-from bridge.retries import Held
-from bridge.retries import after_sync as hold_failed
+from bridge.retries import Held, update_held_cursor
 from bridge.sources import Source
 from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso
 from bridge.vault.fs import Vault
 from bridge.vault.papers import all_papers, refresh_papers, remember_missing, scan_papers
 from bridge.vault.render import Renderer
 from bridge.workflow.filters import SyncFilter, filter_snapshot
-from bridge.workflow.hooks import after_sync
+from bridge.workflow.hooks import update_reading_workflow
 from bridge.workflow.progress import annotation_rows
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
@@ -286,7 +285,7 @@ def _sync_snapshot(
     )  # fmt: skip
     apply(method_actions, vault, state, result)
     result.actions = actions + method_actions
-    after_sync(
+    update_reading_workflow(
         config,
         state,
         vault,
@@ -312,7 +311,7 @@ def _sync_snapshot(
             state.set_meta(LINEAGE_DIGEST, None)  # a method note is behind: render them again
         if snapshot.cursor is not None:
             state.set_meta(read.cursor_key, snapshot.cursor)
-        hold_failed(
+        update_held_cursor(
             state, read.cursor_key, vault_root, held=read.held, read_from=read.since,
             retried=read.everything, failed=behind,
             settled=(action.path for action in actions if action.path not in failed),

@@ -46,7 +46,7 @@ def test_a_note_that_fails_in_a_full_read_while_another_is_held_gets_it_later(
     tmp_path: Path,
 ) -> None:
     """A note is held (read-only, cursor C0 kept). Then a full read (a new template, a
-    bridge upgrade, new filters, `--full`): a second note fails in it. `after_sync` keeps
+    bridge upgrade, new filters, `--full`): a second note fails in it. `update_held_cursor` keeps
     the older held cursor C0 — but the second note's change came from the full read, not
     from anything Zotero did since C0. Once that note is writable, the retry reads from C0,
     the second note's item is not in that read, and the hold is dropped: the note never gets
@@ -119,7 +119,7 @@ def test_a_retry_the_user_s_edit_brought_is_not_repeated_at_the_next_sync(
 ) -> None:
     """A note with broken YAML is held. The user edits it (still broken): its fingerprint
     moved, so the next sync reads from the held cursor — right. That read sees the note as it
-    is now, yet `after_sync` compares the new fingerprint with the one of the *previous*
+    is now, yet `update_held_cursor` compares the new fingerprint with the one of the *previous*
     failure, finds them different, and sets `again`: the sync after that reads from the held
     cursor once more for nothing (with a moved children digest: the whole library), after
     every edit of the note."""

@@ -31,7 +31,7 @@ from bridge.workflow.progress import (
 from bridge.workflow.queue import QUEUE_ID, QUEUE_SETTINGS, queue_settings, update_queue
 
 
-def after_sync(
+def update_reading_workflow(
     config: Config,
     state: State,
     vault: Vault,

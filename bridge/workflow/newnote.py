@@ -32,7 +32,7 @@ from bridge.vault.fs import Vault
 from bridge.vault.merge import new_note_text
 from bridge.vault.names import method_stem
 from bridge.vault.papers import collect_papers
-from bridge.workflow.hooks import after_sync
+from bridge.workflow.hooks import update_reading_workflow
 from bridge.workflow.matching import Match, best_match, find_items
 from bridge.workflow.progress import annotation_rows, iso
 
@@ -125,7 +125,9 @@ def new_paper_note(
             state.pin(key, iso(now))
         _refresh_methods(config, state, vault, ctx, result)
         result.actions = actions + result.actions
-        after_sync(config, state, vault, ctx, result, annotation_rows(focused.items), now=now)
+        update_reading_workflow(
+            config, state, vault, ctx, result, annotation_rows(focused.items), now=now
+        )
     action = actions[0]
     return NewNote(action.path, action.kind, key, obsidian_uri(vault_root, action.path), match,
                    result)  # fmt: skip
