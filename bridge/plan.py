@@ -15,14 +15,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Protocol
 
-# re-exported: callers may import the action types from the planner
 from bridge.actions import Action, ActionKind
-from bridge.actions import NoteKind as NoteKind
-from bridge.actions import Receipt as Receipt
+from bridge.actions import NoteKind as NoteKind  # re-exported, as is Receipt: callers may
+from bridge.actions import Receipt as Receipt  # import the action types from the planner
 from bridge.errors import NoteError, TripwireError
 from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
-from bridge.state import NoteState, text_hash
+from bridge.stamps import text_hash
+from bridge.state import NoteState
 from bridge.vault.fs import etag_settled
 from bridge.vault.inflight import in_flight, remedy, settles_at, settling
 from bridge.vault.merge import StatusChange, merge_note, new_note_text

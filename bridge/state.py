@@ -10,7 +10,6 @@ one transaction each.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -19,7 +18,6 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from bridge.errors import (
     StateError,
     is_no_space,
 )
+from bridge.stamps import digester, iso
 from bridge.statefolder import STATE_DIRNAME, StateFileRefused, StateFolder
 
 __all__ = ["STATE_DIRNAME", "State", "StateError", "SharedStateError", "StateFileRefused"]
@@ -123,14 +122,6 @@ MIGRATIONS: list[str] = [
     CREATE TABLE seen_text (note_id TEXT PRIMARY KEY, text_z BLOB NOT NULL)
     """,
 ]
-
-
-def text_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -516,7 +507,7 @@ class State:
                 for statement in script.split(";\n"):
                     if statement.strip():
                         self.db.execute(statement)
-                self.db.execute("INSERT INTO migrations VALUES (?, ?)", (version, now_iso()))
+                self.db.execute("INSERT INTO migrations VALUES (?, ?)", (version, iso()))
                 if version == 4:
                     self._derive_paper_meta()
 
@@ -592,7 +583,7 @@ class State:
                 note.note_id, note.kind, note.path,
                 note.base_json,
                 note.render_hash, note.etag, note.content_hash, int(note.user_deleted),
-                int(note.zotero_deleted), note.prev_status, now_iso(),
+                int(note.zotero_deleted), note.prev_status, iso(),
             ),
         )  # fmt: skip
 
@@ -649,7 +640,7 @@ class State:
     def lineage_facts_digest(self) -> str:
         """A hash of every cached fact of the papers that propose or extend a method: all a
         method note shows. Equal digests: no method note needs rendering again."""
-        digest = hashlib.blake2b(digest_size=16)
+        digest = digester()
         for note_id, info in self.db.execute(
             # by the lineage index (a tenth of the papers), not by scanning every row's facts
             "SELECT note_id, info_json FROM paper_meta WHERE lineage > 0 ORDER BY +note_id"
@@ -692,7 +683,7 @@ class State:
 
     def add_conflict(self, note_id: str, path: str, field: str) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?)", (note_id, path, field, now_iso())
+            "INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?)", (note_id, path, field, iso())
         )
 
     def conflicts(self) -> list[tuple[str, str, str, str]]:
@@ -719,7 +710,7 @@ class State:
             "INSERT INTO syncs (started_at, finished_at, source, created, updated, unchanged,"
             " conflicts, skipped, deleted, errors_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
-                started, now_iso(), source, counts["created"], counts["updated"],
+                started, iso(), source, counts["created"], counts["updated"],
                 counts["unchanged"], counts["conflicts"], counts["skipped"], counts["deleted"],
                 json.dumps(counts["errors"], ensure_ascii=False),
             ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,7 +22,8 @@ from bridge.model import LibrarySnapshot
 from bridge.plan import PlanContext, plan_iter, plan_methods
 from bridge.retries import Held, update_held_cursor
 from bridge.sources import Source
-from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State, now_iso
+from bridge.stamps import digest, iso, text_hash
+from bridge.state import STATE_DIRNAME, NoteIndex, NoteState, State
 from bridge.vault.fs import Vault
 from bridge.vault.papers import all_papers, refresh_papers, remember_missing, scan_papers
 from bridge.vault.render import Renderer
@@ -129,7 +129,7 @@ def render_fingerprint(config: Config) -> str:
         for path in sorted(folder.rglob("*.j2")) if folder.is_dir() else []:
             parts.append(path.name + path.read_text(encoding="utf-8", errors="replace"))
     parts.append(__version__)
-    return hashlib.blake2b("\0".join(parts).encode(), digest_size=12).hexdigest()
+    return digest("\0".join(parts).encode(), size=12)
 
 
 def sync(
@@ -179,7 +179,7 @@ def _sync(
 ) -> SyncResult:
     vault_root = require_vault(config)
     assert options is not None and source is not None
-    started = now_iso()
+    started = iso()
     with sync_lock(vault_root / STATE_DIRNAME), State(vault_root) as state:
         cursor_key = f"cursor:{source.name}:{_source_id(config)}"
         fingerprint = render_fingerprint(config)
@@ -429,7 +429,7 @@ def _keys_digest(snapshot: LibrarySnapshot) -> str | None:
     if snapshot.all_keys is None:
         return None
     text = "\n".join(sorted(snapshot.all_keys))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return text_hash(text)
 
 
 def _lineage_digest(config: Config, state: State) -> str:

@@ -8,7 +8,6 @@ each managed region come from Jinja2 templates in `obsidian_templates/` or the u
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from bridge.errors import ConfigError
 from bridge.lineage import Method, MethodGraph, PaperInfo, is_lineage_tag, item_edges, mermaid
 from bridge.model import Annotation, Attachment, Item
+from bridge.stamps import digest
 from bridge.vault import neutralise
 from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
@@ -66,7 +66,7 @@ class RenderedNote:
     @cached_property
     def render_hash(self) -> str:
         data = self.core_json.encode()  # a lone surrogate raises: the item is skipped
-        return hashlib.blake2b(data, digest_size=16).hexdigest()
+        return digest(data)
 
 
 @dataclass(frozen=True)

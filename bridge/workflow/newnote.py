@@ -26,7 +26,8 @@ from bridge.errors import BridgeError, ConfigError
 from bridge.lineage import Method, MethodGraph
 from bridge.plan import PlanContext, plan, plan_methods, when_quiet
 from bridge.sources import Source
-from bridge.state import NoteState, State, text_hash
+from bridge.stamps import iso, text_hash
+from bridge.state import NoteState, State
 from bridge.sync import make_renderer, open_source, plan_context
 from bridge.vault.fs import Vault
 from bridge.vault.merge import new_note_text
@@ -34,7 +35,7 @@ from bridge.vault.names import method_stem
 from bridge.vault.papers import collect_papers
 from bridge.workflow.hooks import update_reading_workflow
 from bridge.workflow.matching import Match, best_match, find_items
-from bridge.workflow.progress import annotation_rows, iso
+from bridge.workflow.progress import annotation_rows
 
 Chooser = Callable[[list[Match]], Match | None]
 MAX_CHOICES = 10

@@ -20,7 +20,6 @@ row recorded, stamped with the sync's time: the weekly report reads advances and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from bridge.actions import NOTE_CHANGED, Action
 from bridge.lineage import PaperInfo
@@ -30,14 +29,6 @@ from bridge.vault.merge import DELETED_STATUS
 
 STAGES = ("to-read", "decide", "pass-2", "pass-3", "dropped")
 STATUSES = ("to-read", "reading", "done", "dropped")
-
-
-def iso(moment: datetime | None = None) -> str:
-    """UTC `YYYY-MM-DDTHH:MM:SSZ` (the state DB's and Zotero's timestamp form)."""
-    moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_pass(value: object) -> int | None:

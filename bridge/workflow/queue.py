@@ -19,13 +19,14 @@ from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
 from bridge.lineage import PaperInfo
 from bridge.plan import PlanContext
-from bridge.state import State, text_hash
+from bridge.stamps import iso, text_hash
+from bridge.state import State
 from bridge.vault.fs import Vault
 from bridge.vault.notefile import wrap_region
 from bridge.vault.papers import collect_papers, paper_from_facts
 from bridge.vault.render import RenderedNote, Renderer
 from bridge.workflow.notes import inline_text, require_synced, write_note
-from bridge.workflow.progress import STAGES, iso, parse_pass, record_progress
+from bridge.workflow.progress import STAGES, parse_pass, record_progress
 
 QUEUE_ID = "workflow:reading-queue"
 QUEUE_DIGEST = "reading_queue_inputs"  # meta key: a hash of what the queue was made from
