@@ -90,8 +90,8 @@ _NOTE_KINDS: dict[str, NoteKind] = {}
 class Receipt:
     """An action as a sync remembers it after `apply` (`SyncResult.actions`): enough to count,
     log (`record_note_events`) and describe it. Its text, merge base, properties and hashes
-    are in the vault and the state DB by then: a first sync of 50,000 notes kept ~45 MB of
-    whole actions. `state` holds only the note's kind."""
+    are in the vault and the state DB by then, so a large first sync does not keep them all
+    in memory. `state` holds only the note's kind."""
 
     kind: ActionKind
     note_id: str

@@ -23,10 +23,10 @@ from bridge.state import State
 from bridge.vault.fs import Vault
 
 # Notes recorded per state transaction. Each commit rewrites every index page its rows touched,
-# and the note ids are random: at 50,000 notes a batch of 500 dirtied a new page for nearly every
-# row (72 ms a batch against 46 ms at 10,000; state rows took 9.7 s of a 52.7 s first sync).
-# 2,000 per batch measured 5.3 s there (with the state DB's larger page cache, 4.7 s). A batch
-# that a crash cuts short is found again from its notes' zotero_key, as any interrupted sync.
+# and the note ids are random: in a large vault a small batch dirties a new page for nearly every
+# row, so fewer, larger commits cost much less (bench/README.md, "Figures behind choices in the
+# code"). A batch that a crash cuts short is found again from its notes' zotero_key, as any
+# interrupted sync.
 STATE_BATCH = 2000
 # a note saved while the bridge wrote it is tried again this long after (its save was kept)
 SETTLE_AFTER_S = 2.0
@@ -182,8 +182,8 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
             if action.state is None:
                 continue
             if action.kind == ActionKind.UNCHANGED:
-                # planning may have parsed its base (the reading hint): a full re-read of
-                # 50,000 unchanged notes held 190 MB of parsed bases to the end of the sync
+                # planning may have parsed its base (the reading hint): let it go now, or a
+                # full re-read of a large vault holds every parsed base to the end of the sync
                 state.release_base(action.state)
                 continue
             action.state.path = action.path
@@ -206,6 +206,6 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
 
 
 def _compressed(text: str) -> bytes:
-    """A note's text for `State.put_seen_texts` (level 1: ~8x faster than the default and
-    within a few percent of its size on notes)."""
+    """A note's text for `State.put_seen_texts` (level 1: several times faster than the
+    default and nearly as small on notes)."""
     return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)

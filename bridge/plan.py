@@ -74,7 +74,7 @@ def plan_iter(
     keys_unchanged: bool = False,
 ) -> Iterator[Action]:
     """`plan` one item at a time, so a sync can write each note and let its text go before
-    rendering the next (a first sync of 10,000 notes held ~90 MB of note text otherwise).
+    rendering the next (a first sync would otherwise hold every new note's text at once).
 
     The checks and choices that concern the whole library (the tripwire, every new note's
     name) are made here, before the first action is yielded — so before anything is written.
@@ -102,7 +102,7 @@ def plan_iter(
             yield from _plan_item(item, note, paths[item.key], vault, ctx, names)
             if note is not None and note.loader is not None:
                 # its merge base was parsed for this plan: let it go (read again if asked);
-                # a template change over 50,000 notes held 190 MB of parsed bases otherwise
+                # else a template change holds every note's parsed base to the end of the plan
                 note.base_raw = None
         if not keys_unchanged:
             yield from _plan_erased(snapshot, notes, vault, ctx)

@@ -127,7 +127,7 @@ MIGRATIONS: list[str] = [
 @dataclass
 class NoteState:
     """One note as the bridge last left it. `base` (what it last rendered) is parsed from
-    JSON only when asked for: most syncs never merge most notes, and a 10,000-note vault's
+    JSON only when asked for: most syncs never merge most notes, and a large vault's
     bases take a noticeable time to parse."""
 
     note_id: str
@@ -141,7 +141,7 @@ class NoteState:
     prev_status: str | None = None
     content_hash: str | None = None
     # fetches base_json by note_id: `State.notes()` leaves the bases in the database, which
-    # keeps a 50,000-note vault's bases (hundreds of MB) out of memory
+    # keeps a large vault's bases (several KB a note) out of memory
     loader: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     def _raw(self) -> dict[str, Any] | str:
@@ -422,8 +422,8 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # 16 MB of page cache (SQLite's default is 2 MB): a sync's batches insert rows at
-        # random places of the indexes, which at 50,000 notes span ~20 MB; a page still
-        # cached is not read again (first sync at 50,000: state rows 5.3 → 4.7 s)
+        # random places of the indexes, which in a large vault span more than the default
+        # cache; a page still cached is not read again
         self.db.execute("PRAGMA cache_size=-16000")
         for suffix in DB_SIDE_FILES:
             folder.check(DB_NAME + suffix)

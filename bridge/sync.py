@@ -330,8 +330,8 @@ def _sync_snapshot(
 def _sweep_temps(state: State, vault: Vault, *, interrupted: bool) -> None:
     """Delete the hidden temp files a killed write leaves (`Vault.remove_stale_temps`).
 
-    Walking the whole vault costs ~25 ms at 10,000 notes, a tenth of a sync that changes one
-    note, and temps are rare: the vault is swept after an interrupted sync (PENDING was left
+    Walking the whole vault is a noticeable share of a sync that changes one note, and temps
+    are rare: the vault is swept after an interrupted sync (PENDING was left
     set), and otherwise once every `SWEEP_EVERY_S` (a `zob new` killed mid-write)."""
     last = state.get_meta(TEMPS_SWEPT)
     try:

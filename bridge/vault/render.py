@@ -410,8 +410,8 @@ def _bundled_templates_dir() -> str:
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
     """Jinja2's own cache of compiled templates (keyed by the template's name and checked
     against a hash of its source), which must never fail a sync: a read-only or full disk
-    only means compiling again. Compiling the templates is ~20 ms of every sync otherwise,
-    a tenth of a sync that changes one note."""
+    only means compiling again. Compiling the templates is otherwise a noticeable share of a
+    sync that changes one note."""
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         with contextlib.suppress(OSError):
