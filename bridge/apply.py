@@ -16,17 +16,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.actions import NOTE_CHANGED, Action, ActionKind, Receipt
 from bridge.errors import NoSpaceError, NoteChangedError, NoteError, is_no_space
 from bridge.lineage import PaperInfo
-from bridge.plan import Action, Receipt
 from bridge.state import State
 from bridge.vault.fs import Vault
 
 # Notes recorded per state transaction. Each commit rewrites every index page its rows touched,
-# and the note ids are random: at 50,000 notes a batch of 500 dirtied a new page for nearly every
-# row (72 ms a batch against 46 ms at 10,000; state rows took 9.7 s of a 52.7 s first sync).
-# 2,000 per batch measured 5.3 s there (with the state DB's larger page cache, 4.7 s). A batch
-# that a crash cuts short is found again from its notes' zotero_key, as any interrupted sync.
+# and the note ids are random: in a large vault a small batch dirties a new page for nearly every
+# row, so fewer, larger commits cost much less (bench/README.md, "Figures behind choices in the
+# code"). A batch that a crash cuts short is found again from its notes' zotero_key, as any
+# interrupted sync.
 STATE_BATCH = 2000
 # a note saved while the bridge wrote it is tried again this long after (its save was kept)
 SETTLE_AFTER_S = 2.0
@@ -55,19 +55,19 @@ class SyncResult:
         }  # fmt: skip
 
     def count(self, action: Action) -> None:
-        if action.kind == "create":
+        if action.kind == ActionKind.CREATE:
             self.created += 1
-        elif action.kind == "update":
+        elif action.kind == ActionKind.UPDATE:
             self.updated += 1
-        elif action.kind in ("unchanged", "touch", "user-deleted"):
+        elif action.kind in (ActionKind.UNCHANGED, ActionKind.TOUCH, ActionKind.USER_DELETED):
             self.unchanged += 1
-        elif action.kind == "skip":
+        elif action.kind == ActionKind.SKIP:
             self.skip(action.path, action.note_id, action.reason)
-        elif action.kind == "defer":
+        elif action.kind == ActionKind.DEFER:
             self.defer(action.path, action.note_id, action.reason, action.settles_at)
         if action.conflicts:
             self.conflicts += len(action.conflicts)
-        if action.deleted and action.kind in ("create", "update", "touch"):
+        if action.deleted and action.kind in NOTE_CHANGED:
             self.deleted += 1
 
     def skip(self, path: str, key: str, message: str) -> None:
@@ -136,19 +136,19 @@ def _record_if_possible(actions: list[Action], vault: Vault, state: State) -> No
 
 def _execute(action: Action, vault: Vault, result: SyncResult) -> Action | None:
     try:
-        if action.kind == "create":
+        if action.kind == ActionKind.CREATE:
             assert action.text is not None and action.state is not None
             action.state.etag = vault.create(action.path, action.text)
             action.seen_z = _compressed(action.text)
             action.text = None  # written: a batch must not hold its notes' text
-        elif action.kind == "update":
+        elif action.kind == ActionKind.UPDATE:
             assert action.text is not None and action.state is not None
             action.state.etag = vault.replace(
                 action.path, action.text, action.expected_etag, action.expected_hash
             )
             action.seen_z = _compressed(action.text)
             action.text = None
-        elif action.kind == "copy":
+        elif action.kind == ActionKind.COPY:
             with open(action.source_path, "rb") as handle:
                 vault.write_file_bytes(action.path, handle.read())
             return None
@@ -176,14 +176,14 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
     seen = []
     with state.transaction():
         for action in actions:
-            if action.kind == "user-deleted":
+            if action.kind == ActionKind.USER_DELETED:
                 state.mark_user_deleted(action.note_id)
                 continue
             if action.state is None:
                 continue
-            if action.kind == "unchanged":
-                # planning may have parsed its base (the reading hint): a full re-read of
-                # 50,000 unchanged notes held 190 MB of parsed bases to the end of the sync
+            if action.kind == ActionKind.UNCHANGED:
+                # planning may have parsed its base (the reading hint): let it go now, or a
+                # full re-read of a large vault holds every parsed base to the end of the sync
                 state.release_base(action.state)
                 continue
             action.state.path = action.path
@@ -206,6 +206,6 @@ def _record(actions: list[Action], vault: Vault, state: State) -> None:
 
 
 def _compressed(text: str) -> bytes:
-    """A note's text for `State.put_seen_texts` (level 1: ~8x faster than the default and
-    within a few percent of its size on notes)."""
+    """A note's text for `State.put_seen_texts` (level 1: several times faster than the
+    default and nearly as small on notes)."""
     return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from bridge import __version__, redact
+from bridge.actions import ActionKind
 from bridge.errors import EXIT_BUG, EXIT_CODES, EXIT_SKIPPED, BridgeError, NoSpaceError, is_no_space
 
 EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
@@ -146,7 +147,7 @@ def print_result(result: Any, as_json: bool, verbose: bool = False) -> None:
         if result.dry_run:
             click.echo("Dry run — nothing was written. The plan:")
             for action in result.actions:
-                if action.kind != "unchanged" or verbose:
+                if action.kind != ActionKind.UNCHANGED or verbose:
                     click.echo(f"  {action.describe()}")
         summary = ", ".join(
             f"{k} {counts[k]}"

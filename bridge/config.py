@@ -202,7 +202,7 @@ def load_config(path: Path | None = None, *, required: bool = False) -> Config:
 
 def _key_too_deep(text: str) -> bool:
     """A dotted key deeper than MAX_KEY_DEPTH (Python's TOML reader takes time quadratic in
-    the depth: 50,000 levels, 100 kB, take half a minute). Dots in the part of a line before
+    the depth: a small hostile file could stall every command). Dots in the part of a line before
     `=` are counted, which can only overestimate the depth of a key."""
     return any(line.split("=", 1)[0].count(".") > MAX_KEY_DEPTH for line in text.splitlines())
 

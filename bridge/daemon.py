@@ -48,7 +48,8 @@ from bridge.locks import try_lock as _try_lock
 from bridge.locks import unlock as _unlock
 from bridge.redact import RedactingFilter, redact
 from bridge.retries import fingerprint, held_fingerprints
-from bridge.state import STATE_DIRNAME, State, check_state_folder, now_iso
+from bridge.stamps import iso
+from bridge.state import STATE_DIRNAME, State, check_state_folder
 from bridge.statefolder import StateFileRefused, StateFolder, describe
 from bridge.vault.fs import etag_of
 from bridge.vault.guard import inside_any, zotero_folders_in_vault
@@ -541,7 +542,7 @@ class Status:
 
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
-    since: str = field(default_factory=now_iso)
+    since: str = field(default_factory=iso)
     mode: str = ""
     syncs: int = 0
     last_sync_at: str | None = None
@@ -697,7 +698,7 @@ class Daemon:
                     time.sleep(1.0)
         finally:
             self.watches.stop()
-            self.status.stopped_at = now_iso()
+            self.status.stopped_at = iso()
             self.status.next_retry_in = None
             self._publish()
             self.lock.release()
@@ -822,7 +823,7 @@ class Daemon:
         if self.config.source in ("web", "local"):
             self.next_poll = time.monotonic() + self.config.poll_seconds
         self.status.syncs += 1
-        self.status.last_sync_at = now_iso()
+        self.status.last_sync_at = iso()
         self.status.last_sync_seconds = round(seconds, 3)
         self.status.failures = 0
         self.status.next_retry_in = None
@@ -875,7 +876,7 @@ class Daemon:
         message = redact(message)  # it may quote a server's answer or a URL
         self.status.failures = self.backoff.failures
         self.status.last_error = message
-        self.status.last_error_at = now_iso()
+        self.status.last_error_at = iso()
         self.status.next_retry_in = round(delay, 1)
         log.error("sync (%s) failed: %s — retrying in %.0f s", reason, message, delay)
         self._publish()

@@ -84,15 +84,6 @@ class Attachment:
     path: str = ""
     annotations: tuple[Annotation, ...] = ()
 
-    @property
-    def is_readable(self) -> bool:
-        """PDF, EPUB and HTML snapshots are what Zotero's reader opens and annotates."""
-        return self.content_type in (
-            "application/pdf",
-            "application/epub+zip",
-            "text/html",
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Item:

@@ -10,15 +10,19 @@ import os
 import time
 import zlib
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Protocol
 
+from bridge.actions import Action, ActionKind
+from bridge.actions import NoteKind as NoteKind  # re-exported, as is Receipt: callers may
+from bridge.actions import Receipt as Receipt  # import the action types from the planner
 from bridge.errors import NoteError, TripwireError
 from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
-from bridge.state import NoteState, text_hash
+from bridge.stamps import text_hash
+from bridge.state import NoteState
 from bridge.vault.fs import etag_settled
 from bridge.vault.inflight import CUT_MID_LINE, in_flight, remedy, settles_at, settling
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
@@ -35,86 +39,6 @@ class VaultView(Protocol):
     def read(self, rel: str) -> str: ...
     def stems(self) -> set[str]: ...
     def find_zotero_key(self, key: str, etag: str | None = None) -> str | None: ...
-
-
-@dataclass
-class Action:
-    """One step of a sync. `kind`: create | update | touch | unchanged | skip | user-deleted
-    | defer (the note is being saved: merged once it settles, `bridge.vault.inflight`)."""
-
-    kind: str
-    note_id: str
-    path: str
-    text: str | None = None
-    expected_etag: str | None = None
-    state: NoteState | None = None
-    conflicts: list[str] = field(default_factory=list)
-    open_conflicts: set[str] = field(default_factory=set)
-    reason: str = ""
-    deleted: bool = False  # the item is trashed/erased in Zotero (newly marked)
-    source_path: str = ""  # kind "copy": the file to copy to `path`
-    expected_hash: str | None = None  # kind "update": hash of the text the merge read
-    properties: dict | None = None  # the note's properties after this action (if known)
-    # a failed action is tried again at the next sync (the cursor stays): not when the item
-    # itself cannot be rendered, which only a fix in Zotero (read anyway) or the bridge cures
-    retry: bool = True
-    seen_z: bytes | None = None  # kind "touch": the note's text as read, zlib (`seen_text`)
-    settles_at: float = 0.0  # kind "defer": when the note counts as quiet (epoch seconds)
-
-    def describe(self) -> str:
-        return _describe(self.kind, self.path, self.conflicts, self.reason)
-
-    def receipt(self) -> Receipt:
-        """What a sync keeps of this action once it is carried out (`Receipt`)."""
-        state = None if self.state is None else NoteKind.of(self.state.kind)
-        conflicts = tuple(self.conflicts)
-        return Receipt(
-            self.kind, self.note_id, self.path, state, self.deleted, conflicts, self.reason,
-            self.retry,
-        )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class NoteKind:
-    """A receipt's stand-in for the note's state: only its kind (`paper`, `method`…)."""
-
-    kind: str
-
-    @staticmethod
-    def of(kind: str) -> NoteKind:
-        found = _NOTE_KINDS.get(kind)
-        if found is None:
-            found = _NOTE_KINDS[kind] = NoteKind(kind)
-        return found
-
-
-_NOTE_KINDS: dict[str, NoteKind] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """An action as a sync remembers it after `apply` (`SyncResult.actions`): enough to count,
-    log (`record_note_events`) and describe it. Its text, merge base, properties and hashes
-    are in the vault and the state DB by then: a first sync of 50,000 notes kept ~45 MB of
-    whole actions. `state` holds only the note's kind."""
-
-    kind: str
-    note_id: str
-    path: str
-    state: NoteKind | None = None
-    deleted: bool = False
-    conflicts: tuple[str, ...] = ()
-    reason: str = ""
-    retry: bool = True
-
-    def describe(self) -> str:
-        return _describe(self.kind, self.path, self.conflicts, self.reason)
-
-
-def _describe(kind: str, path: str, conflicts: Sequence[str], reason: str) -> str:
-    extra = f" — conflicts: {', '.join(conflicts)}" if conflicts else ""
-    why = f" — {reason}" if reason else ""
-    return f"{kind:12} {path}{extra}{why}"
 
 
 @dataclass
@@ -153,7 +77,7 @@ def plan_iter(
     keys_unchanged: bool = False,
 ) -> Iterator[Action]:
     """`plan` one item at a time, so a sync can write each note and let its text go before
-    rendering the next (a first sync of 10,000 notes held ~90 MB of note text otherwise).
+    rendering the next (a first sync would otherwise hold every new note's text at once).
 
     The checks and choices that concern the whole library (the tripwire, every new note's
     name) are made here, before the first action is yielded — so before anything is written.
@@ -181,7 +105,7 @@ def plan_iter(
             yield from _plan_item(item, note, paths[item.key], vault, ctx, names)
             if note is not None and note.loader is not None:
                 # its merge base was parsed for this plan: let it go (read again if asked);
-                # a template change over 50,000 notes held 190 MB of parsed bases otherwise
+                # else a template change holds every note's parsed base to the end of the plan
                 note.base_raw = None
         if not keys_unchanged:
             yield from _plan_erased(snapshot, notes, vault, ctx)
@@ -195,7 +119,7 @@ def when_quiet(plan_once: Callable[[], list[Action]], rounds: int = 4) -> list[A
     note or two (`zob new`, `zob queue`, `zob report`) and would rather wait than report."""
     actions = plan_once()
     for _ in range(rounds):
-        waiting = [a.settles_at for a in actions if a.kind == "defer"]
+        waiting = [a.settles_at for a in actions if a.kind == ActionKind.DEFER]
         if not waiting:
             break
         time.sleep(min(max(max(waiting) - time.time(), 0.0) + 0.05, 60.0))
@@ -325,18 +249,19 @@ def _plan_item(
         desired = ctx.renderer.paper(item, names)
         action = plan_note(desired, note, path, vault, ctx, trashed=item.trashed)
     except NoteError as exc:
-        return [Action("skip", item.key, path, reason=exc.message)]
+        return [Action(ActionKind.SKIP, item.key, path, reason=exc.message)]
     except (ValueError, UnicodeError, RecursionError) as exc:  # one odd item never stops a sync
         return [
             Action(
-                "skip",
+                ActionKind.SKIP,
                 item.key,
                 path,
                 reason=f"{path}: could not render item {item.key} ({exc}); report it",
                 retry=False,
             )
         ]
-    if action.kind in ("user-deleted", "skip") or (note is not None and note.user_deleted):
+    no_note = action.kind in (ActionKind.USER_DELETED, ActionKind.SKIP)
+    if no_note or (note is not None and note.user_deleted):
         return [action]
     return [action, *plan_copies(desired, vault)]
 
@@ -353,12 +278,14 @@ def plan_note(
     """Create, merge into, or leave alone one note (paper or method)."""
     note_id = desired.note_id
     if note is not None and note.user_deleted and not _came_back(desired, note, path, vault):
-        return Action("unchanged", note_id, note.path, reason="deleted by the user; not recreated")
+        return Action(
+            ActionKind.UNCHANGED, note_id, note.path, reason="deleted by the user; not recreated"
+        )
     etag = vault.etag(path)
     if etag is None and note is not None:
         moved = vault.find_zotero_key(note_id, note.etag) if desired.kind == "paper" else None
         if moved is None:
-            return Action("user-deleted", note_id, path, state=note)
+            return Action(ActionKind.USER_DELETED, note_id, path, state=note)
         path, etag = moved, vault.etag(moved)
     status = _status_change(trashed, note)
     if desired.extra_base.get("reading_hint") and not (note and note.base.get("reading_hint")):
@@ -374,7 +301,7 @@ def plan_note(
         and (ctx.settled(etag) or _same_content(vault, path, note))
     )
     if fast:
-        return Action("unchanged", note_id, path, state=note)
+        return Action(ActionKind.UNCHANGED, note_id, path, state=note)
     return _merge(note_id, path, etag, vault, desired, note, status, ctx)
 
 
@@ -411,7 +338,7 @@ def _create(desired: RenderedNote, path: str, trashed: bool) -> Action:
         zotero_deleted=trashed, content_hash=text_hash(text),
     )  # fmt: skip
     return Action(
-        "create",
+        ActionKind.CREATE,
         desired.note_id,
         path,
         text=text,
@@ -434,14 +361,14 @@ def _merge(
     try:
         text = vault.read(path)
     except NoteError as exc:
-        return Action("skip", note_id, path, reason=exc.message)
+        return Action(ActionKind.SKIP, note_id, path, reason=exc.message)
     held = _being_saved(note_id, path, etag, text, vault, note, ctx)
     if held is not None:
         return held
     try:
         result = merge_note(path, text, desired, note.base if note else None, status)
     except NoteError as exc:
-        return Action("skip", note_id, path, reason=exc.message)
+        return Action(ActionKind.SKIP, note_id, path, reason=exc.message)
     kind_of_note = desired.kind if desired is not None else (note.kind if note else "paper")
     state = NoteState(
         note_id, kind_of_note, path,
@@ -453,10 +380,14 @@ def _merge(
             note.prev_status if note and not status.restore_to else None),
         content_hash=text_hash(result.text),
     )  # fmt: skip
-    kind = "update" if result.text != text else "touch"
-    seen_z = zlib.compress(text.encode("utf-8", "surrogatepass"), 1) if kind == "touch" else None
+    kind = ActionKind.UPDATE if result.text != text else ActionKind.TOUCH
+    seen_z = (
+        zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+        if kind == ActionKind.TOUCH
+        else None
+    )
     return Action(
-        kind, note_id, path, text=result.text if kind == "update" else None,
+        kind, note_id, path, text=result.text if kind == ActionKind.UPDATE else None,
         expected_etag=etag, expected_hash=text_hash(text), state=state, conflicts=result.conflicts,
         open_conflicts=result.open_conflicts, properties=result.properties,
         deleted=status.mark_deleted, seen_z=seen_z,
@@ -487,7 +418,7 @@ def _being_saved(
     if why is None or why == CUT_MID_LINE:
         return None
     return Action(
-        "skip", note_id, path,
+        ActionKind.SKIP, note_id, path,
         reason=f"{path}: {why}, so it looks like a save that did not finish; it was left"
         f" alone. {remedy(why, note_id)}",
     )  # fmt: skip
@@ -495,7 +426,7 @@ def _being_saved(
 
 def _defer(note_id: str, path: str, why: str, etag: str, ctx: PlanContext) -> Action:
     return Action(
-        "defer", note_id, path,
+        ActionKind.DEFER, note_id, path,
         reason=f"{path}: being saved ({why}); merged once it settles",
         settles_at=settles_at(etag, ctx.settle_ns),
     )  # fmt: skip
@@ -533,7 +464,7 @@ def _plan_erased(
         if etag is None:
             moved = vault.find_zotero_key(note.note_id, note.etag)
             if moved is None:
-                actions.append(Action("user-deleted", note.note_id, path, state=note))
+                actions.append(Action(ActionKind.USER_DELETED, note.note_id, path, state=note))
                 continue
             path, etag = moved, vault.etag(moved)
         assert etag is not None
@@ -568,7 +499,7 @@ def plan_copies(desired: RenderedNote, vault: VaultView) -> list[Action]:
             mtime_ns, size = (int(x) for x in etag.split(";")[:2])
             if size == src.st_size and mtime_ns >= src.st_mtime_ns:
                 continue
-        actions.append(Action("copy", desired.note_id, dest, source_path=source))
+        actions.append(Action(ActionKind.COPY, desired.note_id, dest, source_path=source))
     return actions
 
 

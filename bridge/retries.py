@@ -100,7 +100,7 @@ class Held:
         return self.again or any(self.seen[path] != fp for path, fp in self.paths.items())
 
 
-def after_sync(
+def update_held_cursor(
     state: State,
     cursor_key: str,
     root: str | os.PathLike[str],

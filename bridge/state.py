@@ -10,7 +10,6 @@ one transaction each.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -19,7 +18,6 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from bridge.errors import (
     StateError,
     is_no_space,
 )
+from bridge.stamps import digester, iso
 from bridge.statefolder import STATE_DIRNAME, StateFileRefused, StateFolder
 
 __all__ = ["STATE_DIRNAME", "State", "StateError", "SharedStateError", "StateFileRefused"]
@@ -125,18 +124,10 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def text_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class NoteState:
     """One note as the bridge last left it. `base` (what it last rendered) is parsed from
-    JSON only when asked for: most syncs never merge most notes, and a 10,000-note vault's
+    JSON only when asked for: most syncs never merge most notes, and a large vault's
     bases take a noticeable time to parse."""
 
     note_id: str
@@ -150,7 +141,7 @@ class NoteState:
     prev_status: str | None = None
     content_hash: str | None = None
     # fetches base_json by note_id: `State.notes()` leaves the bases in the database, which
-    # keeps a 50,000-note vault's bases (hundreds of MB) out of memory
+    # keeps a large vault's bases (several KB a note) out of memory
     loader: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     def _raw(self) -> dict[str, Any] | str:
@@ -431,8 +422,8 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # 16 MB of page cache (SQLite's default is 2 MB): a sync's batches insert rows at
-        # random places of the indexes, which at 50,000 notes span ~20 MB; a page still
-        # cached is not read again (first sync at 50,000: state rows 5.3 → 4.7 s)
+        # random places of the indexes, which in a large vault span more than the default
+        # cache; a page still cached is not read again
         self.db.execute("PRAGMA cache_size=-16000")
         for suffix in DB_SIDE_FILES:
             folder.check(DB_NAME + suffix)
@@ -516,7 +507,7 @@ class State:
                 for statement in script.split(";\n"):
                     if statement.strip():
                         self.db.execute(statement)
-                self.db.execute("INSERT INTO migrations VALUES (?, ?)", (version, now_iso()))
+                self.db.execute("INSERT INTO migrations VALUES (?, ?)", (version, iso()))
                 if version == 4:
                     self._derive_paper_meta()
 
@@ -592,7 +583,7 @@ class State:
                 note.note_id, note.kind, note.path,
                 note.base_json,
                 note.render_hash, note.etag, note.content_hash, int(note.user_deleted),
-                int(note.zotero_deleted), note.prev_status, now_iso(),
+                int(note.zotero_deleted), note.prev_status, iso(),
             ),
         )  # fmt: skip
 
@@ -619,9 +610,6 @@ class State:
         The daemon uses it to tell its own writes from the user's edits."""
         return dict(self.db.execute("SELECT path, etag FROM notes"))
 
-    def set_etag(self, note_id: str, path: str, etag: str | None) -> None:
-        self.db.execute("UPDATE notes SET etag=?, path=? WHERE note_id=?", (etag, path, note_id))
-
     def move_note(self, note_id: str, path: str) -> None:
         """Record where a note moved to (found again by its key). Its etag stays: a rename
         keeps mtime, size and inode, so an unedited note still matches it at the new path."""
@@ -629,10 +617,6 @@ class State:
 
     def mark_user_deleted(self, note_id: str) -> None:
         self.db.execute("UPDATE notes SET user_deleted=1, etag=NULL WHERE note_id=?", (note_id,))
-
-    def paper_meta(self) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
-        rows = self.db.execute("SELECT note_id, path, etag, info_json FROM paper_meta")
-        return {r[0]: (r[1], r[2], json.loads(r[3])) for r in rows}
 
     def put_paper_meta(self, rows: list[tuple[str, str, str | None, dict[str, Any]]]) -> None:
         self.db.executemany(
@@ -656,7 +640,7 @@ class State:
     def lineage_facts_digest(self) -> str:
         """A hash of every cached fact of the papers that propose or extend a method: all a
         method note shows. Equal digests: no method note needs rendering again."""
-        digest = hashlib.blake2b(digest_size=16)
+        digest = digester()
         for note_id, info in self.db.execute(
             # by the lineage index (a tenth of the papers), not by scanning every row's facts
             "SELECT note_id, info_json FROM paper_meta WHERE lineage > 0 ORDER BY +note_id"
@@ -699,7 +683,7 @@ class State:
 
     def add_conflict(self, note_id: str, path: str, field: str) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?)", (note_id, path, field, now_iso())
+            "INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?)", (note_id, path, field, iso())
         )
 
     def conflicts(self) -> list[tuple[str, str, str, str]]:
@@ -726,7 +710,7 @@ class State:
             "INSERT INTO syncs (started_at, finished_at, source, created, updated, unchanged,"
             " conflicts, skipped, deleted, errors_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
-                started, now_iso(), source, counts["created"], counts["updated"],
+                started, iso(), source, counts["created"], counts["updated"],
                 counts["unchanged"], counts["conflicts"], counts["skipped"], counts["deleted"],
                 json.dumps(counts["errors"], ensure_ascii=False),
             ),

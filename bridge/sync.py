@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -13,22 +12,23 @@ from pathlib import Path
 
 import obsidian_templates
 from bridge import __version__
+from bridge.actions import Action, ActionKind, Receipt
 from bridge.apply import SyncResult, apply
 from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import ConfigError, NoSpaceError, is_no_space
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.model import LibrarySnapshot
-from bridge.plan import Action, PlanContext, Receipt, plan_iter, plan_methods
-from bridge.retries import Held
-from bridge.retries import after_sync as hold_failed
+from bridge.plan import PlanContext, plan_iter, plan_methods
+from bridge.retries import Held, update_held_cursor
 from bridge.session import Writing, writing
 from bridge.sources import Source
-from bridge.state import NoteIndex, NoteState, State, now_iso
+from bridge.stamps import digest, iso, text_hash
+from bridge.state import NoteIndex, NoteState, State
 from bridge.vault.fs import Vault
 from bridge.vault.papers import all_papers, refresh_papers, remember_missing, scan_papers
 from bridge.vault.render import Renderer
 from bridge.workflow.filters import SyncFilter, filter_snapshot
-from bridge.workflow.hooks import after_sync
+from bridge.workflow.hooks import update_reading_workflow
 from bridge.workflow.progress import annotation_rows
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
@@ -130,7 +130,7 @@ def render_fingerprint(config: Config) -> str:
         for path in sorted(folder.rglob("*.j2")) if folder.is_dir() else []:
             parts.append(path.name + path.read_text(encoding="utf-8", errors="replace"))
     parts.append(__version__)
-    return hashlib.blake2b("\0".join(parts).encode(), digest_size=12).hexdigest()
+    return digest("\0".join(parts).encode(), size=12)
 
 
 def sync(
@@ -179,7 +179,7 @@ def _sync(
     progress: ProgressFactory | None,
 ) -> SyncResult:
     assert options is not None and source is not None
-    started = now_iso()
+    started = iso()
     with writing(config) as session:
         vault_root, state = session.vault_root, session.state
         cursor_key = f"cursor:{source.name}:{_source_id(config)}"
@@ -281,7 +281,7 @@ def _sync_snapshot(
     written = {
         a.note_id
         for a in actions
-        if a.kind != "unchanged" and a.state is not None and a.state.kind == "paper"
+        if a.kind != ActionKind.UNCHANGED and a.state is not None and a.state.kind == "paper"
     }
     method_actions, papers, changed = _plan_methods(
         config, state, vault, ctx, result, write_cache=True, everything=everything,
@@ -289,7 +289,7 @@ def _sync_snapshot(
     )  # fmt: skip
     apply(method_actions, vault, state, result)
     result.actions = actions + method_actions
-    after_sync(
+    update_reading_workflow(
         config,
         state,
         vault,
@@ -315,7 +315,7 @@ def _sync_snapshot(
             state.set_meta(LINEAGE_DIGEST, None)  # a method note is behind: render them again
         if snapshot.cursor is not None:
             state.set_meta(read.cursor_key, snapshot.cursor)
-        hold_failed(
+        update_held_cursor(
             state, read.cursor_key, vault_root, held=read.held, read_from=read.since,
             retried=read.everything, failed=behind,
             settled=(action.path for action in actions if action.path not in failed),
@@ -334,8 +334,8 @@ def _sync_snapshot(
 def _sweep_temps(state: State, vault: Vault, *, interrupted: bool) -> None:
     """Delete the hidden temp files a killed write leaves (`Vault.remove_stale_temps`).
 
-    Walking the whole vault costs ~25 ms at 10,000 notes, a tenth of a sync that changes one
-    note, and temps are rare: the vault is swept after an interrupted sync (PENDING was left
+    Walking the whole vault is a noticeable share of a sync that changes one note, and temps
+    are rare: the vault is swept after an interrupted sync (PENDING was left
     set), and otherwise once every `SWEEP_EVERY_S` (a `zob new` killed mid-write)."""
     last = state.get_meta(TEMPS_SWEPT)
     try:
@@ -433,7 +433,7 @@ def _keys_digest(snapshot: LibrarySnapshot) -> str | None:
     if snapshot.all_keys is None:
         return None
     text = "\n".join(sorted(snapshot.all_keys))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return text_hash(text)
 
 
 def _lineage_digest(config: Config, state: State) -> str:

@@ -86,3 +86,22 @@ def settled(path: Path, seconds: float = 10.0) -> None:
 
     moment = time.time() - seconds
     os.utime(path, (moment, moment))
+
+
+def synced_paper(vault: Path) -> tuple[Item, ModelSource, Config, Path]:
+    """One paper (`paper2022`) synced into `vault` with the default settings: the item, its
+    source, the config and the note."""
+    from bridge.sync import sync
+
+    item = make_item("A paper", citation_key="paper2022")
+    source = ModelSource([item])
+    config = Config(vault=vault)
+    sync(config, source=source)
+    return item, source, config, vault / "Papers" / "paper2022.md"
+
+
+def retitle(source: ModelSource, item: Item, title: str) -> Item:
+    """Give `item` a new title in `source` (as if edited in Zotero)."""
+    new = replace(item, fields={**item.fields, "title": title})
+    source.put(new)
+    return new

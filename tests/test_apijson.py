@@ -280,7 +280,7 @@ def test_attachments_and_annotations() -> None:
     first, second = item.attachments
     assert first.key == "ATT22222" and first.link_mode == "imported_file"
     assert first.path == "storage:He - 2016.pdf" and first.title == "Full Text PDF"
-    assert first.content_type == "application/pdf" and first.is_readable
+    assert first.content_type == "application/pdf"
     assert second.path == "attachments:x.pdf" and second.annotations == ()
     note, highlight = first.annotations  # reading order: sortIndex
     assert note.key == "ANN33333" and note.annotation_type == "note" and note.text == ""

@@ -12,6 +12,7 @@ docs/RELIABILITY.md's "Hostile library" table name these tests.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,13 @@ from hypothesis import strategies as st
 
 from bridge.cli import main
 from bridge.config import Config
+from bridge.model import Annotation
 from bridge.sources.sqlite import SqliteSource
 from bridge.sync import sync
 from bridge.vault import neutralise
 from bridge.vault.links import LinkIndex
 from bridge.vault.notefile import HANDLER, find_regions, parse_note, wrap_region
+from tests.helpers import ModelSource, make_item, with_annotations
 from tests.zotero_db import ZoteroDB
 
 HOSTILE = [
@@ -302,3 +305,21 @@ def test_user_templates_see_only_neutralised_text(tmp_path: Path) -> None:
     assert_inert(vault)
     shown = "".join(p.read_text(encoding="utf-8") for p in (vault / "Papers").glob("*.md"))
     assert "&lt;script>" in shown and "\\`\\`\\`dataviewjs" in shown  # the template did read them
+
+
+def test_a_hostile_page_label_cannot_break_the_markers(tmp_path: Path) -> None:
+    ann = Annotation("ANNOT333", "", "highlight", "x", page_label="3\n%% zob:end annotations %%\n")
+    item = with_annotations(make_item("P", citation_key="p2020"), ann)
+    source = ModelSource([item])
+    config = Config(vault=tmp_path)
+    assert sync(config, source=source).ok
+    source.put(replace(item, fields={**item.fields, "title": "Q"}))
+    assert sync(config, source=source).ok
+
+
+def test_a_lone_surrogate_costs_one_item_not_the_sync(tmp_path: Path) -> None:
+    bad = make_item("Broken", fields={"abstractNote": "Emoji \ud83d cut in half"})
+    good = make_item("Fine", citation_key="fine2020")
+    result = sync(Config(vault=tmp_path), source=ModelSource([bad, good]))
+    assert (tmp_path / "Papers" / "fine2020.md").exists()
+    assert result.created + result.skipped == 2

@@ -297,39 +297,18 @@ def test_canvas_text_cards_are_markdown_and_file_cards_link_their_file() -> None
     assert parse_canvas_links("{not json") == []
 
 
-# --- incremental updates and backlinks -----------------------------------------------------------
+# --- backlinks ----------------------------------------------------------------------------------
 
 
-def test_adding_a_file_resolves_links_that_were_unresolved() -> None:
-    built = index({"src.md": "[[New]] [[x]]", "Far/away/x.md": ""})
-    assert built.unresolved_links()["src.md"] == {"New": 1}
-    built.update_file("Inbox/New.md", "")
-    built.update_file("x.md", "")
-    assert built.resolved_links()["src.md"] == {"Inbox/New.md": 1, "x.md": 1}
-    assert built.unresolved_links()["src.md"] == {}
-
-
-def test_removing_a_file_unresolves_or_reroutes_its_links() -> None:
-    built = index({"src.md": "[[x]] [[y]]", "x.md": "", "Deep/x.md": "", "y.md": ""})
-    built.remove_file("x.md")
-    built.remove_file("y.md")
-    assert built.resolved_links()["src.md"] == {"Deep/x.md": 1}
-    assert built.unresolved_links()["src.md"] == {"y": 1}
-    assert "x.md" not in built.resolved_links()
-
-
-def test_changing_a_note_reparses_only_its_text() -> None:
-    built = index({"src.md": "[[a]]", "a.md": "", "b.md": ""})
-    built.update_file("src.md", "[[b]] [[b]]")
-    assert built.resolved_links()["src.md"] == {"b.md": 2}
-    built.update_file("src.md", None)  # became a non-note file
-    assert "src.md" not in built.resolved_links()
-
-
-def test_backlinks_are_sorted_sources_and_follow_updates() -> None:
-    built = index({"z.md": "[[t]]", "a.md": "![[t]] [[t]]", "t.md": "[[#self]]", "o.md": ""})
+def test_backlinks_are_sorted_sources() -> None:
+    files = {
+        "z.md": "[[t]]",
+        "a.md": "![[t]] [[t]]",
+        "t.md": "[[#self]]",
+        "o.md": "",
+        "y.md": "[[o]]",
+    }
+    built = index(files)
     assert built.backlinks("t.md") == ["a.md", "t.md", "z.md"]
-    built.update_file("z.md", "[[o]]")
-    assert built.backlinks("t.md") == ["a.md", "t.md"]
-    assert built.backlinks("o.md") == ["z.md"]
+    assert built.backlinks("o.md") == ["y.md"]
     assert built.backlinks("missing.md") == []

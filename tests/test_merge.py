@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from bridge.model import Annotation
+from bridge.config import Config
+from bridge.model import Annotation, Creator
 from bridge.sync import sync
-from tests.helpers import ModelSource, make_item, vault_config, with_annotations
+from tests.helpers import (
+    ModelSource,
+    make_item,
+    retitle,
+    synced_paper,
+    vault_config,
+    with_annotations,
+)
 
 
 @pytest.fixture
@@ -160,3 +168,79 @@ def test_erased_item_keeps_its_note(env, tmp_path: Path) -> None:
     result = sync(config, source=source)
     assert result.deleted == 1 and path.exists()
     assert "status: deleted-in-zotero" in path.read_text()
+
+
+@pytest.mark.parametrize("status", ["status: [reading, important]", None])
+def test_trash_and_restore_gives_back_any_status(tmp_path: Path, status: str | None) -> None:
+    item, source, config, note = synced_paper(tmp_path)
+    text = note.read_text()
+    note.write_text(text.replace("status: to-read\n", f"{status}\n" if status else "", 1))
+    source.put(replace(item, trashed=True))
+    sync(config, source=source)
+    assert "status: deleted-in-zotero" in note.read_text()
+    source.put(item)
+    sync(config, source=source)
+    after = note.read_text()
+    if status:
+        assert "status:\n- reading\n- important" in after or status in after
+    else:
+        assert "status:" not in after
+
+
+def test_reading_hint_is_given_once(tmp_path: Path) -> None:
+    item, source, config, note = synced_paper(tmp_path)
+    annotated = with_annotations(item, Annotation("ANNOT222", "", "highlight", "text"))
+    source.put(annotated)
+    sync(config, source=source)
+    assert "status: reading" in note.read_text()
+    note.write_text(note.read_text().replace("status: reading", "status: to-read"))
+    source.put(item)  # highlights removed …
+    sync(config, source=source)
+    source.put(annotated)  # … and added again
+    sync(config, source=source)
+    assert "status: to-read" in note.read_text()
+
+
+def test_a_deleted_note_that_comes_back_is_synced_again(tmp_path: Path) -> None:
+    item, source, config, note = synced_paper(tmp_path)
+    saved = note.read_text()
+    note.unlink()
+    sync(config, source=source)
+    note.write_text(saved)  # undo in the file manager, git checkout, a sync service
+    retitle(source, item, "After the return")
+    result = sync(config, source=source)
+    assert result.updated == 1 and "title: After the return" in note.read_text()
+
+
+def test_moved_note_with_hundreds_of_authors_is_found(tmp_path: Path) -> None:
+    authors = tuple(Creator("author", f"First{i}", f"Author{i}") for i in range(400))
+    item = make_item("Big collaboration", citation_key="atlas2012", creators=authors)
+    source = ModelSource([item])
+    config = Config(vault=tmp_path)
+    sync(config, source=source)
+    moved = tmp_path / "Elsewhere.md"
+    (tmp_path / "Papers" / "atlas2012.md").rename(moved)
+    retitle(source, item, "Observation of a new particle")
+    result = sync(config, source=source)
+    assert result.updated == 1 and "title: Observation of a new particle" in moved.read_text()
+
+
+def test_markers_shown_in_a_code_block_are_text(tmp_path: Path) -> None:
+    item, source, config, note = synced_paper(tmp_path)
+    block = "```\n%% zob:begin annotations %%\n%% zob:end annotations %%\n```\n"
+    note.write_text(
+        note.read_text().replace("### Method pipeline\n", f"### Method pipeline\n{block}", 1)
+    )
+    retitle(source, item, "With a code block")
+    result = sync(config, source=source)
+    assert result.ok and block in note.read_text()
+
+
+def test_crlf_in_a_zotero_abstract_makes_no_false_conflicts(tmp_path: Path) -> None:
+    item = make_item("P", citation_key="crlf2020", fields={"abstractNote": "One.\r\n\r\nTwo."})
+    source = ModelSource([item])
+    config = Config(vault=tmp_path)
+    sync(config, source=source)
+    for text in ("One.\r\n\r\nThree.", "Four.\r\n\r\nFive."):
+        source.put(replace(item, fields={**item.fields, "abstractNote": text}))
+        assert sync(config, source=source).conflicts == 0

@@ -9,10 +9,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge.config import Config
 from bridge.model import Creator
 from bridge.sync import sync
 from bridge.vault.names import MAX_NAME_BYTES, NameRegistry, sanitize
-from tests.helpers import ModelSource, make_item, snapshot_tree, vault_config
+from tests.helpers import ModelSource, make_item, retitle, snapshot_tree, synced_paper, vault_config
 
 HOSTILE = [
     "../x", "a/b", "..\\..\\evil", ':?*|"<>#^[]%', "x" * 400, "", "   ", ".hidden", "trailing. ",
@@ -73,3 +74,24 @@ def test_registry_unique_ignoring_case(stems: list[str]) -> None:
     registry = NameRegistry()
     claimed = [registry.claim(sanitize(s) or "x") for s in stems]
     assert len({c.casefold() for c in claimed}) == len(claimed)
+
+
+def test_a_note_with_a_very_long_name_stays_writable(tmp_path: Path) -> None:
+    item, source, config, note = synced_paper(tmp_path)
+    long = note.with_name("研" * 82 + ".md")  # 246 bytes + .md: allowed, temp name must fit
+    note.rename(long)
+    retitle(source, item, "Still updated")
+    result = sync(config, source=source)
+    assert result.ok and result.updated == 1 and "title: Still updated" in long.read_text()
+
+
+def test_an_nfd_name_counts_as_taken(tmp_path: Path) -> None:
+    (tmp_path / "Papers").mkdir()
+    nfd = unicodedata.normalize("NFD", "Müller 2020 - Über Netze")
+    (tmp_path / "Papers" / f"{nfd}.md").write_text("my own note\n")
+    item = make_item(
+        "Über Netze", fields={"date": "2020"}, creators=(Creator("author", "Hans", "Müller"),)
+    )
+    sync(Config(vault=tmp_path), source=ModelSource([item]))
+    names = [unicodedata.normalize("NFC", p.stem) for p in (tmp_path / "Papers").iterdir()]
+    assert len(names) == len({n.casefold() for n in names}) == 2

@@ -75,11 +75,16 @@ from typing import Any
 
 import pytest
 
+from bridge.apply import SyncResult, apply
 from bridge.config import Config
 from bridge.daemon import probe_lock
+from bridge.plan import PlanContext, plan
 from bridge.sources.sqlite import SqliteSource
-from bridge.sync import SyncOptions, sync
+from bridge.state import State
+from bridge.sync import SyncOptions, make_renderer, sync
+from bridge.vault.fs import Vault
 from tests.editor_process import complete, user_lines, with_line
+from tests.helpers import retitle, synced_paper
 from tests.zotero_db import ZoteroDB
 
 REPO = Path(__file__).resolve().parent.parent
@@ -600,3 +605,19 @@ def test_a_note_saved_within_the_settle_window_gets_zotero_s_change_later(lib: L
             f"{exc}\nThe sync within the settle window {merged} the note (updated"
             f" {during.updated}); the editor's next save then undid Zotero's change for good"
         ) from None
+
+
+def test_same_size_save_in_the_same_mtime_tick_is_not_overwritten(tmp_path: Path) -> None:
+    item, source, config, note = synced_paper(tmp_path)
+    retitle(source, item, "Zotero title")
+    ctx = PlanContext(config.papers_folder, make_renderer(config))
+    with State(config.vault) as state:
+        actions = plan(source.read(), state.notes(), Vault(config.vault), ctx)
+        stat = os.stat(note)
+        text = note.read_text()
+        same_size = text.replace("- **Problem:** \n", "- **Problem:**X\n", 1)
+        assert len(same_size.encode()) == len(text.encode())
+        note.write_text(same_size)
+        os.utime(note, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # a coarse clock: same mtime
+        result = apply(actions, Vault(config.vault), state, SyncResult())
+    assert len(result.deferred) == 1 and "**Problem:**X" in note.read_text()

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
 import os
 import re
 import secrets
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import NoteChangedError, NoteError
-from bridge.state import text_hash
+from bridge.stamps import digest, text_hash
 from bridge.vault.guard import is_zotero_data_dir
 
 SKIP_DIRS = {".obsidian", ".zotero-bridge", ".trash", ".git"}
@@ -464,7 +463,7 @@ class Vault:
         if etag_of(stat_now) != expected_etag:
             raise _changed(rel)
         before = _read_all(note)
-        if expected_hash is not None and _digest(before) != expected_hash:
+        if expected_hash is not None and digest(before) != expected_hash:
             raise _changed(rel)
         # the user's read-only bit is a wish, also when we run as root (os.access says yes)
         mode = stat_now.st_mode
@@ -692,7 +691,7 @@ class Vault:
             raise _link_error(rel)
         if self.etag(rel) != expected_etag:
             raise _changed(rel)
-        if expected_hash is not None and _digest(path.read_bytes()) != expected_hash:
+        if expected_hash is not None and digest(path.read_bytes()) != expected_hash:
             raise _changed(rel)
         if not os.stat(path).st_mode & stat.S_IWUSR:
             raise NoteError(
@@ -825,11 +824,6 @@ def _read_all(fd: int) -> bytes:
             return b"".join(chunks)
         chunks.append(chunk)
         offset += len(chunk)
-
-
-def _digest(data: bytes) -> str:
-    # the same digest as state.text_hash of the decoded text (UTF-8 round-trips)
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _close_all(fds: dict[str, int]) -> None:

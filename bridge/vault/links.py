@@ -608,17 +608,11 @@ def _unresolved_key(linkpath: str) -> str:
     return linkpath[:-3] if _extension(linkpath) == "md" else linkpath
 
 
-def _lookup_keys(linkpath: str) -> tuple[str, str]:
-    """The lower-cased file names a link path may resolve through (as written, and with .md)."""
-    return _file_name(linkpath.lower()), _file_name((linkpath + ".md").lower())
-
-
 class LinkIndex:
     """Links of every note in a vault, resolved the way Obsidian resolves them.
 
-    Parsed links are kept per note; resolution results are computed lazily and dropped only for
-    the notes a change can affect (a file added or removed invalidates the notes that looked up
-    its file name), so a watcher can call `update_file` for each event cheaply.
+    Built once from a whole vault (`build`, `from_files`); parsed links are kept per note and
+    each note's links are resolved when first asked for, then kept.
     """
 
     def __init__(self) -> None:
@@ -626,7 +620,6 @@ class LinkIndex:
         self._by_name: dict[str, list[str]] = {}  # lower-cased file name -> sorted paths
         self._links: dict[str, tuple[Link, ...]] = {}  # note path -> its links
         self._results: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
-        self._watchers: dict[str, set[str]] = {}  # lookup key -> notes whose results used it
         self._backlinks: dict[str, list[str]] | None = None
 
     # --- construction ----------------------------------------------------------------------
@@ -675,53 +668,15 @@ class LinkIndex:
             self._backlinks = self._build_backlinks()
         return list(self._backlinks.get(target_path, ()))
 
-    # --- updates ---------------------------------------------------------------------------
-
-    def update_file(self, path: str, text: str | None) -> None:
-        """Re-index one added or changed file; `text` None means a non-note file."""
-        if path not in self._files:
-            self._add(path, text)
-            return
-        self._forget_note(path)
-        self._store_links(path, text)
-
-    def remove_file(self, path: str) -> None:
-        """Drop a deleted file; notes that linked to it become unresolved (or re-resolve)."""
-        if path not in self._files:
-            return
-        self._files.discard(path)
-        name = _file_name(path).lower()
-        candidates = self._by_name.get(name, [])
-        if path in candidates:
-            candidates.remove(path)
-        if not candidates:
-            self._by_name.pop(name, None)
-        self._forget_note(path)
-        self._invalidate_name(name)
-
     # --- internals -------------------------------------------------------------------------
 
     def _add(self, path: str, text: str | None) -> None:
         self._files.add(path)
         name = _file_name(path).lower()
         bisect.insort(self._by_name.setdefault(name, []), path)
-        self._store_links(path, text)
-        self._invalidate_name(name)
-
-    def _store_links(self, path: str, text: str | None) -> None:
-        """Parse a note's links; a file with no text, or not .md/.canvas, is only a target."""
+        # a file with no text, or not .md/.canvas, is only a link target
         if text is not None and _extension(path).lower() in NOTE_EXTENSIONS:
             self._links[path] = tuple(_parse_file(path, text))
-
-    def _forget_note(self, path: str) -> None:
-        self._links.pop(path, None)
-        self._results.pop(path, None)
-        self._backlinks = None
-
-    def _invalidate_name(self, name: str) -> None:
-        for note in self._watchers.pop(name, ()):
-            self._results.pop(note, None)
-        self._backlinks = None
 
     def _result(self, path: str) -> tuple[dict[str, int], dict[str, int]]:
         cached = self._results.get(path)
@@ -737,8 +692,6 @@ class LinkIndex:
             linkpath = link.target
             if linkpath not in seen:
                 seen[linkpath] = self._resolve(linkpath, path)
-                for key in _lookup_keys(linkpath):
-                    self._watchers.setdefault(key, set()).add(path)
             dest = seen[linkpath]
             if dest is not None:
                 resolved[dest] = resolved.get(dest, 0) + 1

@@ -19,7 +19,6 @@ from typing import Any
 
 from bridge.vault.notefile import (
     Note,
-    find_regions,
     insert_after_region,
     parse_note,
     region_texts,
@@ -231,12 +230,7 @@ def open_callouts(text: str) -> set[str]:
     return set(_CALLOUT.findall(text))
 
 
-def has_region_markers(path: str, text: str) -> bool:
-    note = parse_note(path, text)
-    return bool(find_regions(path, note.body))
-
-
 __all__ = [
     "DELETED_STATUS", "MergeResult", "StatusChange", "merge_note", "new_note_text",
-    "merge_lists", "open_callouts", "wrap_region", "has_region_markers",
+    "merge_lists", "open_callouts", "wrap_region",
 ]  # fmt: skip

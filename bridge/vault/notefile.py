@@ -22,7 +22,7 @@ _FENCE = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
 _MARKER = re.compile(r"^%% zob:(begin|end) ([a-z0-9-]+) %%[ \t]*\r?$", re.MULTILINE)
 
 
-# libyaml (C) when PyYAML was built with it: 5-10x faster, and YAML dominates a big sync.
+# libyaml (C) when PyYAML was built with it: much faster, and YAML dominates a big sync.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -118,8 +118,8 @@ def _dump(data: Any) -> str:
 
 
 # --- the fast path of `NoteYAML.export` -------------------------------------------------------
-# `yaml.dump` costs ~0.2 ms for a paper note's properties, mostly PyYAML's per-node Python
-# machinery; it was the largest single cost of a first sync. Most properties are a flat map of
+# `yaml.dump` of a paper note's properties is slow, mostly PyYAML's per-node Python machinery,
+# and the largest single cost of a first sync without this path. Most properties are a flat map of
 # short one-line strings, ints and lists of those, whose text the emitter (libyaml's; the pure
 # Python one agrees here) fixes completely: a string is written plain unless its characters
 # or the dumper's implicit resolvers forbid it, and then single-quoted with `'` doubled. The fast

@@ -8,7 +8,6 @@ each managed region come from Jinja2 templates in `obsidian_templates/` or the u
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from bridge.errors import ConfigError
 from bridge.lineage import Method, MethodGraph, PaperInfo, is_lineage_tag, item_edges, mermaid
 from bridge.model import Annotation, Attachment, Item
+from bridge.stamps import digest
 from bridge.vault import neutralise
 from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
@@ -36,7 +36,6 @@ BRIDGE_KEYS = (
 METHOD_KEYS = ("type", "proposed_in", "extends")
 LIST_KEYS = frozenset({"aliases", "authors", "tags", "collections", "proposes", "extends",
                        "proposed_in", "related"})  # fmt: skip
-PAPER_REGIONS = ("abstract", "annotations", "lineage")
 _VENUE_FIELDS = (
     "publicationTitle", "proceedingsTitle", "conferenceName", "bookTitle", "websiteTitle",
     "repository", "university", "institution", "publisher",
@@ -67,7 +66,7 @@ class RenderedNote:
     @cached_property
     def render_hash(self) -> str:
         data = self.core_json.encode()  # a lone surrogate raises: the item is skipped
-        return hashlib.blake2b(data, digest_size=16).hexdigest()
+        return digest(data)
 
 
 @dataclass(frozen=True)
@@ -411,8 +410,8 @@ def _bundled_templates_dir() -> str:
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
     """Jinja2's own cache of compiled templates (keyed by the template's name and checked
     against a hash of its source), which must never fail a sync: a read-only or full disk
-    only means compiling again. Compiling the templates is ~20 ms of every sync otherwise,
-    a tenth of a sync that changes one note."""
+    only means compiling again. Compiling the templates is otherwise a noticeable share of a
+    sync that changes one note."""
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         with contextlib.suppress(OSError):

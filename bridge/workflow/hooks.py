@@ -19,11 +19,11 @@ from bridge.apply import SyncResult
 from bridge.config import Config
 from bridge.lineage import PaperInfo
 from bridge.plan import PlanContext
+from bridge.stamps import iso
 from bridge.state import State
 from bridge.vault.fs import Vault
 from bridge.vault.papers import collect_papers, paper_from_facts
 from bridge.workflow.progress import (
-    iso,
     record_annotations,
     record_note_events,
     record_progress,
@@ -31,7 +31,7 @@ from bridge.workflow.progress import (
 from bridge.workflow.queue import QUEUE_ID, QUEUE_SETTINGS, queue_settings, update_queue
 
 
-def after_sync(
+def update_reading_workflow(
     config: Config,
     state: State,
     vault: Vault,

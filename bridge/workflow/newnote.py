@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from bridge.actions import ActionKind
 from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError, ConfigError
@@ -26,15 +27,16 @@ from bridge.lineage import Method, MethodGraph
 from bridge.plan import PlanContext, plan, plan_methods, when_quiet
 from bridge.session import writing
 from bridge.sources import Source
-from bridge.state import NoteState, State, text_hash
+from bridge.stamps import iso, text_hash
+from bridge.state import NoteState, State
 from bridge.sync import make_renderer, open_source, plan_context
 from bridge.vault.fs import Vault
 from bridge.vault.merge import new_note_text
 from bridge.vault.names import method_stem
 from bridge.vault.papers import collect_papers
-from bridge.workflow.hooks import after_sync
+from bridge.workflow.hooks import update_reading_workflow
 from bridge.workflow.matching import Match, best_match, find_items
-from bridge.workflow.progress import annotation_rows, iso
+from bridge.workflow.progress import annotation_rows
 
 Chooser = Callable[[list[Match]], Match | None]
 MAX_CHOICES = 10
@@ -127,7 +129,9 @@ def new_paper_note(
             state.pin(key, iso(now))
         _refresh_methods(config, state, vault, ctx, result)
         result.actions = actions + result.actions
-        after_sync(config, state, vault, ctx, result, annotation_rows(focused.items), now=now)
+        update_reading_workflow(
+            config, state, vault, ctx, result, annotation_rows(focused.items), now=now
+        )
     action = actions[0]
     return NewNote(action.path, action.kind, key, obsidian_uri(vault_root, action.path), match,
                    result)  # fmt: skip
@@ -194,7 +198,7 @@ def new_method_note(
         )  # fmt: skip
         with state.transaction():
             state.put_note(note)
-            state.add_note_events([(note_id, "method", path, "create", iso(now))])
+            state.add_note_events([(note_id, "method", path, ActionKind.CREATE, iso(now))])
         result.created = 1
         result.warnings += [
             f"no method named {p!r} is known yet: [[{method_stem(p)}]] stays unresolved until"
@@ -202,7 +206,7 @@ def new_method_note(
             for p in parents
             if graph.get(p) is None and state.notes().get(f"method:{p.casefold()}") is None
         ]
-    return NewNote(path, "create", note_id, uri, result=result)
+    return NewNote(path, ActionKind.CREATE, note_id, uri, result=result)
 
 
 def _with_parents(graph: MethodGraph, name: str, parents: list[str]) -> MethodGraph:

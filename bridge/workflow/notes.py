@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bridge.actions import Action
 from bridge.apply import SyncResult, apply
 from bridge.errors import BridgeError
-from bridge.plan import Action, PlanContext, plan_note, when_quiet
+from bridge.plan import PlanContext, plan_note, when_quiet
 from bridge.state import STATE_DIRNAME, State
 from bridge.vault import neutralise
 from bridge.vault.fs import Vault

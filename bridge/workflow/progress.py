@@ -20,24 +20,15 @@ row recorded, stamped with the sync's time: the weekly report reads advances and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
+from bridge.actions import NOTE_CHANGED, Action
 from bridge.lineage import PaperInfo
 from bridge.model import Item
-from bridge.plan import Action
 from bridge.state import State
 from bridge.vault.merge import DELETED_STATUS
 
 STAGES = ("to-read", "decide", "pass-2", "pass-3", "dropped")
 STATUSES = ("to-read", "reading", "done", "dropped")
-
-
-def iso(moment: datetime | None = None) -> str:
-    """UTC `YYYY-MM-DDTHH:MM:SSZ` (the state DB's and Zotero's timestamp form)."""
-    moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_pass(value: object) -> int | None:
@@ -115,7 +106,7 @@ def record_note_events(
     rows = [
         (action.note_id, action.state.kind, action.path, action.kind, at)
         for action in actions
-        if action.kind in ("create", "update", "touch")
+        if action.kind in NOTE_CHANGED
         and action.state is not None
         and action.path not in failed_paths
     ]

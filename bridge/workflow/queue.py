@@ -13,19 +13,21 @@ import json
 from datetime import datetime
 from typing import Any
 
+from bridge.actions import NOTE_CHANGED, Action, ActionKind
 from bridge.apply import SyncResult
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
 from bridge.lineage import PaperInfo
-from bridge.plan import Action, PlanContext
+from bridge.plan import PlanContext
 from bridge.session import writing
-from bridge.state import State, text_hash
+from bridge.stamps import iso, text_hash
+from bridge.state import State
 from bridge.vault.fs import Vault
 from bridge.vault.notefile import wrap_region
 from bridge.vault.papers import collect_papers, paper_from_facts
 from bridge.vault.render import RenderedNote, Renderer
 from bridge.workflow.notes import inline_text, require_synced, write_note
-from bridge.workflow.progress import STAGES, iso, parse_pass, record_progress
+from bridge.workflow.progress import STAGES, parse_pass, record_progress
 
 QUEUE_ID = "workflow:reading-queue"
 QUEUE_DIGEST = "reading_queue_inputs"  # meta key: a hash of what the queue was made from
@@ -111,9 +113,8 @@ def update_queue(
         return None
     action = write_note(render_queue(ctx.renderer, rows), path, state, vault, ctx, result,
                         recreate=recreate)  # fmt: skip
-    done = action.kind in ("create", "update", "touch", "unchanged") and (
-        path not in result.failed_paths()
-    )
+    written = action.kind in NOTE_CHANGED or action.kind == ActionKind.UNCHANGED
+    done = written and path not in result.failed_paths()
     # not written (read-only, changed meanwhile…): tried again at the next sync, even one
     # that changes nothing else
     state.set_meta(QUEUE_DIGEST, digest if done else None)
