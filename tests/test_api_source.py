@@ -1469,10 +1469,10 @@ class SlowServer:
 
 def test_timeouts_are_retried_then_a_source_error(fake: FakeZotero) -> None:
     small_library(fake)
-    slow = SlowServer(0.6)
+    slow = SlowServer(1.5)  # far past the timeout: a loaded machine cannot blur the two
     fake.on_request = slow
     recorded = Sleeps()
-    source = web_source(fake, retry=RetryPolicy(attempts=3, timeout=0.2, sleep=recorded))
+    source = web_source(fake, retry=RetryPolicy(attempts=3, timeout=0.5, sleep=recorded))
     started = time.monotonic()
     try:
         with pytest.raises(SourceError) as caught:
@@ -1481,18 +1481,18 @@ def test_timeouts_are_retried_then_a_source_error(fake: FakeZotero) -> None:
     finally:
         slow.drain()
     assert_clean_source_error(caught.value, hint="try again later")
-    assert "did not answer within 0.2 s" in str(caught.value)
+    assert "did not answer within 0.5 s" in str(caught.value)
     assert "3 attempts" in str(caught.value)
-    assert recorded == [1.0, 2.0] and elapsed < 3
+    assert recorded == [1.0, 2.0] and elapsed < 4
     assert slow.started == 3
 
 
 def test_one_timeout_then_success(fake: FakeZotero) -> None:
     small_library(fake)
-    slow = SlowServer(0.3, times=1)
+    slow = SlowServer(1.5, times=1)  # far past the timeout; the others far within it
     fake.on_request = slow
     recorded = RealSleeps()
-    policy = RetryPolicy(attempts=3, base_delay=0.4, timeout=0.2, sleep=recorded)
+    policy = RetryPolicy(attempts=3, base_delay=0.4, timeout=0.75, sleep=recorded)
     try:
         snapshot = web_source(fake, retry=policy).read()
     finally:
