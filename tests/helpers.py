@@ -105,3 +105,24 @@ def retitle(source: ModelSource, item: Item, title: str) -> Item:
     new = replace(item, fields={**item.fields, "title": title})
     source.put(new)
     return new
+
+
+USER_LINE = "\nMy precious paragraph that must never be lost.\n"
+
+
+def one_paper_vault(
+    tmp_path: Path, settle: float = 1.0
+) -> tuple[Path, ModelSource, Config, Item, Path]:
+    """A vault with one synced paper ("Original title", key ABCD2345) and `settle_seconds`:
+    the vault, the source, the config, the item and the note."""
+    from bridge.sync import sync
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    item = make_item("Original title", key="ABCD2345")
+    source = ModelSource([item])
+    config = Config(vault=vault, settle_seconds=settle)
+    result = sync(config, source=source)
+    assert result.created == 1, result
+    note = next((vault / "Papers").glob("*.md"))
+    return vault, source, config, item, note

@@ -4,7 +4,6 @@ in-flight rules on a user's own cuts (docs/RELIABILITY.md)."""
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import threading
@@ -18,30 +17,23 @@ from bridge.errors import NoteError
 from bridge.state import State
 from bridge.sync import SyncOptions, sync
 from bridge.vault import fs
-from tests.helpers import ModelSource, make_item
+from tests.helpers import USER_LINE, ModelSource, make_item, one_paper_vault, settled
+from tests.helpers import retitle as _retitle
 
-USER_LINE = "\nMy precious paragraph that must never be lost.\n"
-
-
-def _setup(tmp_path: Path, settle: float = 1.0):
-    vault = tmp_path / "vault"
-    vault.mkdir()
-    item = make_item("Original title", key="ABCD2345")
-    source = ModelSource([item])
-    config = Config(vault=vault, settle_seconds=settle)
-    result = sync(config, source=source)
-    assert result.created == 1, result
-    note = next((vault / "Papers").glob("*.md"))
-    return vault, source, config, item, note
+_setup = one_paper_vault
 
 
 def _age(path: Path, seconds: float = 30.0) -> None:
-    old = time.time() - seconds
-    os.utime(path, (old, old), follow_symlinks=False)
+    settled(path, seconds)
 
 
-def _retitle(source: ModelSource, item, title: str) -> None:
-    source.put(dataclasses.replace(item, fields={**item.fields, "title": title}))
+def _edited_then_retitled(tmp_path: Path):
+    """`_setup`, then the user's paragraph (settled) and a new title in Zotero."""
+    vault, source, config, item, note = _setup(tmp_path)
+    note.write_bytes(note.read_bytes() + USER_LINE.encode())
+    _age(note)
+    _retitle(source, item, "New title from Zotero")
+    return vault, source, config, item, note
 
 
 # --- fs.py: the write-back without swap and without hard links ---------------------------
@@ -295,10 +287,7 @@ def test_put_back_never_deletes_a_save_made_into_the_bridge_s_file(tmp_path, mon
     to the note's name, which holds the bridge's file O. It checks that the name still holds
     O by inode only: an editor that saved in place into O meanwhile (open O_TRUNC, write —
     how Obsidian saves) has its newest save deleted with O."""
-    vault, source, config, item, note = _setup(tmp_path)
-    note.write_bytes(note.read_bytes() + USER_LINE.encode())
-    _age(note)
-    _retitle(source, item, "New title from Zotero")
+    vault, source, config, item, note = _edited_then_retitled(tmp_path)
     real_x = fs._exchange
     calls = []
 
@@ -327,11 +316,8 @@ def test_zob_new_during_a_sync_does_not_sweep_away_the_user_s_file(tmp_path, mon
     save that landed in it during the write. Now it sweeps nothing and waits for the lock."""
     from bridge.workflow.newnote import new_paper_note
 
-    vault, source, config, item, note = _setup(tmp_path)
+    vault, source, config, item, note = _edited_then_retitled(tmp_path)
     source.put(make_item("Another paper entirely", key="WXYZ6789"))
-    note.write_bytes(note.read_bytes() + USER_LINE.encode())
-    _age(note)
-    _retitle(source, item, "New title from Zotero")
     real_x = fs._exchange
     calls = []
 

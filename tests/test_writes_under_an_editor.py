@@ -15,22 +15,14 @@ import pytest
 from bridge.config import Config
 from bridge.sync import sync
 from bridge.vault import fs
-from tests.helpers import ModelSource, make_item
+from tests.helpers import USER_LINE, ModelSource, make_item, one_paper_vault
+from tests.helpers import retitle as _retitle
 
 REPO = Path(__file__).resolve().parent.parent
-USER_LINE = "\nMy precious paragraph that must never be lost.\n"
 
 
 def _setup(tmp_path: Path, settle: float = 0.0):
-    vault = tmp_path / "vault"
-    vault.mkdir()
-    item = make_item("Original title", key="ABCD2345")
-    source = ModelSource([item])
-    config = Config(vault=vault, settle_seconds=settle)
-    result = sync(config, source=source)
-    assert result.created == 1, result
-    note = next((vault / "Papers").glob("*.md"))
-    return vault, source, config, item, note
+    return one_paper_vault(tmp_path, settle)
 
 
 def _user_edit(note: Path) -> bytes:
@@ -39,12 +31,6 @@ def _user_edit(note: Path) -> bytes:
     old = time.time() - 30
     os.utime(note, (old, old))  # settled long ago
     return text
-
-
-def _retitle(source: ModelSource, item, title: str) -> None:
-    import dataclasses
-
-    source.put(dataclasses.replace(item, fields={**item.fields, "title": title}))
 
 
 def _editor_save_around(monkeypatch, note: Path, save: bytes, gap: float, hook: str):

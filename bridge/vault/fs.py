@@ -518,14 +518,7 @@ class Vault:
                 return
         except OSError:
             pass
-        visible = f"{name}.zob-kept-{secrets.token_hex(3)}"
-        os.rename(kept, visible, src_dir_fd=folder, dst_dir_fd=folder)
-        raise NoteChangedError(
-            rel,
-            f"the note was saved (and changed again) while the bridge wrote it; that save is"
-            f" kept beside it as {visible}",
-            "compare the two and keep what you need; nothing was deleted",
-        )
+        raise _kept_beside(rel, folder, kept, name, "saved (and changed again)", "that save")
 
     def _replace_keeping_a_link(
         self,
@@ -573,14 +566,7 @@ class Vault:
         if linked:
             os.unlink(keep, dir_fd=folder)
         elif not _rename_noreplace(folder, keep, name):
-            visible = f"{name}.zob-kept-{secrets.token_hex(3)}"
-            os.rename(keep, visible, src_dir_fd=folder, dst_dir_fd=folder)
-            raise NoteChangedError(
-                rel,
-                f"the note was replaced while the bridge wrote it; the earlier file is kept"
-                f" beside it as {visible}",
-                "compare the two and keep what you need; nothing was deleted",
-            )
+            raise _kept_beside(rel, folder, keep, name, "replaced", "the earlier file")
 
     def _write_temp(
         self,
@@ -791,6 +777,19 @@ def _untouched(folder: int, name: str, ours: tuple[int, str]) -> bool:
     except OSError:
         return False
     return (there.st_ino, etag_of(there)) == ours
+
+
+def _kept_beside(
+    rel: str, folder: int, kept: str, name: str, what: str, which: str
+) -> NoteChangedError:
+    """Give the user's file `kept` a visible name beside the note, and say so."""
+    visible = f"{name}.zob-kept-{secrets.token_hex(3)}"
+    os.rename(kept, visible, src_dir_fd=folder, dst_dir_fd=folder)
+    return NoteChangedError(
+        rel,
+        f"the note was {what} while the bridge wrote it; {which} is kept beside it as {visible}",
+        "compare the two and keep what you need; nothing was deleted",
+    )
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
