@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# Everything the sqlite source reads (see bridge/sources/sqlite.py), one scan per table.
+# Everything the sqlite source reads (see bridge/sources/sqlite/queries.py), one scan per table.
 QUERIES = (
     "SELECT itemID, itemTypeID, key, dateAdded, dateModified, clientDateModified, version "
     "FROM items",
