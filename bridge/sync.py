@@ -266,7 +266,7 @@ def _sync_snapshot(
     # an interrupted sync's history and queue are caught up from every paper next time
     interrupted = state.get_meta(PENDING) is not None
     everything = full or interrupted
-    _sweep_temps(state, vault, interrupted=interrupted)
+    _sweep_temps(state, vault, result, interrupted=interrupted)
     state.set_meta(PENDING, "1")
     actions: list[Action | Receipt] = []  # what is kept of each: not its text or state
 
@@ -331,7 +331,7 @@ def _sync_snapshot(
     return result
 
 
-def _sweep_temps(state: State, vault: Vault, *, interrupted: bool) -> None:
+def _sweep_temps(state: State, vault: Vault, result: SyncResult, *, interrupted: bool) -> None:
     """Delete the hidden temp files a killed write leaves (`Vault.remove_stale_temps`).
 
     Walking the whole vault is a noticeable share of a sync that changes one note, and temps
@@ -343,7 +343,12 @@ def _sweep_temps(state: State, vault: Vault, *, interrupted: bool) -> None:
     except ValueError:
         due = True
     if interrupted or due:
-        vault.remove_stale_temps()
+        _, recovered = vault.remove_stale_temps()
+        for path in recovered:
+            result.warnings.append(
+                f"an interrupted sync left a copy of a note; it was kept as {path}: compare it"
+                " with the note of the same zotero_key and delete it when done"
+            )
         state.set_meta(TEMPS_SWEPT, repr(time.time()))
 
 

@@ -55,6 +55,22 @@ def test_the_first_sync_sweeps_stale_temps(tmp_path: Path, library: ModelSource)
     assert not temp.exists()
 
 
+def test_a_stale_temp_holding_a_note_is_recovered_not_deleted(
+    tmp_path: Path, library: ModelSource
+) -> None:
+    """A sync killed between its swap and its last step leaves the user's own note under a
+    temp name: the sweep keeps it in the state folder and says so."""
+    config = vault_config(tmp_path)
+    temp = plant_temp(config.vault)
+    words = "---\nzotero_key: ABCD2345\n---\nMy words from before the crash.\n"
+    temp.write_text(words, encoding="utf-8")
+    result = sync(config, source=library)
+    assert not temp.exists()
+    kept = list((config.vault / ".zotero-bridge" / "recovered").iterdir())
+    assert [k.read_text(encoding="utf-8") for k in kept] == [words]
+    assert any("recovered" in w for w in result.warnings)
+
+
 def test_a_recent_sweep_is_not_repeated_but_an_old_one_is(
     tmp_path: Path, library: ModelSource
 ) -> None:

@@ -185,8 +185,8 @@ def test_clock_skew_two_write_save(tmp_path, monkeypatch):
 def test_swap_back_when_the_note_was_renamed_keeps_the_save_visible(tmp_path, monkeypatch):
     """`_swap_in`: the displaced user file changed after the check (a save that had opened it
     before the exchange), and before the swap back the note is renamed (Obsidian: title edit).
-    The second `_exchange` raises ENOENT; the user's save stays as a hidden `.zob-*.tmp`,
-    which `remove_stale_temps` deletes at the next hourly sweep."""
+    The second `_exchange` once raised ENOENT and left the user's save as a hidden
+    `.zob-*.tmp` for the sweep; it must be put back visible."""
     vault, source, config, item, note = _setup(tmp_path)
     base = _user_edit(note)
     _retitle(source, item, "New title from Zotero")

@@ -424,9 +424,7 @@ class Vault:
         head, _, name = rel.rpartition("/")
         try:
             folder = self._folder(head, create=False)
-            note = os.open(
-                name, os.O_RDONLY | _O_NOFOLLOW | os.O_NONBLOCK | _O_CLOEXEC, dir_fd=folder
-            )
+            note = os.open(name, _READ_NOTE, dir_fd=folder)
         except FileNotFoundError as exc:
             raise _changed(rel) from exc
         except OSError as exc:
@@ -634,20 +632,46 @@ class Vault:
             raise
         self._dirty.add(head)
 
-    def remove_stale_temps(self) -> int:
-        """Delete temp files left by a crashed sync (hidden `.zob-xxxx.tmp`)."""
-        removed = 0
+    def remove_stale_temps(self) -> tuple[int, list[str]]:
+        """Clear the hidden temp files a killed sync left (`.zob-xxxx.tmp`): how many were
+        deleted, and where those that hold a note went.
+
+        A write killed between its swap (or its rename aside) and its last step leaves the
+        user's own note under such a name, so a temp that holds a note (frontmatter with a
+        `zotero_key`) is never deleted: it is moved to `.zotero-bridge/recovered/`."""
+        removed, recovered = 0, []
         for dirpath, dirnames, filenames in os.walk(self.root):
             if dirpath != self._root and is_zotero_data_dir(filenames):
                 dirnames[:] = []
                 continue
             dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
             for name in filenames:
-                if name.startswith(".zob-") and name.endswith(".tmp"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(dirpath, name))
+                if not (name.startswith(".zob-") and name.endswith(".tmp")):
+                    continue
+                path = os.path.join(dirpath, name)
+                rel = path[len(self._root) + 1 :]
+                head = self._read_head(rel) or ""
+                with contextlib.suppress(OSError):
+                    if _ZOTERO_KEY.search(_frontmatter(head)):
+                        recovered.append(self._recover(path, rel))
+                    else:
+                        os.unlink(path)
                         removed += 1
-        return removed
+        return removed, recovered
+
+    def _recover(self, path: str, rel: str) -> str:
+        """Move a temp file holding a note into `.zotero-bridge/recovered/` (never a link)."""
+        state_dir = os.path.join(self._root, ".zotero-bridge")
+        if not stat.S_ISDIR(os.lstat(state_dir).st_mode):
+            raise OSError(errno.ENOTDIR, "not a folder", state_dir)
+        folder = os.path.join(state_dir, "recovered")
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o700)
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            raise OSError(errno.ENOTDIR, "not a folder", folder)
+        kept = f"{time.strftime('%Y%m%d-%H%M%S')}-{rel.replace('/', '__')}.md"
+        os.rename(path, os.path.join(folder, kept))
+        return f".zotero-bridge/recovered/{kept}"
 
     # --- without folder handles (Windows) --------------------------------------------------
 
