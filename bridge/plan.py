@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-import zlib
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -22,7 +21,7 @@ from bridge.errors import NoteError, TripwireError
 from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
 from bridge.stamps import text_hash
-from bridge.state import NoteState
+from bridge.state import NoteState, compress_text
 from bridge.vault.fs import etag_settled
 from bridge.vault.inflight import CUT_MID_LINE, in_flight, remedy, settles_at, settling
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
@@ -381,11 +380,7 @@ def _merge(
         content_hash=text_hash(result.text),
     )  # fmt: skip
     kind = ActionKind.UPDATE if result.text != text else ActionKind.TOUCH
-    seen_z = (
-        zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
-        if kind == ActionKind.TOUCH
-        else None
-    )
+    seen_z = compress_text(text) if kind == ActionKind.TOUCH else None
     return Action(
         kind, note_id, path, text=result.text if kind == ActionKind.UPDATE else None,
         expected_etag=etag, expected_hash=text_hash(text), state=state, conflicts=result.conflicts,

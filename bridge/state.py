@@ -811,6 +811,12 @@ class State:
         )
 
 
+def compress_text(text: str) -> bytes:
+    """A note's text as `seen_text` keeps it (zlib level 1: several times faster than the
+    default and nearly as small on notes)."""
+    return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+
+
 def _note_from_row(row: tuple[Any, ...]) -> NoteState:
     return NoteState(
         note_id=row[0], kind=row[1], path=row[2], base_raw=row[3], render_hash=row[4],
