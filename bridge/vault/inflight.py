@@ -86,12 +86,12 @@ def settles_at(etag: str, settle_ns: int) -> float:
 
 def remedy(why: str, note_id: str) -> str:
     """What the user can do about a note left alone because it looks cut short (`in_flight`)."""
-    fresh = f"delete it and run `zob new {note_id}` for a fresh note"
+    fresh = f"run `zob new {note_id}` once it is deleted, for a fresh note"
     recovery = "restore it from Obsidian's File recovery (Settings → Core plugins)"
     if why == EMPTY:
         return (
-            f"If you emptied it on purpose, delete the file (it is not made again) or {fresh};"
-            f" otherwise {recovery}"
+            "If you emptied it on purpose, delete the file: the bridge will not make it again"
+            f" (or {fresh}); otherwise {recovery}"
         )
     if why == NO_FRONTMATTER:
         return f"{recovery[0].upper()}{recovery[1:]}, or {fresh}"
