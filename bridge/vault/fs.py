@@ -669,7 +669,8 @@ class Vault:
             os.mkdir(folder, 0o700)
         if not stat.S_ISDIR(os.lstat(folder).st_mode):
             raise OSError(errno.ENOTDIR, "not a folder", folder)
-        kept = f"{time.strftime('%Y%m%d-%H%M%S')}-{rel.replace('/', '__')}.md"
+        # not `.md`: a second note with the same zotero_key would be a duplicate in the vault
+        kept = f"{time.strftime('%Y%m%d-%H%M%S')}-{rel.replace('/', '__')}.md.recovered"
         os.rename(path, os.path.join(folder, kept))
         return f".zotero-bridge/recovered/{kept}"
 
