@@ -1,0 +1,133 @@
+"""What the API's JSON objects say about each other: kinds, parents, the trash, and the tree
+of regular items → attachments → annotations the incremental reads rely on.
+
+Every function reads the objects as they are (a missing or odd field is treated as absent);
+the objects have already passed the boundary (`ApiClient.objects`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bridge.sources.apijson import CHILD_TYPES
+
+KEY_RE = re.compile(r"^[A-Z0-9]{8}$")  # Zotero object keys: 8 of [23456789A-Z]
+
+
+def _int(value: Any) -> int | None:
+    """A version or count from a header or a field; None for anything else (negatives too)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _text(value: Any) -> str:
+    """pyzotero hands `format=keys` answers over as bytes."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+def _data(obj: dict) -> dict:
+    data = obj.get("data")
+    return data if isinstance(data, dict) else obj
+
+
+def _kind(obj: dict) -> str:
+    return str(_data(obj).get("itemType", ""))
+
+
+def _parent(obj: dict) -> str:
+    parent = _data(obj).get("parentItem")
+    return parent if isinstance(parent, str) else ""
+
+
+def _trashed(obj: dict) -> bool:
+    value = _data(obj).get("deleted")
+    return value not in (None, False, 0, "", "0", "false")
+
+
+def _top(
+    key: str, fetched: dict[str, dict], old_parent: dict[str, str], tree: dict[str, list[str]]
+) -> str:
+    """The regular item an object belongs to (itself, or annotation → attachment → parent)."""
+    for _ in range(3):
+        obj = fetched.get(key)
+        if obj is None:
+            return key if key in tree else old_parent.get(key, "")
+        kind = _kind(obj)
+        if kind == "note":
+            return ""
+        if kind not in CHILD_TYPES:
+            return key
+        key = _parent(obj)
+        if not key:
+            return ""  # a standalone attachment: not a paper
+    return ""
+
+
+def _live_objects(objects: list[dict]) -> list[dict]:
+    """Objects as the sqlite source sees them: no notes, no trashed attachments (nor their
+    annotations). Trashed *regular* items stay: their notes get `status: deleted-in-zotero`."""
+    dropped = {o.get("key") for o in objects if _kind(o) == "attachment" and _trashed(o)}
+    return [
+        o
+        for o in objects
+        if _kind(o) != "note"
+        and o.get("key") not in dropped
+        and not (_kind(o) == "annotation" and _parent(o) in dropped)
+    ]
+
+
+def _live_collections(collections: list[dict]) -> list[dict]:
+    """Collections in Zotero's trash (and below them) name no path, as in the sqlite source."""
+    trashed = {c.get("key") for c in collections if _trashed(c)}
+    parents = {c.get("key"): _data(c).get("parentCollection") for c in collections}
+
+    def in_trash(key: Any) -> bool:
+        for _ in range(100):
+            if key in trashed:
+                return True
+            key = parents.get(key)
+            if not key:
+                return False
+        return False
+
+    return [c for c in collections if not in_trash(c.get("key"))]
+
+
+def _regular_keys(objects: list[dict]) -> list[str]:
+    return [str(o["key"]) for o in objects if _kind(o) and _kind(o) not in CHILD_TYPES]
+
+
+def _tree(objects: list[dict]) -> dict[str, list[str]]:
+    """Regular item key → keys of its attachments and their annotations."""
+    tree: dict[str, list[str]] = {key: [] for key in _regular_keys(objects)}
+    owner: dict[str, str] = {}
+    for obj in objects:
+        if _kind(obj) == "attachment" and _parent(obj) in tree:
+            owner[obj["key"]] = _parent(obj)
+            tree[_parent(obj)].append(obj["key"])
+    for obj in objects:
+        if _kind(obj) == "annotation" and _parent(obj) in owner:
+            tree[owner[_parent(obj)]].append(obj["key"])
+    return tree
+
+
+def _moved_collections(collections: list[dict], since: int) -> set[str]:
+    """Collections changed since `since` (renamed, moved, trashed) and everything below them:
+    the paths of their items changed although the items did not."""
+    children: dict[str, list[str]] = {}
+    for col in collections:
+        parent = _data(col).get("parentCollection")
+        if isinstance(parent, str) and parent:
+            children.setdefault(parent, []).append(col["key"])
+    todo = [c["key"] for c in collections if (_int(c.get("version")) or 0) > since]
+    found: set[str] = set()
+    while todo:
+        key = todo.pop()
+        if key not in found:
+            found.add(key)
+            todo.extend(children.get(key, ()))
+    return found
