@@ -15,7 +15,9 @@ Normalisations every source must apply (so sqlite and API sources give identical
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 _PAGE_INDEX = re.compile(r'"pageIndex"\s*:\s*(\d+)')
 
@@ -119,27 +121,69 @@ class Item:
         return tuple(a for att in self.attachments for a in att.annotations)
 
 
+@runtime_checkable
+class ItemStream(Protocol):
+    """A snapshot's items: a `Sequence[Item]` with more, gone through as often as needed.
+
+    Equal to the tuple a whole read would return. A source too large to hold as objects at
+    once builds them each time they are gone through (the sqlite source's `_StreamedItems`);
+    the others hold them whole (`Items`). `heads()` goes through them lighter (no
+    attachments, annotations or relations: enough to name notes); `warnings` grows with items
+    that failed to build while streaming; `close()` lets go of what the stream holds open (it
+    also happens when the stream is garbage-collected)."""
+
+    @property
+    def warnings(self) -> Sequence[str]: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Item]: ...
+
+    def heads(self) -> Iterator[Item]: ...
+
+    def close(self) -> None: ...
+
+
+class Items(tuple[Item, ...]):
+    """The `ItemStream` of items held whole: a tuple (equal to one, and hashable), whose
+    lighter pass is itself, with no late warnings and nothing to close."""
+
+    __slots__ = ()
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        return ()
+
+    def heads(self) -> Iterator[Item]:
+        return iter(self)
+
+    def close(self) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class LibrarySnapshot:
     """What one `source.read()` returned.
 
     `items` holds the items that changed since the cursor passed to `read` (all of them when
-    `since` was None). `all_keys` is the set of every regular item key that still exists in the
-    library (trashed included), so the planner can find permanent deletions by comparison; it
-    is None when the source cannot tell (then nothing is considered erased).
+    `since` was None), as an `ItemStream`; a tuple of items given here is held as `Items`.
+    `all_keys` is the set of every regular item key that still exists in the library (trashed
+    included), so the planner can find permanent deletions by comparison; it is None when the
+    source cannot tell (then nothing is considered erased).
     `cursor` is opaque to everyone but the source; pass it back as `since` next time.
     """
 
-    items: tuple[Item, ...]
+    items: ItemStream
     all_keys: frozenset[str] | None
     cursor: str | None = None
     library: Library = Library()
-    source_name: str = ""
     incremental: bool = False
     warnings: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.items, ItemStream):  # a plain tuple of items: held whole
+            object.__setattr__(self, "items", Items(self.items))
+
     def close(self) -> None:
         """Let go of what the items hold open (a streaming source's private copy)."""
-        close = getattr(self.items, "close", None)
-        if close is not None:
-            close()
+        self.items.close()

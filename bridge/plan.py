@@ -90,9 +90,8 @@ def plan_iter(
     the notes they link to."""
     if not keys_unchanged:
         _tripwire(snapshot, notes, ctx.force)
-    heads = getattr(snapshot.items, "heads", None)  # a stream's lighter pass (no children)
-    paths, methods = _library_names(
-        heads() if heads else snapshot.items, notes, vault, ctx, lazy=keys_unchanged
+    paths, methods = _library_names(  # `heads`: the items' lighter pass (no children)
+        snapshot.items.heads(), notes, vault, ctx, lazy=keys_unchanged
     )
     names = LinkNames(papers=_Stems(paths), methods=methods)
 

@@ -301,7 +301,7 @@ def _sync_snapshot(
         changed=None if papers is not None else changed,
     )
     # problems met while a streaming source built its items (after `read` returned)
-    late = getattr(read_items, "warnings", ())
+    late = read_items.warnings
     result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)
     failed = result.failed_paths()
     # A paper note that could not be written (changed in Obsidian meanwhile, read-only, a

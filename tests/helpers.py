@@ -62,7 +62,7 @@ class ModelSource:
     def read(self, since: str | None = None) -> LibrarySnapshot:
         self.reads += 1
         items = tuple(self.items.values())
-        return LibrarySnapshot(items, frozenset(self.items), cursor=None, source_name="model")
+        return LibrarySnapshot(items, frozenset(self.items), cursor=None)
 
 
 def vault_config(vault: Path, **kwargs: Any) -> Config:

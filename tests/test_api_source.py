@@ -365,7 +365,7 @@ def test_snapshot_model(fake: FakeZotero) -> None:
     snapshot = web_source(fake).read()
     by_key = {i.key: i for i in snapshot.items}
     assert snapshot.all_keys == {"AAAA2222", "BBBB2222", "CCCC2222"}
-    assert not snapshot.incremental and snapshot.source_name == "web"
+    assert not snapshot.incremental
     he = by_key["AAAA2222"]
     assert he.citation_key == "he2016deep" and he.collections == ("Vision",)
     assert [a.text for a in he.annotations] == ["residual functions", "shortcut connections"]
@@ -698,7 +698,7 @@ def test_local_reads_fully_and_reports_unchanged(local: FakeZotero) -> None:
     small_library(local)
     source = local_source(local)
     first = source.read()
-    assert first.source_name == "local" and len(first.items) == 3 and not first.incremental
+    assert len(first.items) == 3 and not first.incremental
     assert all("Authorization" not in r[2] for r in local.log)
     assert not local.requests("/deleted")
     second = source.read(first.cursor)

@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 
 from bridge.model import Item, LibrarySnapshot
-from bridge.sources import Source
+from bridge.sources import ItemStream, Source
 from bridge.sources.sample import SampleSource, load_sample_json
 
 KEY_RE = re.compile(r"^[23456789ABCDEFGHIJKLMNPQRSTUVWXYZ]{8}$")
@@ -107,7 +107,8 @@ def lineage(item: Item) -> tuple[list[str], list[str], str]:
 def test_is_a_source(snapshot: LibrarySnapshot) -> None:
     source: Source = SampleSource()
     assert source.name == "sample"
-    assert snapshot.source_name == "sample"
+    assert isinstance(snapshot.items, ItemStream)  # held whole: a tuple, its own heads
+    assert isinstance(snapshot.items, tuple) and tuple(snapshot.items.heads()) == snapshot.items
     assert snapshot.incremental is False
     assert snapshot.warnings == ()
     assert snapshot.cursor and snapshot.cursor.startswith("sample:")

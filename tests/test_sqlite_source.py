@@ -137,7 +137,7 @@ def test_real_zotero_7_database_reads_expected_items(real_zotero_db: Path) -> No
 
     assert len(snapshot.items) == 27  # 45 items, of which 18 are attachments
     assert snapshot.all_keys == {item.key for item in snapshot.items}
-    assert snapshot.library == Library() and snapshot.source_name == "sqlite"
+    assert snapshot.library == Library()
     assert not snapshot.incremental and snapshot.warnings == ()
     items = by_key(snapshot.items)
     assert {i.item_type for i in snapshot.items} == {"journalArticle", "dataset", "document"}

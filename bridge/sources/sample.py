@@ -79,7 +79,6 @@ class SampleSource:
             all_keys=all_keys,
             cursor=cursor,
             library=Library(),
-            source_name=self.name,
             incremental=unchanged,
             warnings=tuple(warnings),
         )

@@ -230,7 +230,6 @@ class ApiClient:
             all_keys=known,
             cursor=cursor,
             library=self.library,
-            source_name=self.name,
             incremental=incremental,
             warnings=self.setup_warnings + tuple(dict.fromkeys(self.scrub(w) for w in found)),
         )

@@ -200,7 +200,6 @@ class SqliteSource:
             all_keys=None,  # not looked at: the caller skips its deletion checks
             cursor=since,
             library=old.library,
-            source_name=self.name,
             incremental=True,
         )
 
@@ -300,7 +299,6 @@ class SqliteSource:
                 snapshot = read_streamed(
                     conn, temp, info, bbt_keys, warnings, files,
                     image_dir=self._image_dir(info.library), label=str(self.db_path),
-                    source_name=self.name,
                 )  # fmt: skip
                 streamed = True
                 return snapshot
@@ -384,7 +382,7 @@ class SqliteSource:
         """`read_changes` (None: read the way `_snapshot` does)."""
         return read_changes(
             conn, info, old, bbt_keys, warnings, files,
-            image_dir=self._image_dir(info.library), source_name=self.name,
+            image_dir=self._image_dir(info.library),
         )  # fmt: skip
 
     def _image_dir(self, library: Library) -> Path:
@@ -465,7 +463,6 @@ class SqliteSource:
             all_keys=all_keys,
             cursor=builder.cursor(newest, boundary, files).encode(),
             library=builder.info.library,
-            source_name=self.name,
             # Still incremental when everything is returned (children or Better BibTeX keys
             # changed): the items are then a superset of what changed.
             incremental=old is not None,

@@ -208,7 +208,6 @@ def read_changes(
     files: str,
     *,
     image_dir: Path,
-    source_name: str,
 ) -> LibrarySnapshot | None:
     """`_snapshot` for a cursor read, with SQLite answering what changed: the same
     digests, stamps, `touched` sets and boundary hashes, but only the changed items (and
@@ -253,7 +252,6 @@ def read_changes(
         all_keys=_regular_keys(conn, library_id, regular),
         cursor=cursor.encode(),
         library=info.library,
-        source_name=source_name,
         incremental=True,
         warnings=tuple(warnings + builder.warnings),
     )

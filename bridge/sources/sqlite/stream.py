@@ -156,7 +156,6 @@ def read_streamed(
     *,
     image_dir: Path,
     label: str,
-    source_name: str,
 ) -> LibrarySnapshot:
     """`_snapshot` of a full read whose items stay in the copy until gone through. What
     the cursor needs is asked of SQLite, as a cursor read does (`_read_changes`: the
@@ -193,11 +192,10 @@ def read_streamed(
         bbt_keys=bbt_keys, boundary=boundary, images=_images_digest(images), files=files,
     )  # fmt: skip
     return LibrarySnapshot(
-        items=items,  # type: ignore[arg-type]  # an ItemStream
+        items=items,
         all_keys=_regular_keys(conn, library_id, regular),
         cursor=cursor.encode(),
         library=info.library,
-        source_name=source_name,
         incremental=False,
         warnings=tuple(warnings),
     )
