@@ -4,7 +4,7 @@ Both speak the same JSON, converted by `apijson` exactly as the bundled sample i
 cannot depend on the access path. pyzotero builds the URLs, sends the key and follows
 `Link: rel="next"` pages. The package, one layer at a time:
 
-- `transport`: retries and error statuses below pyzotero (`_RetryingTransport`, `RetryPolicy`,
+- `transport`: retries and error statuses below pyzotero (`RetryingTransport`, `RetryPolicy`,
   `HttpFailure`): 429/5xx retried with `Retry-After`/`Backoff` honoured, bounded waits;
 - `client`: `ApiClient`, the boundary every answer passes before anything else looks at it,
   what one read skipped, and the snapshot honest about it; `answers` describes bad answers;
@@ -38,14 +38,14 @@ from typing import Any
 from bridge.config import Config
 from bridge.errors import ConfigError
 from bridge.model import Library, LibrarySnapshot
-from bridge.sources.api.answers import _shape_problem
+from bridge.sources.api.answers import shape_problem
 from bridge.sources.api.changes import read_changes
 from bridge.sources.api.client import ApiClient
-from bridge.sources.api.cursor import CURSOR_PREFIX, LOCAL_CURSOR_PREFIX, _Cursor, _LibraryChanged
+from bridge.sources.api.cursor import CURSOR_PREFIX, LOCAL_CURSOR_PREFIX, LibraryChanged, WebCursor
 from bridge.sources.api.failures import LOCAL_API_HINT, translate_errors
 from bridge.sources.api.full import READ_ATTEMPTS, read_full, read_local
 from bridge.sources.api.key import KEYS_PAGE, read_api_key
-from bridge.sources.api.objects import KEY_RE, _int
+from bridge.sources.api.objects import KEY_RE, as_int
 from bridge.sources.api.paging import KEY_BATCH, MAX_PAGES, PAGE_SIZE
 from bridge.sources.api.transport import (
     DEFAULT_RETRY,
@@ -157,14 +157,14 @@ class ApiSource:
         with translate_errors(client):
             if self.name == "local":
                 return read_local(client, since)
-            cursor = _Cursor.decode(since) if since else None
+            cursor = WebCursor.decode(since) if since else None
             warnings: list[str] = []
             if since and cursor is None:
                 warnings.append("unrecognised sync cursor; reading the whole library")
             if cursor is not None:
                 try:
                     snapshot = read_changes(client, cursor)
-                except _LibraryChanged:  # torn or restored: only a full read is safe
+                except LibraryChanged:  # torn or restored: only a full read is safe
                     snapshot = None
                 if snapshot is not None:
                     return snapshot
@@ -187,10 +187,10 @@ class ApiSource:
         client = self._client
         with translate_errors(client):
             response = client.get(f"{self.prefix}/items/top", {"limit": 1, "format": "json"})
-            total = _int(response.headers.get("Total-Results"))
+            total = as_int(response.headers.get("Total-Results"))
             if total is None:
                 page = client.json(response, "the item list")
                 if not isinstance(page, list):
-                    raise client.unusable("the item list", _shape_problem(page), response)
+                    raise client.unusable("the item list", shape_problem(page), response)
                 total = len(page)
-        return total, _int(response.headers.get("Last-Modified-Version"))
+        return total, as_int(response.headers.get("Last-Modified-Version"))

@@ -1,4 +1,4 @@
-"""Incremental web reads: what changed since a cursor (`_Cursor`).
+"""Incremental web reads: what changed since a cursor (`WebCursor`).
 
 A sync costs one request when nothing changed (`If-Modified-Since-Version` → 304), and
 otherwise: changed keys (`format=versions`), `/deleted` (a 409 falls back to comparing with
@@ -12,26 +12,26 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.model import LibrarySnapshot
-from bridge.sources.api.answers import _shape_problem, _short
+from bridge.sources.api.answers import shape_problem, short
 from bridge.sources.api.client import ApiClient
-from bridge.sources.api.cursor import _Cursor, _LibraryChanged
+from bridge.sources.api.cursor import LibraryChanged, WebCursor
 from bridge.sources.api.objects import (
     KEY_RE,
-    _int,
-    _kind,
-    _live_collections,
-    _live_objects,
-    _moved_collections,
-    _parent,
-    _top,
-    _tree,
+    as_int,
+    item_tree,
+    kind_of,
+    live_collections,
+    live_objects,
+    moved_collections,
+    parent_of,
+    top_item,
 )
 from bridge.sources.api.paging import KEY_BATCH, fetch_by_key, listing
 from bridge.sources.api.transport import HttpFailure
 from bridge.sources.apijson import CHILD_TYPES, items_from_api
 
 
-def read_changes(client: ApiClient, cursor: _Cursor) -> LibrarySnapshot | None:
+def read_changes(client: ApiClient, cursor: WebCursor) -> LibrarySnapshot | None:
     """What changed since the cursor; None when only a full read can tell."""
     probe = _changed_versions(client, cursor.version)
     if probe is None:  # 304: the library version has not moved
@@ -45,7 +45,7 @@ def read_changes(client: ApiClient, cursor: _Cursor) -> LibrarySnapshot | None:
     tree = {k: list(v) for k, v in cursor.tree.items()}
     fetched = _fetch_changed(client, cursor.version, set(changed))
     affected = _affected(client, cursor, fetched, deleted)
-    affected |= _members(client, _moved_collections(collections, cursor.version))
+    affected |= _members(client, moved_collections(collections, cursor.version))
     affected -= deleted
     objects = _subtrees(client, affected, tree, fetched)
     for key in deleted:
@@ -60,15 +60,15 @@ def read_changes(client: ApiClient, cursor: _Cursor) -> LibrarySnapshot | None:
         warnings.append(
             "the API sent no usable Last-Modified-Version header; changes are read again next time"
         )
-    items = items_from_api(objects, _live_collections(collections), client.library, warnings)
-    new_cursor = _Cursor(version, tree, list(current))
+    items = items_from_api(objects, live_collections(collections), client.library, warnings)
+    new_cursor = WebCursor(version, tree, list(current))
     return client.snapshot(items, frozenset(tree), new_cursor.encode(), True, warnings)
 
 
 def _changed_versions(client: ApiClient, since: int) -> tuple[dict[str, Any], int | None] | None:
     """Keys → versions of every object changed since `since`, or None for a 304.
 
-    Raises `_LibraryChanged` when the library's version went *back* (a restored or
+    Raises `LibraryChanged` when the library's version went *back* (a restored or
     replaced library, another server behind the same URL): only a full read is safe.
     """
     response = client.get(
@@ -76,25 +76,25 @@ def _changed_versions(client: ApiClient, since: int) -> tuple[dict[str, Any], in
         {"since": since, "format": "versions", "includeTrashed": 1},
         {"If-Modified-Since-Version": str(since)},
     )
-    version = _int(response.headers.get("Last-Modified-Version"))
+    version = as_int(response.headers.get("Last-Modified-Version"))
     if version is not None and version < since:
-        raise _LibraryChanged
+        raise LibraryChanged
     if response.status_code == 304:
         return None
     what = "the list of changed items"
     body = client.json(response, what)
     if not isinstance(body, dict):
-        raise client.unusable(what, _shape_problem(body, "a JSON object"), response)
+        raise client.unusable(what, shape_problem(body, "a JSON object"), response)
     changed = {}
     for key, object_version in body.items():
         if KEY_RE.match(key):
             changed[key] = object_version
         else:
-            client.skip(f"{what} names {_short(key)}, which is not a Zotero key", None)
+            client.skip(f"{what} names {short(key)}, which is not a Zotero key", None)
     return changed, version
 
 
-def _deleted_keys(client: ApiClient, cursor: _Cursor) -> set[str]:
+def _deleted_keys(client: ApiClient, cursor: WebCursor) -> set[str]:
     """Item keys erased since the cursor: `/deleted`, or a full key comparison on 409."""
     what = "the list of deleted objects"
     try:
@@ -106,13 +106,13 @@ def _deleted_keys(client: ApiClient, cursor: _Cursor) -> set[str]:
     else:
         listed = body.get("items", []) if isinstance(body, dict) else None
         if not isinstance(listed, list):
-            raise client.unusable(what, _shape_problem(body, "a JSON object with `items`"))
+            raise client.unusable(what, shape_problem(body, "a JSON object with `items`"))
         deleted = set()
         for key in listed:
             if isinstance(key, str) and KEY_RE.match(key):
                 deleted.add(key)
             else:
-                client.skip(f"{what} names {_short(key)}, which is not a Zotero key", None)
+                client.skip(f"{what} names {short(key)}, which is not a Zotero key", None)
         return deleted
     existing = client.keys(
         client.call(client.zot.items, "the list of all item keys", format="keys",
@@ -132,27 +132,27 @@ def _fetch_changed(client: ApiClient, since: int, keys: set[str]) -> dict[str, d
                 client, client.zot.items, "the list of changed items", since=since, includeTrashed=1
             )
             return {o["key"]: o for o in objects}
-        except _LibraryChanged:
+        except LibraryChanged:
             client.reset()
     return fetch_by_key(client, keys)
 
 
 def _affected(
-    client: ApiClient, cursor: _Cursor, fetched: dict[str, dict], deleted: set[str]
+    client: ApiClient, cursor: WebCursor, fetched: dict[str, dict], deleted: set[str]
 ) -> set[str]:
     """Regular items whose note may change: changed items and the parents of changed or
     deleted attachments/annotations (annotation → attachment → parent)."""
     old_parent = cursor.child_parents()
     affected = {old_parent[k] for k in deleted if k in old_parent}
     unknown = {
-        _parent(obj)
+        parent_of(obj)
         for obj in fetched.values()
-        if _kind(obj) == "annotation" and _parent(obj) not in fetched
+        if kind_of(obj) == "annotation" and parent_of(obj) not in fetched
     }
     unknown -= set(old_parent) | set(cursor.tree) | {""}
     fetched.update(fetch_by_key(client, unknown))
     for key in list(fetched):
-        top = _top(key, fetched, old_parent, cursor.tree)
+        top = top_item(key, fetched, old_parent, cursor.tree)
         if top:
             affected.add(top)
         if key in old_parent:  # moved away from (or trashed under) its old parent
@@ -183,13 +183,13 @@ def _subtrees(
         wanted.update(tree.get(key, ()))
     fetched.update(fetch_by_key(client, wanted - fetched.keys()))
     parents = {
-        k: fetched[k] for k in affected if k in fetched and _kind(fetched[k]) not in CHILD_TYPES
+        k: fetched[k] for k in affected if k in fetched and kind_of(fetched[k]) not in CHILD_TYPES
     }
-    live = _live_objects(
+    live = live_objects(
         list(parents.values())
-        + [o for o in fetched.values() if _kind(o) in ("attachment", "annotation")]
+        + [o for o in fetched.values() if kind_of(o) in ("attachment", "annotation")]
     )
-    children = _tree(live)
+    children = item_tree(live)
     for key in affected:
         if key in parents:
             tree[key] = children[key]

@@ -25,18 +25,18 @@ from bridge import redact
 from bridge.errors import BridgeError, SourceError
 from bridge.model import Library, LibrarySnapshot
 from bridge.sources.api.answers import (
-    _describe_response,
-    _object_problem,
-    _parse_problem,
-    _shape_problem,
-    _short,
+    describe_response,
+    object_problem,
+    parse_problem,
+    shape_problem,
+    short,
 )
-from bridge.sources.api.objects import KEY_RE, _int, _text
-from bridge.sources.api.transport import HttpFailure, RetryPolicy, _RetryingTransport
+from bridge.sources.api.objects import KEY_RE, as_int, as_text
+from bridge.sources.api.transport import HttpFailure, RetryingTransport, RetryPolicy
 
 
 class ApiClient:
-    """pyzotero over `_RetryingTransport` for the web API (`name="web"`) or Zotero's local
+    """pyzotero over `RetryingTransport` for the web API (`name="web"`) or Zotero's local
     API (`name="local"`), plus what one read skipped (`begin` starts a read afresh)."""
 
     def __init__(
@@ -57,7 +57,7 @@ class ApiClient:
             redact.register(api_key)
         self.setup_warnings = warnings  # carried by every snapshot (a key file others can read)
         self.timeout = policy.timeout
-        self.transport = _RetryingTransport(policy)
+        self.transport = RetryingTransport(policy)
         client = httpx2.Client(
             transport=self.transport,
             timeout=policy.timeout,
@@ -108,7 +108,7 @@ class ApiClient:
     def header(self, name: str) -> int | None:
         """A number from a header of the last pyzotero answer (None when absent or odd)."""
         response = self.zot.request
-        return _int(response.headers.get(name)) if response is not None else None
+        return as_int(response.headers.get(name)) if response is not None else None
 
     # -- the boundary: every answer is checked here before anything else looks at it
 
@@ -123,13 +123,13 @@ class ApiClient:
             response = self.zot.request
             if response is not None and "content-type" not in response.headers:
                 raise self.unusable(what, "it has no Content-Type header") from None
-            raise self.unusable(what, _parse_problem(exc)) from None
+            raise self.unusable(what, parse_problem(exc)) from None
 
     def json(self, response: httpx2.Response, what: str) -> Any:
         try:
             return redact.redact_data(response.json())
         except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
-            raise self.unusable(what, _parse_problem(exc), response) from None
+            raise self.unusable(what, parse_problem(exc), response) from None
 
     def objects(self, page: Any, what: str, collection: bool = False) -> list[dict]:
         """The usable objects of one page of a listing; the others are skipped with a warning.
@@ -138,15 +138,15 @@ class ApiClient:
         Zotero's answer at all: SourceError.
         """
         if not isinstance(page, list):
-            raise self.unusable(what, _shape_problem(page))
+            raise self.unusable(what, shape_problem(page))
         if page and not any(isinstance(entry, dict) for entry in page):
             raise self.unusable(
                 what, f"a list of {len(page)} entries, none an object (the first is "
-                f"{_short(page[0])})",
+                f"{short(page[0])})",
             )  # fmt: skip
         good = []
         for index, entry in enumerate(page):
-            problem, key = _object_problem(entry, collection)
+            problem, key = object_problem(entry, collection)
             if problem is None:
                 good.append(entry)
             elif key is None:
@@ -161,13 +161,13 @@ class ApiClient:
 
         Half a key list is worse than none: every key missing from it looks erased."""
         if not isinstance(answer, bytes | str):
-            raise self.unusable(what, _shape_problem(answer, "a text list of keys"))
-        lines = _text(answer).split()
+            raise self.unusable(what, shape_problem(answer, "a text list of keys"))
+        lines = as_text(answer).split()
         bad = [line for line in lines if not KEY_RE.match(line)]
         if bad:
             raise self.unusable(
                 what, f"{len(bad)} of its {len(lines)} entries are not Zotero keys (the first is "
-                f"{_short(bad[0])})",
+                f"{short(bad[0])})",
             )  # fmt: skip
         return set(lines)
 
@@ -184,7 +184,7 @@ class ApiClient:
         self, what: str, problem: str, response: httpx2.Response | None = None
     ) -> SourceError:
         response = response if response is not None else self.zot.request
-        described = f" [{_describe_response(response)}]" if response is not None else ""
+        described = f" [{describe_response(response)}]" if response is not None else ""
         if self.name == "local":
             hint = (
                 "check that --api-url points at Zotero's local API "

@@ -16,7 +16,7 @@ LOCAL_CURSOR_PREFIX = "zob-local:"
 
 
 @dataclass
-class _Cursor:
+class WebCursor:
     """Library version + regular item → child keys + collection keys (see module docstring)."""
 
     version: int
@@ -33,7 +33,7 @@ class _Cursor:
         return CURSOR_PREFIX + json.dumps(body, separators=(",", ":"))
 
     @classmethod
-    def decode(cls, text: str) -> _Cursor | None:
+    def decode(cls, text: str) -> WebCursor | None:
         if not text.startswith(CURSOR_PREFIX):
             return None
         try:
@@ -47,5 +47,5 @@ class _Cursor:
         return {child: parent for parent, kids in self.tree.items() for child in kids}
 
 
-class _LibraryChanged(Exception):
+class LibraryChanged(Exception):
     """The library version moved while a listing was paged through: read it again."""

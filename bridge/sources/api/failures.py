@@ -14,7 +14,7 @@ import httpx2
 from pyzotero.errors import PyZoteroError
 
 from bridge.errors import SourceError
-from bridge.sources.api.answers import _parse_problem
+from bridge.sources.api.answers import parse_problem
 from bridge.sources.api.client import ApiClient
 from bridge.sources.api.key import KEYS_PAGE
 from bridge.sources.api.transport import RETRY_STATUSES, HttpFailure
@@ -51,7 +51,7 @@ def translate_errors(client: ApiClient) -> Iterator[None]:
             "try again later; if it persists, check --api-url",
         ) from None
     except (ValueError, RecursionError, LookupError, TypeError, AttributeError) as exc:
-        raise client.unusable("a request", _parse_problem(exc)) from None
+        raise client.unusable("a request", parse_problem(exc)) from None
 
 
 def _unreachable(client: ApiClient, exc: Exception) -> SourceError:

@@ -15,8 +15,8 @@ import json
 from bridge.errors import SourceError
 from bridge.model import LibrarySnapshot
 from bridge.sources.api.client import ApiClient
-from bridge.sources.api.cursor import LOCAL_CURSOR_PREFIX, _Cursor, _LibraryChanged
-from bridge.sources.api.objects import _live_collections, _live_objects, _regular_keys, _tree
+from bridge.sources.api.cursor import LOCAL_CURSOR_PREFIX, LibraryChanged, WebCursor
+from bridge.sources.api.objects import item_tree, live_collections, live_objects, regular_keys
 from bridge.sources.api.paging import listing
 from bridge.sources.apijson import items_from_api
 
@@ -32,7 +32,7 @@ def read_everything(client: ApiClient) -> tuple[list[dict], list[dict], int | No
             collections, col_version = listing(
                 client, zot.collections, "the collection list", collection=True
             )
-        except _LibraryChanged:
+        except LibraryChanged:
             continue
         if version is None or col_version is None or col_version == version:
             return objects, collections, version
@@ -46,20 +46,20 @@ def read_everything(client: ApiClient) -> tuple[list[dict], list[dict], int | No
 def read_full(client: ApiClient, warnings: list[str]) -> LibrarySnapshot:
     """The whole library from the web API, with a cursor for the next (incremental) read."""
     objects, collections, version = read_everything(client)
-    live = _live_objects(objects)
+    live = live_objects(objects)
     cursor = None
     if version is not None:
-        tree = _tree(live)
+        tree = item_tree(live)
         for key in client.kept:  # unreadable now, but its note must not look erased later
             tree.setdefault(key, [])
-        cursor = _Cursor(version, tree, [c["key"] for c in collections]).encode()
+        cursor = WebCursor(version, tree, [c["key"] for c in collections]).encode()
     else:
         warnings.append(
             "the API sent no usable Last-Modified-Version header, so the next sync reads "
             "the whole library again"
         )
-    items = items_from_api(live, _live_collections(collections), client.library, warnings)
-    return client.snapshot(items, frozenset(_regular_keys(live)), cursor, False, warnings)
+    items = items_from_api(live, live_collections(collections), client.library, warnings)
+    return client.snapshot(items, frozenset(regular_keys(live)), cursor, False, warnings)
 
 
 def read_local(client: ApiClient, since: str | None) -> LibrarySnapshot:
@@ -67,10 +67,10 @@ def read_local(client: ApiClient, since: str | None) -> LibrarySnapshot:
     objects, collections, _ = read_everything(client)
     payload = json.dumps([objects, collections], sort_keys=True, separators=(",", ":"))
     cursor = LOCAL_CURSOR_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:32]
-    live = _live_objects(objects)
+    live = live_objects(objects)
     warnings: list[str] = []
-    all_keys = frozenset(_regular_keys(live))
+    all_keys = frozenset(regular_keys(live))
     if since is not None and since == cursor:
         return client.snapshot((), all_keys, cursor, True, warnings)
-    items = items_from_api(live, _live_collections(collections), client.library, warnings)
+    items = items_from_api(live, live_collections(collections), client.library, warnings)
     return client.snapshot(items, all_keys, cursor, False, warnings)

@@ -15,7 +15,7 @@ from bridge.sources.apijson import CHILD_TYPES
 KEY_RE = re.compile(r"^[A-Z0-9]{8}$")  # Zotero object keys: 8 of [23456789A-Z]
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     """A version or count from a header or a field; None for anything else (negatives too)."""
     try:
         number = int(value)
@@ -24,31 +24,31 @@ def _int(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """pyzotero hands `format=keys` answers over as bytes."""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 
-def _data(obj: dict) -> dict:
+def data_of(obj: dict) -> dict:
     data = obj.get("data")
     return data if isinstance(data, dict) else obj
 
 
-def _kind(obj: dict) -> str:
-    return str(_data(obj).get("itemType", ""))
+def kind_of(obj: dict) -> str:
+    return str(data_of(obj).get("itemType", ""))
 
 
-def _parent(obj: dict) -> str:
-    parent = _data(obj).get("parentItem")
+def parent_of(obj: dict) -> str:
+    parent = data_of(obj).get("parentItem")
     return parent if isinstance(parent, str) else ""
 
 
-def _trashed(obj: dict) -> bool:
-    value = _data(obj).get("deleted")
+def is_trashed(obj: dict) -> bool:
+    value = data_of(obj).get("deleted")
     return value not in (None, False, 0, "", "0", "false")
 
 
-def _top(
+def top_item(
     key: str, fetched: dict[str, dict], old_parent: dict[str, str], tree: dict[str, list[str]]
 ) -> str:
     """The regular item an object belongs to (itself, or annotation → attachment → parent)."""
@@ -56,34 +56,34 @@ def _top(
         obj = fetched.get(key)
         if obj is None:
             return key if key in tree else old_parent.get(key, "")
-        kind = _kind(obj)
+        kind = kind_of(obj)
         if kind == "note":
             return ""
         if kind not in CHILD_TYPES:
             return key
-        key = _parent(obj)
+        key = parent_of(obj)
         if not key:
             return ""  # a standalone attachment: not a paper
     return ""
 
 
-def _live_objects(objects: list[dict]) -> list[dict]:
+def live_objects(objects: list[dict]) -> list[dict]:
     """Objects as the sqlite source sees them: no notes, no trashed attachments (nor their
     annotations). Trashed *regular* items stay: their notes get `status: deleted-in-zotero`."""
-    dropped = {o.get("key") for o in objects if _kind(o) == "attachment" and _trashed(o)}
+    dropped = {o.get("key") for o in objects if kind_of(o) == "attachment" and is_trashed(o)}
     return [
         o
         for o in objects
-        if _kind(o) != "note"
+        if kind_of(o) != "note"
         and o.get("key") not in dropped
-        and not (_kind(o) == "annotation" and _parent(o) in dropped)
+        and not (kind_of(o) == "annotation" and parent_of(o) in dropped)
     ]
 
 
-def _live_collections(collections: list[dict]) -> list[dict]:
+def live_collections(collections: list[dict]) -> list[dict]:
     """Collections in Zotero's trash (and below them) name no path, as in the sqlite source."""
-    trashed = {c.get("key") for c in collections if _trashed(c)}
-    parents = {c.get("key"): _data(c).get("parentCollection") for c in collections}
+    trashed = {c.get("key") for c in collections if is_trashed(c)}
+    parents = {c.get("key"): data_of(c).get("parentCollection") for c in collections}
 
     def in_trash(key: Any) -> bool:
         for _ in range(100):
@@ -97,33 +97,33 @@ def _live_collections(collections: list[dict]) -> list[dict]:
     return [c for c in collections if not in_trash(c.get("key"))]
 
 
-def _regular_keys(objects: list[dict]) -> list[str]:
-    return [str(o["key"]) for o in objects if _kind(o) and _kind(o) not in CHILD_TYPES]
+def regular_keys(objects: list[dict]) -> list[str]:
+    return [str(o["key"]) for o in objects if kind_of(o) and kind_of(o) not in CHILD_TYPES]
 
 
-def _tree(objects: list[dict]) -> dict[str, list[str]]:
+def item_tree(objects: list[dict]) -> dict[str, list[str]]:
     """Regular item key → keys of its attachments and their annotations."""
-    tree: dict[str, list[str]] = {key: [] for key in _regular_keys(objects)}
+    tree: dict[str, list[str]] = {key: [] for key in regular_keys(objects)}
     owner: dict[str, str] = {}
     for obj in objects:
-        if _kind(obj) == "attachment" and _parent(obj) in tree:
-            owner[obj["key"]] = _parent(obj)
-            tree[_parent(obj)].append(obj["key"])
+        if kind_of(obj) == "attachment" and parent_of(obj) in tree:
+            owner[obj["key"]] = parent_of(obj)
+            tree[parent_of(obj)].append(obj["key"])
     for obj in objects:
-        if _kind(obj) == "annotation" and _parent(obj) in owner:
-            tree[owner[_parent(obj)]].append(obj["key"])
+        if kind_of(obj) == "annotation" and parent_of(obj) in owner:
+            tree[owner[parent_of(obj)]].append(obj["key"])
     return tree
 
 
-def _moved_collections(collections: list[dict], since: int) -> set[str]:
+def moved_collections(collections: list[dict], since: int) -> set[str]:
     """Collections changed since `since` (renamed, moved, trashed) and everything below them:
     the paths of their items changed although the items did not."""
     children: dict[str, list[str]] = {}
     for col in collections:
-        parent = _data(col).get("parentCollection")
+        parent = data_of(col).get("parentCollection")
         if isinstance(parent, str) and parent:
             children.setdefault(parent, []).append(col["key"])
-    todo = [c["key"] for c in collections if (_int(c.get("version")) or 0) > since]
+    todo = [c["key"] for c in collections if (as_int(c.get("version")) or 0) > since]
     found: set[str] = set()
     while todo:
         key = todo.pop()

@@ -3,7 +3,7 @@ for by key.
 
 A listing follows pyzotero's `Link: rel="next"` pages and checks that they belong together:
 every page at the same `Last-Modified-Version` and as many objects as `Total-Results` said.
-A listing torn by a concurrent change raises `_LibraryChanged` (read it again); pages that
+A listing torn by a concurrent change raises `LibraryChanged` (read it again); pages that
 never end are a `SourceError`.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.sources.api.client import ApiClient
-from bridge.sources.api.cursor import _LibraryChanged
+from bridge.sources.api.cursor import LibraryChanged
 
 PAGE_SIZE = 100  # the API's maximum `limit`
 KEY_BATCH = 50  # the API's maximum number of keys in one `itemKey=` request
@@ -52,11 +52,11 @@ def listing(
         if page_version is None or version is None:
             version = None
         elif page_version != version:
-            raise _LibraryChanged
+            raise LibraryChanged
         if total is not None and count > total:
-            raise _LibraryChanged
+            raise LibraryChanged
     if total is not None and count != total:
-        raise _LibraryChanged
+        raise LibraryChanged
     return objects, version
 
 

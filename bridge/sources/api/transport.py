@@ -2,7 +2,7 @@
 through.
 
 pyzotero builds the URLs, sends the key and follows `Link: rel="next"` pages. Everything about
-*what a response means* happens one layer below, in `_RetryingTransport` (the httpx client
+*what a response means* happens one layer below, in `RetryingTransport` (the httpx client
 handed to pyzotero): 429/5xx retries with `Retry-After`/`Backoff` honoured (via tenacity, with
 bounded, injectable waits), and every error status turned into one exception type. pyzotero's
 own rate-limit handling sleeps for whatever the server asks, unbounded and in real time, and
@@ -95,7 +95,7 @@ def _seconds(value: str) -> float | None:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
-class _RetryingTransport(httpx2.BaseTransport):
+class RetryingTransport(httpx2.BaseTransport):
     """Retries 429/5xx/timeouts, honours `Backoff`, and raises `HttpFailure` for errors.
 
     `Backoff` on any response delays the *next* request; `Retry-After` delays the retry. Both
