@@ -39,15 +39,16 @@ KNOWN_CYCLES: set[frozenset[str]] = {
 }
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(BRIDGE.parent).with_suffix("").parts)
+def module_name(path: Path, root: Path = BRIDGE) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def modules() -> dict[str, Path]:
-    return {module_name(path): path for path in sorted(BRIDGE.rglob("*.py"))}
+def modules(root: Path = BRIDGE) -> dict[str, Path]:
+    """Module name → file of every module in the package `root`."""
+    return {module_name(path, root): path for path in sorted(root.rglob("*.py"))}
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -79,10 +80,10 @@ def _base(name: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join(package + ([node.module] if node.module else []))
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(root: Path = BRIDGE) -> dict[str, set[str]]:
     """bridge module → the bridge modules it imports. `from package import submodule` points
     at the submodule; `from module import name` at the module."""
-    known = modules()
+    known = modules(root)
     graph: dict[str, set[str]] = {name: set() for name in known}
     for name, path in known.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
@@ -186,12 +187,32 @@ def test_the_cycle_finder_finds_cycles_and_names_their_path() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_the_import_graph_sees_function_level_and_relative_imports() -> None:
-    graph = import_graph()
-    # sync.py imports the API source inside `open_source`, and the sqlite package's modules
-    # import each other as `from bridge.sources.sqlite import queries`
-    assert "bridge.sources.api" in graph["bridge.sync"]
-    assert "bridge.sources.sqlite.queries" in graph["bridge.sources.sqlite.stream"]
+def test_the_import_graph_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "a.py": "import os\n\ndef late():\n    from pkg.sub import b\n",
+        "sub/__init__.py": "from . import b\n",
+        "sub/b.py": "from ..c import thing\nfrom pkg import a as _a\n",
+        "c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.a\n",
+    }
+    for name, text in files.items():
+        (package / name).write_text(text, encoding="utf-8")
+    graph = import_graph(package)
+    assert graph == {
+        "pkg": set(),
+        "pkg.a": {"pkg.sub.b"},  # inside a function
+        "pkg.sub": {"pkg.sub.b"},  # `from package import submodule`
+        "pkg.sub.b": {"pkg.c", "pkg.a"},  # relative, and `from pkg import module`
+        "pkg.c": set(),  # under TYPE_CHECKING: never runs
+    }
+    assert cycles(graph) == [["pkg.a", "pkg.sub.b", "pkg.a"]]
+    # and in bridge itself: the sqlite package's modules import each other as
+    # `from bridge.sources.sqlite import queries`; doctor imports the API source in a function
+    bridge = import_graph()
+    assert "bridge.sources.sqlite.queries" in bridge["bridge.sources.sqlite.stream"]
+    assert "bridge.sources.api" in bridge["bridge.doctor"]
 
 
 def test_no_module_is_over_the_limit() -> None:
