@@ -100,7 +100,8 @@ class ApiSource:
         self.library = Library("group", int(library_id)) if library_type == "group" else Library()
         self._client = ApiClient(
             name, library_id, library_type, api_key, api_url,
-            policy=retry or DEFAULT_RETRY, library=self.library, warnings=tuple(warnings),
+            policy=retry or DEFAULT_RETRY,  # read now: tests patch the package's DEFAULT_RETRY
+            library=self.library, warnings=tuple(warnings),
         )  # fmt: skip
         self.zot = self._client.zot
         self.base_url = self._client.base_url
