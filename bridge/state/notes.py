@@ -8,12 +8,9 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bridge.stamps import iso
-
-if TYPE_CHECKING:
-    from bridge.state.core import State
 
 
 @dataclass
@@ -61,7 +58,7 @@ class NoteIndex(Mapping[str, NoteState]):
     asked for: a sync that touches three notes of 50,000 looks up three. Going through all of
     them (`values()`, `len()`…) reads them all, once."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: NoteRows) -> None:
         self._state = state
         self._found: dict[str, NoteState | None] = {}
         self._all: dict[str, NoteState] | None = None
