@@ -173,12 +173,10 @@ def new_method_note(
     note_id = f"method:{name.casefold()}"
     result = SyncResult()
     with writing(config) as session:
-        vault_root, state, vault, renderer = (
-            session.vault_root, session.state, session.vault, session.renderer,
-        )  # fmt: skip
+        state, vault, renderer = session.state, session.vault, session.renderer
         known = state.notes().get(note_id)
         path = known.path if known else f"{config.methods_folder}/{method_stem(name)}.md"
-        uri = obsidian_uri(vault_root, path)
+        uri = obsidian_uri(session.vault_root, path)
         if vault.etag(path) is not None:
             return NewNote(path, "exists", note_id, uri, result=result)
         papers, _ = collect_papers(vault, state, write_cache=False)
