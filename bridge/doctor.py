@@ -115,17 +115,13 @@ def _vault_check(config: Config) -> Check:
 
 def _state_checks(config: Config) -> list[Check]:
     """The state database, read-only: intact, damaged (with the way out), or locked."""
-    from bridge.state import STATE_DIRNAME, state_error
+    from bridge.state import DB_NAME, STATE_DIRNAME, inspect_state_db, state_error
 
-    path = config.vault / STATE_DIRNAME / "state.sqlite" if config.vault else None
+    path = config.vault / STATE_DIRNAME / DB_NAME if config.vault else None
     if path is None or path.is_symlink() or not path.is_file():
         return []  # none yet (the first sync makes it); a link is refused where it is opened
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)) as db:
-            problems = [" ".join(row[0].split()) for row in db.execute("PRAGMA quick_check(3)")]
-            if problems != ["ok"]:
-                raise sqlite3.DatabaseError("; ".join(problems))
-            notes = db.execute("SELECT count(*) FROM notes").fetchone()[0]
+        notes = inspect_state_db(path)  # read-only: the doctor opens no session, writes nothing
     except sqlite3.DatabaseError as exc:
         error = state_error(path, exc) or StateDamagedError(str(path), str(exc))
         if not isinstance(error, StateDamagedError):  # locked, unreadable: its own message

@@ -8,8 +8,7 @@ from typing import Any
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError
 from bridge.lineage import MethodGraph, PaperInfo
-from bridge.state import STATE_DIRNAME, State
-from bridge.vault.fs import Vault
+from bridge.session import reading, state_exists
 from bridge.vault.links import LinkIndex
 from bridge.vault.papers import collect_papers
 
@@ -20,10 +19,10 @@ class NotFoundError(BridgeError):
 
 def method_graph(config: Config) -> MethodGraph:
     vault_root = require_vault(config)
-    if not (vault_root / STATE_DIRNAME / "state.sqlite").exists():
+    if not state_exists(vault_root):
         raise NotFoundError(f"{vault_root} has not been synced yet", hint="run `zob sync` first")
-    with State(vault_root) as state:
-        papers, _ = collect_papers(Vault(vault_root), state, write_cache=False)
+    with reading(config, root=vault_root) as session:
+        papers, _ = collect_papers(session.vault, session.state, write_cache=False)
     return MethodGraph.build(papers)
 
 

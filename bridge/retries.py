@@ -30,9 +30,6 @@ from bridge.state import State
 from bridge.vault.fs import etag_of
 from bridge.vault.inflight import settles_at, settling
 
-PREFIX = "held:"  # state meta: PREFIX + cursor key → JSON of `Held`
-LAST_KEY = "held_cursor_key"  # state meta: the cursor key of the last finished sync
-
 
 def fingerprint(root: str | os.PathLike[str], rel: str) -> str | None:
     """What a user changes to let a failed write through: the note (content, mode) and its
@@ -68,7 +65,7 @@ class Held:
 
     @classmethod
     def load(cls, state: State, cursor_key: str) -> Held | None:
-        text = state.get_meta(PREFIX + cursor_key)
+        text = state.marks.held(cursor_key)
         if not text:
             return None
         try:
@@ -85,7 +82,7 @@ class Held:
             "cursor": self.cursor, "paths": self.paths, "again": self.again,
             "waiting": self.waiting, "settle_s": self.settle_s,
         }  # fmt: skip
-        state.set_meta(PREFIX + cursor_key, json.dumps(value, ensure_ascii=False))
+        state.marks.set_held(cursor_key, json.dumps(value, ensure_ascii=False))
 
     def due(self, root: str | os.PathLike[str]) -> bool:
         """Whether this sync should read from the held cursor."""
@@ -136,9 +133,9 @@ def update_held_cursor(
         waiting |= {path for path in held.waiting if path in paths or path in failed}
     again = again or bool(waiting)
     paths.update(now)
-    state.set_meta(LAST_KEY, cursor_key)
+    state.marks.last_cursor_key = cursor_key
     if not paths:
-        state.set_meta(PREFIX + cursor_key, None)
+        state.marks.set_held(cursor_key, None)
         return
     # after a full read (new settings, `--full`) no cursor holds what it brought: None
     cursor = None if now and read_from is None else held.cursor if held else read_from
@@ -158,6 +155,6 @@ def _settles_at(root: str | os.PathLike[str], rel: str, settle_s: float) -> floa
 def held_fingerprints(state: State) -> dict[str, str | None]:
     """The notes held by the last sync's source (path → fingerprint when they failed), for
     the daemon. Holds of another source or Zotero folder are not its business."""
-    key = state.get_meta(LAST_KEY)
+    key = state.marks.last_cursor_key
     held = Held.load(state, key) if key else None
     return dict(held.paths) if held is not None else {}

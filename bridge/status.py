@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.config import Config, require_vault
-from bridge.daemon import META_KEY as DAEMON_META_KEY
 from bridge.daemon import daemon_status
-from bridge.state import STATE_DIRNAME, State
+from bridge.session import reading, state_exists
 
 
 def vault_status(config: Config) -> dict[str, Any]:
@@ -16,12 +15,13 @@ def vault_status(config: Config) -> dict[str, Any]:
         "vault": str(vault),
         "source": config.source,
         "zotero_dir": str(config.zotero_dir) if config.zotero_dir else None,
-        "synced": (vault / STATE_DIRNAME / "state.sqlite").exists(),
+        "synced": state_exists(vault),
     }
     if not info["synced"]:
         info.update(last_sync=None, notes={}, conflicts=[], daemon=daemon_status(vault, None))
         return info
-    with State(vault) as state:
+    with reading(config, root=vault) as session:
+        state = session.state
         notes = state.notes().values()
         info["last_sync"] = state.last_sync()
         info["notes"] = {
@@ -35,7 +35,7 @@ def vault_status(config: Config) -> dict[str, Any]:
             for key, path, field, since in state.conflicts()
         ]
         info["state_schema"] = state.schema_version
-        info["daemon"] = daemon_status(vault, state.get_meta(DAEMON_META_KEY))
+        info["daemon"] = daemon_status(vault, state.marks.daemon)
     return info
 
 

@@ -21,22 +21,8 @@ MAX_FUNCTION_LINES = 60
 # branches are fixing right now (issue 17): each entry is removed when the split lands, and
 # this set then stays empty. Never add to it.
 KNOWN_OVER: set[str] = {
-    "bridge/state.py",
-    "bridge/daemon.py",
     "bridge/vault/fs.py",
     "bridge/vault/links.py",
-    "bridge.sync._sync_snapshot",
-}
-
-# Import cycles found when this test was written, each as the set of its modules, in files
-# other branches are restructuring right now (issue 17): each entry is removed when the split
-# lands and breaks it (a cycle that changes shape fails here, naming its new path). Never add.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # state.py imports `stage` from workflow.progress (in a function); progress imports State
-    frozenset({"bridge.state", "bridge.workflow.progress"}),
-    # sync → workflow.hooks → workflow.queue, which imports `render_fingerprint`,
-    # `make_renderer` and `plan_context` from sync (in functions)
-    frozenset({"bridge.sync", "bridge.workflow.hooks", "bridge.workflow.queue"}),
 }
 
 
@@ -176,10 +162,8 @@ def functions(tree: ast.AST, prefix: str) -> Iterator[tuple[str, ast.AST]]:
 def test_no_import_cycles_in_bridge() -> None:
     graph = import_graph()
     found = [frozenset(component) for component in tangles(graph)]
-    new = [_cycle_path(graph, set(c)) for c in found if c not in KNOWN_CYCLES]
+    new = [_cycle_path(graph, set(c)) for c in found]
     assert not new, "import cycles in bridge/:\n" + "\n".join(" → ".join(p) for p in new)
-    gone = KNOWN_CYCLES - set(found)
-    assert not gone, f"cycles broken, take them out of KNOWN_CYCLES: {sorted(map(sorted, gone))}"
 
 
 def test_the_cycle_finder_finds_cycles_and_names_their_path() -> None:

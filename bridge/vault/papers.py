@@ -76,20 +76,14 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     """Two light queries and one `stat` per paper note (no JSON, no note read unless a note
     changed within the file system's clock resolution). Runs at every sync: kept lean, as
     it is a large share of a sync that changes one note."""
-    rows = state.db.execute(
-        "SELECT note_id, path, content_hash, etag FROM notes"
-        " WHERE kind = 'paper' AND user_deleted = 0"
-    ).fetchall()
-    # note id → "path\0etag" of its cached facts: built by SQLite (a join is slower here)
-    cache = dict(
-        state.db.execute("SELECT note_id, path || char(0) || ifnull(etag, '') FROM paper_meta")
-    )
+    rows = state.live_notes("paper")
+    cache = state.paper_cache_index()  # note id → "path\0etag" of its cached facts
     etags = vault.etags([row[1] for row in rows])
     live: list[str] = []
     stale: list[_Entry] = []
     missing: dict[str, str | None] = {}  # note id → its etag in the state DB
     recent = time.time_ns() - RECENT_NS
-    for (note_id, path, content_hash, known), etag in zip(rows, etags, strict=True):
+    for (note_id, path, known, content_hash), etag in zip(rows, etags, strict=True):
         if etag is None:
             missing[note_id] = known
             continue
@@ -109,7 +103,7 @@ def scan_papers(vault: Vault, state: State) -> PaperScan:
     names = "\0".join(sorted(vault.markdown_files())) if missing else None
     watch: dict[str, str | None] = {}
     if names is not None:
-        walk = digest != state.get_meta(MISSING_PAPERS)
+        walk = digest != state.marks.missing_papers
         found, watch = _look_again(vault, state, missing, names, walk=walk)
         for note_id, path in found.items():
             _found(vault, note_id, path, live, stale, moved)
@@ -142,10 +136,10 @@ def _look_again(
         walked = vault.walked()
         look = [name for name in names.split("\0") if name not in walked]  # made since
     else:
-        old = _watched(state.get_meta(MISSING_WATCH))
+        old = _watched(state.marks.missing_watch)
         watch = {name: vault.etag_or_none(name) for name in old}
         look = [name for name, etag in old.items() if watch[name] != etag]
-        if names != (before := state.get_meta(MISSING_NAMES) or ""):
+        if names != (before := state.marks.missing_names or ""):
             known_names = set(before.split("\0"))
             look += [name for name in names.split("\0") if name not in known_names]
     now = {name: vault.etag_or_none(name) for name in look}  # before reading: a save meanwhile
@@ -185,11 +179,6 @@ def _found(
         stale.append(_Entry(note_id, path, etag))
 
 
-MISSING_PAPERS = "missing_papers"  # state meta: `PaperScan.missing_digest` once looked for
-MISSING_NAMES = "missing_names"  # state meta: `PaperScan.missing_names` then
-MISSING_WATCH = "missing_watch"  # state meta: `PaperScan.missing_watch`
-
-
 def _ids_digest(ids: Iterable[str]) -> str | None:
     ids = sorted(ids)
     if not ids:
@@ -199,12 +188,13 @@ def _ids_digest(ids: Iterable[str]) -> str | None:
 
 def remember_missing(state: State, scan: PaperScan) -> None:
     """Keep what `scan_papers` looked for (the missing notes, the vault's names then)."""
-    if scan.missing_digest != state.get_meta(MISSING_PAPERS):
-        state.set_meta(MISSING_PAPERS, scan.missing_digest)
-    if scan.missing_names != state.get_meta(MISSING_NAMES):
-        state.set_meta(MISSING_NAMES, scan.missing_names)
-    if scan.missing_watch != state.get_meta(MISSING_WATCH):
-        state.set_meta(MISSING_WATCH, scan.missing_watch)
+    marks = state.marks
+    if scan.missing_digest != marks.missing_papers:
+        marks.missing_papers = scan.missing_digest
+    if scan.missing_names != marks.missing_names:
+        marks.missing_names = scan.missing_names
+    if scan.missing_watch != marks.missing_watch:
+        marks.missing_watch = scan.missing_watch
 
 
 def refresh_papers(
@@ -263,7 +253,7 @@ def all_papers(state: State, scan: PaperScan, fresh: dict[str, PaperInfo]) -> li
     """Every live paper's facts: `fresh` ones (from `refresh_papers`), else the cached ones —
     current, or the last known of a note whose YAML is broken now (an unreadable note must
     not ripple into the method notes until it is fixed)."""
-    facts = dict(state.db.execute("SELECT note_id, info_json FROM paper_meta"))
+    facts = state.all_paper_facts()
     papers: list[PaperInfo] = []
     for note_id in scan.live:
         info = fresh.get(note_id)

@@ -18,24 +18,20 @@ from datetime import datetime
 from bridge.apply import SyncResult
 from bridge.config import Config
 from bridge.lineage import PaperInfo
-from bridge.plan import PlanContext
+from bridge.session import Session
 from bridge.stamps import iso
 from bridge.state import State
-from bridge.vault.fs import Vault
 from bridge.vault.papers import collect_papers, paper_from_facts
 from bridge.workflow.progress import (
     record_annotations,
     record_note_events,
     record_progress,
 )
-from bridge.workflow.queue import QUEUE_ID, QUEUE_SETTINGS, queue_settings, update_queue
+from bridge.workflow.queue import QUEUE_ID, queue_settings, update_queue
 
 
 def update_reading_workflow(
-    config: Config,
-    state: State,
-    vault: Vault,
-    ctx: PlanContext,
+    session: Session,
     result: SyncResult,
     annotations: Iterable[tuple[str, str, str]],
     *,
@@ -50,6 +46,7 @@ def update_reading_workflow(
     other paper's facts are as the last sync recorded them, so only these are compared with
     the history, and the queue is selected from the cache. With neither, every paper note is
     read (through the cache)."""
+    config, state, vault = session.config, session.state, session.vault
     at = iso(now)
     annotations = list(annotations)  # `annotation_rows` of the items the sync read
     if papers is None and changed is None:
@@ -61,7 +58,7 @@ def update_reading_workflow(
         live = {paper.note_id for paper in papers}
     else:
         assert changed is not None
-        if not changed and not annotations and _queue_untouched(config, state, vault):
+        if not changed and not annotations and _queue_untouched(session):
             return  # nothing new for the history; the queue's inputs are unchanged
         progressed = [paper_from_facts(f) for f in state.paper_facts(changed).values()]
         live = set(state.paper_facts({item_key for _, item_key, _ in annotations}))
@@ -71,7 +68,7 @@ def update_reading_workflow(
         record_annotations(state, annotations, live, at)
         record_note_events(state, result.actions, failed, at)
     queue = SyncResult()
-    update_queue(config, state, vault, ctx, queue)
+    update_queue(session, queue)
     result.errors.extend(queue.errors)
     result.deferred.extend(queue.deferred)
     result.skipped += queue.skipped
@@ -91,12 +88,13 @@ def push_progress(
         result.skip("", error["key"], f"writeback: {error['message']}{hint}")
 
 
-def _queue_untouched(config: Config, state: State, vault: Vault) -> bool:
-    if state.get_meta(QUEUE_SETTINGS) != queue_settings(config):
+def _queue_untouched(session: Session) -> bool:
+    config, state = session.config, session.state
+    if state.marks.queue_settings != queue_settings(config):
         return False  # turned on or off, moved, or a new queue_limit
     if not config.reading_queue:
         return True
     note = state.note(QUEUE_ID)
     if note is None or note.path != config.reading_queue:
         return False
-    return vault.unchanged_since(note.path, note.etag, note.content_hash)
+    return session.vault.unchanged_since(note.path, note.etag, note.content_hash)

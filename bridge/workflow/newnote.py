@@ -24,12 +24,12 @@ from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError, ConfigError
 from bridge.lineage import Method, MethodGraph
-from bridge.plan import PlanContext, plan, plan_methods, when_quiet
-from bridge.session import writing
+from bridge.plan import plan, plan_methods, when_quiet
+from bridge.session import Session, writing
 from bridge.sources import Source
 from bridge.stamps import iso, text_hash
-from bridge.state import NoteState, State
-from bridge.sync import make_renderer, open_source, plan_context
+from bridge.state import NoteState
+from bridge.sync import open_source
 from bridge.vault.fs import Vault
 from bridge.vault.merge import new_note_text
 from bridge.vault.names import method_stem
@@ -117,24 +117,22 @@ def new_paper_note(
     key = match.item.key
     focused = replace(snapshot, items=(match.item,), all_keys=None)
     result = SyncResult(warnings=list(snapshot.warnings))
-    with writing(config) as (vault_root, state, vault):
-        ctx = plan_context(config, state, make_renderer(config))
+    with writing(config) as session:
+        state, vault = session.state, session.vault
         notes = state.notes()
         _forget_if_gone(notes, key, vault)
         # no sweep of stale temp files here: outside the sync lock, a `.zob-*.tmp` may be the
         # user's own note mid-swap (`Vault.replace`); syncs sweep them under the lock
-        actions = when_quiet(lambda: plan(focused, notes, vault, ctx))
+        actions = when_quiet(lambda: plan(focused, notes, vault, session.plan_context))
         apply(actions, vault, state, result)
         with state.transaction():
             state.pin(key, iso(now))
-        _refresh_methods(config, state, vault, ctx, result)
+        _refresh_methods(session, result)
         result.actions = actions + result.actions
-        update_reading_workflow(
-            config, state, vault, ctx, result, annotation_rows(focused.items), now=now
-        )
+        update_reading_workflow(session, result, annotation_rows(focused.items), now=now)
     action = actions[0]
-    return NewNote(action.path, action.kind, key, obsidian_uri(vault_root, action.path), match,
-                   result)  # fmt: skip
+    return NewNote(action.path, action.kind, key, obsidian_uri(session.vault_root, action.path),
+                   match, result)  # fmt: skip
 
 
 def _forget_if_gone(notes: dict[str, NoteState], key: str, vault: Vault) -> None:
@@ -146,16 +144,16 @@ def _forget_if_gone(notes: dict[str, NoteState], key: str, vault: Vault) -> None
         del notes[key]
 
 
-def _refresh_methods(
-    config: Config, state: State, vault: Vault, ctx: PlanContext, result: SyncResult
-) -> None:
+def _refresh_methods(session: Session, result: SyncResult) -> None:
     """The new paper may propose or extend methods: method notes follow, as after a sync."""
+    config, state, vault = session.config, session.state, session.vault
     papers, problems = collect_papers(vault, state, write_cache=True)
     graph = MethodGraph.build(papers)
     result.warnings.extend(problems)
     actions = plan_methods(
-        graph, state.notes(), vault, ctx, config.methods_folder, config.mermaid_depth
-    )
+        graph, state.notes(), vault, session.plan_context, config.methods_folder,
+        config.mermaid_depth,
+    )  # fmt: skip
     apply(actions, vault, state, result)
     result.actions = actions
 
@@ -174,11 +172,11 @@ def new_method_note(
         raise ConfigError(f"{name!r} cannot be a method name", "give the method's name")
     note_id = f"method:{name.casefold()}"
     result = SyncResult()
-    with writing(config) as (vault_root, state, vault):
-        renderer = make_renderer(config)
+    with writing(config) as session:
+        state, vault, renderer = session.state, session.vault, session.renderer
         known = state.notes().get(note_id)
         path = known.path if known else f"{config.methods_folder}/{method_stem(name)}.md"
-        uri = obsidian_uri(vault_root, path)
+        uri = obsidian_uri(session.vault_root, path)
         if vault.etag(path) is not None:
             return NewNote(path, "exists", note_id, uri, result=result)
         papers, _ = collect_papers(vault, state, write_cache=False)

@@ -13,7 +13,8 @@ from bridge.actions import Action
 from bridge.apply import SyncResult, apply
 from bridge.errors import BridgeError
 from bridge.plan import PlanContext, plan_note, when_quiet
-from bridge.state import STATE_DIRNAME, State
+from bridge.session import state_exists
+from bridge.state import State
 from bridge.vault import neutralise
 from bridge.vault.fs import Vault
 from bridge.vault.render import RenderedNote
@@ -48,5 +49,5 @@ def inline_text(text: str) -> str:
 
 def require_synced(vault_root: Path) -> None:
     """Commands that read the bridge's history need a vault a sync has seen."""
-    if not (vault_root / STATE_DIRNAME / "state.sqlite").exists():
+    if not state_exists(vault_root):
         raise BridgeError(f"{vault_root} has not been synced yet", "run `zob sync` first")

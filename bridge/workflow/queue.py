@@ -18,11 +18,9 @@ from bridge.apply import SyncResult
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError
 from bridge.lineage import PaperInfo
-from bridge.plan import PlanContext
-from bridge.session import writing
+from bridge.session import Session, writing
 from bridge.stamps import iso, text_hash
 from bridge.state import State
-from bridge.vault.fs import Vault
 from bridge.vault.notefile import wrap_region
 from bridge.vault.papers import collect_papers, paper_from_facts
 from bridge.vault.render import RenderedNote, Renderer
@@ -30,8 +28,6 @@ from bridge.workflow.notes import inline_text, require_synced, write_note
 from bridge.workflow.progress import STAGES, parse_pass, record_progress
 
 QUEUE_ID = "workflow:reading-queue"
-QUEUE_DIGEST = "reading_queue_inputs"  # meta key: a hash of what the queue was made from
-QUEUE_SETTINGS = "reading_queue_settings"  # meta key: the settings it was made with
 
 
 def region_name(stage_name: str) -> str:
@@ -79,27 +75,18 @@ def render_queue(
     )
 
 
-def update_queue(
-    config: Config,
-    state: State,
-    vault: Vault,
-    ctx: PlanContext,
-    result: SyncResult,
-    *,
-    recreate: bool = False,
-) -> Action | None:
+def update_queue(session: Session, result: SyncResult, *, recreate: bool = False) -> Action | None:
     """Write the queue note from the papers' cached facts (call after they are refreshed).
 
     None when `workflow.reading_queue` is "", or when neither the lists, the templates nor
     the note changed since the last write: most syncs then render nothing."""
-    from bridge.sync import render_fingerprint
-
+    config, state, vault = session.config, session.state, session.vault
     path = config.reading_queue
     if not path:
-        state.set_meta(QUEUE_SETTINGS, queue_settings(config))
+        state.marks.queue_settings = queue_settings(config)
         return None
     rows = queue_rows(state, config.queue_limit or None)
-    inputs = [rows, path, render_fingerprint(config)]
+    inputs = [rows, path, session.render_fingerprint]
     digest = text_hash(json.dumps(inputs, ensure_ascii=False, default=str))
     note = state.note(QUEUE_ID)
     if (
@@ -108,17 +95,18 @@ def update_queue(
         and note.path == path
         and note.etag is not None
         and note.etag == vault.etag(path)
-        and state.get_meta(QUEUE_DIGEST) == digest
+        and state.marks.queue_digest == digest
     ):
         return None
+    ctx = session.plan_context
     action = write_note(render_queue(ctx.renderer, rows), path, state, vault, ctx, result,
                         recreate=recreate)  # fmt: skip
     written = action.kind in NOTE_CHANGED or action.kind == ActionKind.UNCHANGED
     done = written and path not in result.failed_paths()
     # not written (read-only, changed meanwhile…): tried again at the next sync, even one
     # that changes nothing else
-    state.set_meta(QUEUE_DIGEST, digest if done else None)
-    state.set_meta(QUEUE_SETTINGS, queue_settings(config) if done else None)
+    state.marks.queue_digest = digest if done else None
+    state.marks.queue_settings = queue_settings(config) if done else None
     return action
 
 
@@ -130,21 +118,17 @@ def queue_settings(config: Config) -> str:
 def rebuild_queue(config: Config, *, now: datetime | None = None) -> tuple[str, SyncResult]:
     """`zob queue`: rewrite the queue from the notes now (recreated if deleted), and record
     the progress seen, as a sync would — without reading Zotero."""
-    from bridge.sync import make_renderer, plan_context
-
-    vault_root = require_vault(config)
-    require_synced(vault_root)
+    require_synced(require_vault(config))
     if not config.reading_queue:
         raise ConfigError(
             "the reading queue is turned off (workflow.reading_queue is empty)",
             'set workflow.reading_queue = "Reading queue.md" in the config',
         )
     result = SyncResult()
-    with writing(config) as (_, state, vault):
-        papers, problems = collect_papers(vault, state, write_cache=True)
+    with writing(config) as session:
+        papers, problems = collect_papers(session.vault, session.state, write_cache=True)
         result.warnings.extend(problems)
-        with state.transaction():
-            record_progress(state, papers, iso(now))
-        ctx = plan_context(config, state, make_renderer(config))
-        update_queue(config, state, vault, ctx, result, recreate=True)
+        with session.state.transaction():
+            record_progress(session.state, papers, iso(now))
+        update_queue(session, result, recreate=True)
     return config.reading_queue, result

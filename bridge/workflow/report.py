@@ -27,7 +27,6 @@ from bridge.errors import ConfigError
 from bridge.lineage import PaperInfo
 from bridge.session import writing
 from bridge.state import NoteState, State
-from bridge.sync import make_renderer, plan_context
 from bridge.vault.notefile import wrap_region
 from bridge.vault.papers import collect_papers
 from bridge.vault.render import RenderedNote, Renderer
@@ -262,17 +261,16 @@ def weekly_report(
     config: Config, week_text: str | None = None, *, today: date | None = None
 ) -> tuple[dict[str, Any], SyncResult]:
     """Write `<reports_folder>/YYYY-Www.md` for the week; return its data and the outcome."""
-    vault_root = require_vault(config)
-    require_synced(vault_root)
+    require_synced(require_vault(config))
     week = parse_week(week_text, today)
     result = SyncResult()
-    with writing(config) as (_, state, vault):
+    with writing(config) as session:
+        state, vault = session.state, session.vault
         papers, problems = collect_papers(vault, state, write_cache=False)
         result.warnings.extend(problems)
-        renderer = make_renderer(config)
         data = week_data(state, papers, week, config.language)
         path = f"{config.reports_folder}/{week.label}.md"
-        ctx = plan_context(config, state, renderer)
-        write_note(render_report(renderer, data), path, state, vault, ctx, result, recreate=True)
+        note = render_report(session.renderer, data)
+        write_note(note, path, state, vault, session.plan_context, result, recreate=True)
     data["path"] = path
     return data, result
