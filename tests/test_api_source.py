@@ -1484,7 +1484,9 @@ def test_timeouts_are_retried_then_a_source_error(fake: FakeZotero) -> None:
     assert "did not answer within 0.5 s" in str(caught.value)
     assert "3 attempts" in str(caught.value)
     assert recorded == [1.0, 2.0] and elapsed < 4
-    assert slow.started == 3
+    # every attempt was sent; on a loaded machine the last may time out before the server's
+    # handler thread has even started on it, so the server may have seen only two
+    assert 2 <= slow.started <= 3
 
 
 def test_one_timeout_then_success(fake: FakeZotero) -> None:
