@@ -20,7 +20,7 @@ from bridge.errors import ConfigError
 
 APP_NAME = "zotero-obsidian-bridge"
 SOURCES = ("sqlite", "sample", "web", "local")
-LANGUAGES = ("en", "zh")
+LANGUAGES = ("auto", "en", "zh")
 MAX_CONFIG_BYTES = 1_000_000  # a real config is a few kB; anything near this is not one
 MAX_KEY_DEPTH = 100  # dotted-key levels (the config's deepest key has 3)
 
@@ -52,7 +52,7 @@ class Config:
     vault: Path | None = None
     source: str = "sqlite"
     zotero_dir: Path | None = None
-    language: str = "en"
+    language: str = "auto"
     templates_dir: Path | None = None
     papers_folder: str = "Papers"
     methods_folder: str = "Methods"
@@ -86,7 +86,11 @@ class Config:
     @property
     def color_sections(self) -> dict[str, str]:
         """Colour → section title, with the language's defaults under the user's choices."""
-        base = DEFAULT_COLORS_ZH if self.language == "zh" else DEFAULT_COLORS
+        return self.color_sections_for(self.language)
+
+    def color_sections_for(self, language: str) -> dict[str, str]:
+        """`color_sections` for notes in `language` (with `auto`, each paper has its own)."""
+        base = DEFAULT_COLORS_ZH if language == "zh" else DEFAULT_COLORS
         return {**base, **{k.lower(): v for k, v in self.colors.items()}}
 
     def with_overrides(self, **overrides: Any) -> Config:
