@@ -227,10 +227,10 @@ def sync(
 @click.argument("vault", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--language",
-    type=click.Choice(["en", "zh"]),
-    default="en",
+    type=click.Choice(["auto", "en", "zh"]),
+    default="auto",
     show_default=True,
-    help="Template language.",
+    help="Template language: auto = Chinese for Chinese items, English otherwise.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the sync summary as JSON.")
 def demo(vault: Path, language: str, as_json: bool) -> None:
@@ -267,7 +267,13 @@ def demo(vault: Path, language: str, as_json: bool) -> None:
     type=click.Path(path_type=Path),
     help="Zotero's data directory (default: detected, usually ~/Zotero).",
 )
-@click.option("--language", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option(
+    "--language",
+    type=click.Choice(["auto", "en", "zh"]),
+    default="auto",
+    show_default=True,
+    help="Template language: auto = each paper in its item's language (Chinese or English).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 def init(vault: Path | None, zotero_dir: Path | None, language: str, force: bool) -> None:
     """Write a config file so that plain `zob sync` and `zob watch` work.
