@@ -25,6 +25,7 @@ from bridge.sources import Source
 from bridge.stamps import digest, iso, text_hash
 from bridge.state import NoteIndex, NoteState, State
 from bridge.vault.fs import Vault
+from bridge.vault.obsidian_types import declare_types
 from bridge.vault.papers import all_papers, refresh_papers, remember_missing, scan_papers
 from bridge.vault.render import Renderer
 from bridge.workflow.filters import SyncFilter, filter_snapshot
@@ -302,6 +303,10 @@ def _sync_snapshot(
         papers=papers,
         changed=None if papers is not None else changed,
     )
+    # Obsidian's property types for the bridge's own properties (never the user's types)
+    types_warning = declare_types(vault)
+    if types_warning and types_warning not in result.warnings:
+        result.warnings.append(types_warning)
     # problems met while a streaming source built its items (after `read` returned)
     late = getattr(read_items, "warnings", ())
     result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)

@@ -16,6 +16,7 @@ from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jinja2
 import jinja2.bccache
@@ -31,7 +32,8 @@ from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
 
 BRIDGE_KEYS = (
-    "title", "aliases", "authors", "year", "venue", "item_type", "doi", "url", "citekey",
+    "title", "aliases", "authors", "year", "venue", "venue_short", "item_type", "doi", "url",
+    "citekey",
     "zotero_key", "zotero", "pdf", "tags", "collections", "proposes", "extends", "related",
     "date_added", "date_modified",
 )  # fmt: skip
@@ -204,9 +206,10 @@ class Renderer:
             "authors": neutralise.props(authors(item)),
             "year": item.year,
             "venue": prop(venue(item)) or None,
+            "venue_short": prop(short_venue(item)) or None,
             "item_type": prop(item.item_type) or None,
             "doi": prop(item.fields.get("DOI")) or None,
-            "url": prop(item.fields.get("url")) or None,
+            "url": prop(own_url(item)) or None,
             "citekey": prop(item.citation_key) or None,
             "zotero_key": item.key,
             "zotero": f"zotero://select/{item.library.uri_part}/items/{item.key}",
@@ -220,9 +223,11 @@ class Renderer:
             "proposes": [link(names.method(m)) for m in edges.proposes],
             "extends": [link(names.method(m)) for m in edges.extends],
             "related": [link(r) for r in related],
-            "date_added": prop(item.date_added) or None,
-            "date_modified": prop(item.date_modified) or None,
+            "date_added": prop(obsidian_datetime(item.date_added)) or None,
+            "date_modified": prop(obsidian_datetime(item.date_modified)) or None,
         }
+        if values["venue_short"] == values["venue"]:
+            values["venue_short"] = None  # lists show `venue` when there is no shorter one
         return {k: v for k, v in values.items() if v not in (None, "", [])}
 
     def paper_lineage(self, properties: dict[str, Any], language: str | None = None) -> str:
@@ -460,6 +465,61 @@ def venue(item: Item) -> str | None:
         if item.fields.get(name):
             return item.fields[name]
     return None
+
+
+# --- properties Obsidian and lists read well --------------------------------------------------
+
+_DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?(?:\.\d+)?(?:Z|[+-]00:?00)?")
+_ACRONYM_YEAR = re.compile(r"\b([A-Z][A-Za-z]*[A-Z][A-Za-z]*)['’]?\s?((?:19|20)\d{2})\b")
+_ACRONYM = re.compile(r"\(([A-Z][A-Za-z]*[A-Z][A-Za-z]*)\)")
+_PROCEEDINGS = re.compile(r"^(?:proceedings of (?:the )?|in: )", re.IGNORECASE)
+_SHORT = 60
+_DOI_URL = re.compile(r"https?://(?:dx\.)?doi\.org/(.+)", re.IGNORECASE)
+
+
+def obsidian_datetime(value: str | None) -> str | None:
+    """Zotero's UTC timestamps (`2024-01-02 10:11:12` from its database, `…T…Z` from the API)
+    as Obsidian writes a Date & time property, `2024-01-02T10:11:12` (still UTC; Obsidian
+    stores no offset). Anything else is kept as it is."""
+    match = _DATETIME.fullmatch((value or "").strip())
+    if match is None:
+        return value
+    return f"{match.group(1)}T{match.group(2)}{match.group(3) or ':00'}"
+
+
+def short_venue(item: Item) -> str | None:
+    """A venue short enough for a list row: the journal abbreviation, an acronym with its year
+    from a conference or proceedings title ("ICLR 2015"), the series, the conference name, or
+    the venue trimmed ("Proceedings of the", everything after the first comma)."""
+    fields = item.fields
+    if fields.get("journalAbbreviation", "").strip():
+        return fields["journalAbbreviation"].strip()
+    long = [fields.get(name, "") for name in ("conferenceName", "proceedingsTitle")]
+    long.append(venue(item) or "")
+    for text in long:
+        if (match := _ACRONYM_YEAR.search(text)) is not None:
+            return f"{match.group(1)} {match.group(2)}"
+        if (match := _ACRONYM.search(text)) is not None:
+            return f"{match.group(1)} {item.year}" if item.year else match.group(1)
+    for name in ("series", "conferenceName"):
+        text = fields.get(name, "").strip()
+        if text and len(text) <= _SHORT:
+            return text
+    full = (venue(item) or "").strip()
+    trimmed = _PROCEEDINGS.sub("", full).split(", ", 1)[0].strip()
+    if len(trimmed) > _SHORT:
+        trimmed = trimmed[:_SHORT].rsplit(" ", 1)[0] + "…"
+    return trimmed or None
+
+
+def own_url(item: Item) -> str | None:
+    """The item's URL, unless it only repeats the DOI link the note has already."""
+    url = (item.fields.get("url") or "").strip()
+    doi = (item.fields.get("DOI") or "").strip()
+    match = _DOI_URL.fullmatch(url)
+    if match and doi and unquote(match.group(1)).casefold() == doi.casefold():
+        return None
+    return url or None
 
 
 @cache
