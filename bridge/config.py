@@ -102,7 +102,7 @@ class Config:
         updated = replace(self, **given)
         problems = _validate(updated)
         if problems:
-            raise ConfigError(problems, hint=_hint(updated))
+            raise ConfigError(problems, hint=_hint(updated, problems))
         return updated
 
 
@@ -277,7 +277,7 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     problems.extend(_validate(config))
     if problems:
         where = f" in {path}" if path else ""
-        raise ConfigError([f"{p}{where}" for p in problems], hint=_hint(config))
+        raise ConfigError([f"{p}{where}" for p in problems], hint=_hint(config, problems))
     return config
 
 
@@ -395,9 +395,23 @@ def _validate(config: Config) -> list[str]:
     return problems
 
 
-def _hint(config: Config) -> str:
-    where = config.config_file or default_config_path()
-    return f"edit {where} (every key is documented in config.example.toml) or pass the flag"
+def _hint(config: Config, problems: list[str] | None = None) -> str:
+    """What to do, naming the real problem: a vault path that is a file or missing wants
+    another path, not an edit of a config file that may not even exist."""
+    problems = problems or []
+    if problems and all(p.startswith(("vault ", "vault folder ")) for p in problems):
+        return (
+            "give the Obsidian vault's folder (--vault DIR, or `vault` in the config file);"
+            " create the folder first if it does not exist yet"
+        )
+    if config.config_file is not None:
+        return (
+            f"edit {config.config_file} (every key is documented in config.example.toml)"
+            " or pass the flag"
+        )
+    if default_config_path().exists():
+        return f"edit {default_config_path()} (see config.example.toml) or pass the flag"
+    return "pass the flag, or write a config file with `zob init` (see config.example.toml)"
 
 
 def require_vault(config: Config) -> Path:

@@ -19,6 +19,7 @@ from bridge.errors import ConfigError, NoSpaceError, is_no_space
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.model import LibrarySnapshot
 from bridge.plan import PlanContext, plan_iter, plan_methods
+from bridge.remembered import SOURCE_META, source_settings
 from bridge.retries import Held, update_held_cursor
 from bridge.session import Writing, writing
 from bridge.sources import Source
@@ -330,6 +331,7 @@ def _sync_snapshot(
         )  # fmt: skip
         state.set_meta("render_fingerprint", fingerprint)
         state.set_meta("source", source.name)
+        state.set_meta(SOURCE_META, source_settings(config))  # for later commands on this vault
         state.set_meta("last_warnings", json.dumps(result.warnings, ensure_ascii=False))
         state.record_sync(started, source.name, result.counts())
         if keys is not None:
