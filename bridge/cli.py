@@ -499,7 +499,9 @@ def new(
     """Make one paper's note now — the one you are about to read — or a new method note.
 
     QUERY is a citation key (he2016deep), a Zotero item key (HC3BQT5N) or words of the
-    title ("deep residual", typos forgiven). The note is created, or refreshed when it
+    title, the authors' names and the year ("deep residual", "he 2016"; typos forgiven).
+    An exact title ranks first, then titles starting with the words. The note is created,
+    or refreshed when it
     exists, exactly as a sync would — even for an item outside the [filters] of the config,
     and later syncs keep it up to date. A note you deleted comes back. Prints its path in
     the vault; --open also opens it in Obsidian.
