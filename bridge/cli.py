@@ -17,6 +17,7 @@ import click
 
 from bridge import __version__, redact
 from bridge.actions import ActionKind
+from bridge.cli_json import fail, json_option, wants_json
 from bridge.errors import (
     EXIT_BUG,
     EXIT_CODES,
@@ -37,72 +38,27 @@ class BridgeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BridgeError as exc:
-            _fail(ctx, str(exc), exc.exit_code, exc)
+            fail(ctx, str(exc), exc.exit_code, exc)
         except KeyboardInterrupt:
-            _fail(
-                ctx, "interrupted; notes written so far are complete (every write is atomic)", 130
-            )
+            fail(ctx, "interrupted; notes written so far are complete (every write is atomic)", 130)
         except click.ClickException as exc:
-            if not _wants_json(ctx):
+            if not wants_json(ctx):
                 raise
-            _fail(ctx, exc.format_message(), exc.exit_code)
+            fail(ctx, exc.format_message(), exc.exit_code)
         except (click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so briefly, keep the traceback for ZOB_DEBUG
             if is_no_space(exc):  # any command may meet a full disk: that is no bug
                 error = NoSpaceError.from_os_error(exc)  # type: ignore[arg-type]
-                _fail(ctx, str(error), error.exit_code, error)
+                fail(ctx, str(error), error.exit_code, error)
             if os.environ.get("ZOB_DEBUG"):
                 raise
-            _fail(
+            fail(
                 ctx,
                 f"internal error: {type(exc).__name__}: {exc}\n  → this is a bug in "
                 "zotero-obsidian-bridge; run again with ZOB_DEBUG=1 and report the traceback",
                 EXIT_BUG,
             )
-
-
-JSON_META = "zob.json"
-
-
-def _wants_json(ctx: click.Context) -> bool:
-    """The command was given --json (seen by its option's callback, or, when the command line
-    did not parse, among the words after the command)."""
-    return bool(ctx.meta.get(JSON_META)) or "--json" in sys.argv[2:]
-
-
-def _fail(ctx: click.Context, message: str, code: int, exc: BaseException | None = None) -> None:
-    """Report a failure and exit with `code`: under --json as one JSON object on stdout
-    ({"error", "hint", "exit_code"}), else as a sentence on stderr."""
-    if _wants_json(ctx):
-        hint = getattr(exc, "hint", None)
-        text = getattr(exc, "message", None) if hint else None
-        click.echo(
-            json.dumps(
-                {
-                    "error": redact.redact(text or message),
-                    "hint": redact.redact(hint) if hint else None,
-                    "exit_code": code,
-                },
-                ensure_ascii=False,
-            )
-        )
-    else:
-        _error(message)
-    sys.exit(code)
-
-
-def json_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`--json`: the command's output, and its warnings and errors, as JSON on stdout."""
-
-    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-        if value:
-            ctx.meta[JSON_META] = True
-        return value
-
-    return click.option(
-        "--json", "as_json", is_flag=True, is_eager=True, callback=remember, help=help_text
-    )
 
 
 def _error(message: str) -> None:

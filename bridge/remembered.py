@@ -11,8 +11,11 @@ a vault the config file does not describe — or with no config file at all — 
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from bridge.config import Config
 from bridge.errors import BridgeError
@@ -32,6 +35,8 @@ def source_settings(config: Config) -> str:
 def recall(config: Config, file_config: Config, overrides: dict[str, Any]) -> Config:
     """`config` with the vault's remembered source, when nothing chose one for this vault:
     no source flag was given, and no config file describes this vault."""
+    if "source" not in overrides:
+        return config  # a command that reads no source (queue, report, lineage, …)
     if config.vault is None or any(overrides.get(name) for name in _CHOOSING):
         return config
     if file_config.config_file is not None and file_config.vault == config.vault:
@@ -48,17 +53,30 @@ def recall(config: Config, file_config: Config, overrides: dict[str, Any]) -> Co
 
 
 def _read(vault: Path) -> dict[str, Any] | None:
-    from bridge.state import STATE_DIRNAME, State
+    """The remembered settings, read without writing a byte (a command run while a sync holds
+    the vault must change nothing before it has the lock): the state DB opened read-only,
+    never through a link."""
+    from bridge.state import STATE_DIRNAME
 
-    if not (vault / STATE_DIRNAME / "state.sqlite").is_file():
+    folder = vault / STATE_DIRNAME
+    path = folder / "state.sqlite"
+    if folder.is_symlink() or path.is_symlink() or not path.is_file():
         return None
     try:
-        with State(vault) as state:
-            text = state.get_meta(SOURCE_META)
-            if text is None and state.get_meta("source") == "sample":
-                text = '{"source": "sample"}'  # synced before the settings were remembered
-    except BridgeError:
-        return None  # a damaged or busy state DB: the command itself will say so
+        # immutable: no -wal/-shm made or locks taken (a sync may hold the vault meanwhile;
+        # what is read is a hint, and a torn read is only an error or an older value)
+        uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
+        with closing(sqlite3.connect(uri, uri=True, timeout=1.0)) as db:
+            rows = dict(
+                db.execute(
+                    "SELECT key, value FROM meta WHERE key IN (?, 'source')", (SOURCE_META,)
+                ).fetchall()
+            )
+    except sqlite3.Error:
+        return None  # busy, damaged or older: the command itself will say what it needs
+    text = rows.get(SOURCE_META)
+    if text is None and rows.get("source") == "sample":
+        text = '{"source": "sample"}'  # synced before the settings were remembered
     try:
         data = json.loads(text) if text else None
     except ValueError:
