@@ -66,9 +66,14 @@ def open_source(config: Config) -> Source:
         return SampleSource()
     if config.source == "sqlite":
         if config.zotero_dir is None:
+            where = (
+                f"set source.zotero_dir in {config.config_file}"
+                if config.config_file
+                else "write a config file with `zob init` (it finds ~/Zotero)"
+            )
             raise ConfigError(
                 "no Zotero data directory given",
-                hint="pass --zotero-dir (usually ~/Zotero) or set source.zotero_dir",
+                hint=f"pass --zotero-dir (usually ~/Zotero), or {where}",
             )
         from bridge.sources.sqlite import SqliteSource
 

@@ -40,6 +40,7 @@ def test_a_flag_still_chooses_the_source(tmp_path: Path) -> None:
     assert result.exit_code == 2
     error = json.loads(result.output)
     assert error["error"] == "no Zotero data directory given" and error["exit_code"] == 2
+    assert "zob init" in error["hint"]  # no config file exists: none to edit
 
 
 def test_hints_name_the_real_problem(tmp_path: Path) -> None:
