@@ -17,7 +17,16 @@ import click
 
 from bridge import __version__, redact
 from bridge.actions import ActionKind
-from bridge.errors import EXIT_BUG, EXIT_CODES, EXIT_SKIPPED, BridgeError, NoSpaceError, is_no_space
+from bridge.cli_json import fail, json_option, wants_json
+from bridge.errors import (
+    EXIT_BUG,
+    EXIT_CODES,
+    EXIT_NO_SERVICE,
+    EXIT_SKIPPED,
+    BridgeError,
+    NoSpaceError,
+    is_no_space,
+)
 
 EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
@@ -29,25 +38,27 @@ class BridgeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BridgeError as exc:
-            _error(str(exc))
-            sys.exit(exc.exit_code)
+            fail(ctx, str(exc), exc.exit_code, exc)
         except KeyboardInterrupt:
-            _error("interrupted; notes written so far are complete (every write is atomic)")
-            sys.exit(130)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            fail(ctx, "interrupted; notes written so far are complete (every write is atomic)", 130)
+        except click.ClickException as exc:
+            if not wants_json(ctx):
+                raise
+            fail(ctx, exc.format_message(), exc.exit_code)
+        except (click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so briefly, keep the traceback for ZOB_DEBUG
             if is_no_space(exc):  # any command may meet a full disk: that is no bug
                 error = NoSpaceError.from_os_error(exc)  # type: ignore[arg-type]
-                _error(str(error))
-                sys.exit(error.exit_code)
+                fail(ctx, str(error), error.exit_code, error)
             if os.environ.get("ZOB_DEBUG"):
                 raise
-            _error(
+            fail(
+                ctx,
                 f"internal error: {type(exc).__name__}: {exc}\n  → this is a bug in "
-                "zotero-obsidian-bridge; run again with ZOB_DEBUG=1 and report the traceback"
+                "zotero-obsidian-bridge; run again with ZOB_DEBUG=1 and report the traceback",
+                EXIT_BUG,
             )
-            sys.exit(EXIT_BUG)
 
 
 def _error(message: str) -> None:
@@ -109,9 +120,13 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def load(config_path: Path | None, **overrides: Any):  # noqa: ANN201 - Config
+    """The config file under the flags; a vault no config describes uses the source it was
+    last synced from (`bridge.remembered`)."""
     from bridge.config import load_config
+    from bridge.remembered import recall
 
-    return load_config(config_path).with_overrides(**overrides)
+    file_config = load_config(config_path)
+    return recall(file_config.with_overrides(**overrides), file_config, overrides)
 
 
 @contextmanager
@@ -142,7 +157,11 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[int], Callable[[int], None
 def print_result(result: Any, as_json: bool, verbose: bool = False) -> None:
     counts = result.counts()
     if as_json:
-        click.echo(json.dumps(counts, ensure_ascii=False))
+        warnings = [redact.redact(w) for w in result.warnings]
+        deferred = [redact.redact(d["message"]) for d in getattr(result, "deferred", ())]
+        errors = [{**e, "message": redact.redact(e["message"])} for e in counts["errors"]]
+        data = {**counts, "errors": errors, "warnings": warnings, "deferred_notes": deferred}
+        click.echo(json.dumps(data, ensure_ascii=False, default=str))
     else:
         if result.dry_run:
             click.echo("Dry run — nothing was written. The plan:")
@@ -185,11 +204,9 @@ def _finish(result: Any) -> None:
 @main.command(epilog=EPILOG)
 @source_options
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON object: created, updated, unchanged, conflicts, skipped, deleted, errors.",
+@json_option(
+    "Print one JSON object: created, updated, unchanged, conflicts, skipped, deleted, errors,"
+    " warnings; a failure is {error, hint, exit_code}. Same exit codes."
 )
 @click.option(
     "--force", is_flag=True, help="Sync even when the source suddenly returned (almost) nothing."
@@ -227,12 +244,12 @@ def sync(
 @click.argument("vault", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--language",
-    type=click.Choice(["en", "zh"]),
-    default="en",
+    type=click.Choice(["auto", "en", "zh"]),
+    default="auto",
     show_default=True,
-    help="Template language.",
+    help="Template language: auto = Chinese for Chinese items, English otherwise.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the sync summary as JSON.")
+@json_option("Print the sync summary (warnings and errors too) as JSON.")
 def demo(vault: Path, language: str, as_json: bool) -> None:
     """Sync the bundled sample library (19 classic papers) into VAULT.
 
@@ -267,7 +284,13 @@ def demo(vault: Path, language: str, as_json: bool) -> None:
     type=click.Path(path_type=Path),
     help="Zotero's data directory (default: detected, usually ~/Zotero).",
 )
-@click.option("--language", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option(
+    "--language",
+    type=click.Choice(["auto", "en", "zh"]),
+    default="auto",
+    show_default=True,
+    help="Template language: auto = each paper in its item's language (Chinese or English).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 def init(vault: Path | None, zotero_dir: Path | None, language: str, force: bool) -> None:
     """Write a config file so that plain `zob sync` and `zob watch` work.
@@ -292,7 +315,7 @@ def init(vault: Path | None, zotero_dir: Path | None, language: str, force: bool
 
 @main.command(epilog=EPILOG)
 @source_options
-@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+@json_option("Print the status as one JSON object.")
 def status(config_path: Path | None, as_json: bool, **overrides: Any) -> None:
     """Show the vault, the source, the last sync, note counts and open conflicts."""
     from bridge.status import vault_status
@@ -336,12 +359,7 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
     show_default=True,
     help="Generations to show above and below.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print {method, proposed_in, extends, extended_by, descendants} as JSON.",
-)
+@json_option("Print {method, proposed_in, extends, extended_by, descendants} as JSON.")
 def lineage(
     method: str, config_path: Path | None, vault: Path | None, depth: int, as_json: bool
 ) -> None:
@@ -365,7 +383,7 @@ def lineage(
 @click.argument("note")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print a sorted JSON list of vault paths.")
+@json_option("Print a sorted JSON list of vault paths.")
 def backlinks(note: str, config_path: Path | None, vault: Path | None, as_json: bool) -> None:
     """List the notes that link to NOTE, resolved exactly as Obsidian resolves links.
 
@@ -437,7 +455,9 @@ def new(
     """Make one paper's note now — the one you are about to read — or a new method note.
 
     QUERY is a citation key (he2016deep), a Zotero item key (HC3BQT5N) or words of the
-    title ("deep residual", typos forgiven). The note is created, or refreshed when it
+    title, the authors' names and the year ("deep residual", "he 2016"; typos forgiven).
+    An exact title ranks first, then titles starting with the words. The note is created,
+    or refreshed when it
     exists, exactly as a sync would — even for an item outside the [filters] of the config,
     and later syncs keep it up to date. A note you deleted comes back. Prints its path in
     the vault; --open also opens it in Obsidian.
@@ -506,7 +526,7 @@ def queue(config_path: Path | None, vault: Path | None) -> None:
     metavar="[DATE]",
     help="The week: 2024-W05, or any day in it (2024-01-31). Default: this week.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report's data as JSON.")
+@json_option("Print the report's data as JSON (with its warnings and errors).")
 def report(config_path: Path | None, vault: Path | None, week: str | None, as_json: bool) -> None:
     """Write the weekly reading report, Reports/YYYY-Www.md, and print its path.
 
@@ -524,10 +544,12 @@ def report(config_path: Path | None, vault: Path | None, week: str | None, as_js
     from bridge.workflow.report import weekly_report
 
     data, result = weekly_report(load(config_path, vault=vault), week)
-    _print_notes(result)
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        notes = {"warnings": result.warnings, "errors": result.errors}  # when there are any
+        notes = {key: value for key, value in notes.items() if value}
+        click.echo(json.dumps({**data, **notes}, ensure_ascii=False, indent=2, default=str))
     else:
+        _print_notes(result)
         click.echo(data["path"])
     _finish(result)
 
@@ -655,11 +677,17 @@ def service_uninstall(manual: bool) -> None:
 def service_status(manual: bool) -> None:
     """Whether the service is installed, and whether the service manager runs it.
 
-    `zob status` tells whether a daemon watches a vault, however it was started.
+    Exits 0 when it is installed (and, when its state can be asked, running), 8 when no
+    service is installed or the service manager says it is not running. `zob status` tells
+    whether a daemon watches a vault, however it was started.
     """
     from bridge.service import status as service_state
 
-    _print_service(service_state(manual=manual))
+    report = service_state(manual=manual)
+    for line in report.lines:
+        click.echo(line)
+    if not report.ok:
+        sys.exit(EXIT_NO_SERVICE)
 
 
 def run() -> None:  # pragma: no cover - console entry point alias

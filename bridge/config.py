@@ -20,7 +20,7 @@ from bridge.errors import ConfigError
 
 APP_NAME = "zotero-obsidian-bridge"
 SOURCES = ("sqlite", "sample", "web", "local")
-LANGUAGES = ("en", "zh")
+LANGUAGES = ("auto", "en", "zh")
 MAX_CONFIG_BYTES = 1_000_000  # a real config is a few kB; anything near this is not one
 MAX_KEY_DEPTH = 100  # dotted-key levels (the config's deepest key has 3)
 
@@ -29,8 +29,8 @@ DEFAULT_COLORS: dict[str, str] = {
     "#ffd400": "Key claims",
     "#2ea8e5": "Method & figures",
     "#5fb236": "Results & numbers",
-    "#ff6666": "Unclear — for pass 3",
-    "#a28ae5": "References to read",
+    "#ff6666": "Unclear passages",
+    "#a28ae5": "Cited works to look up",
     "#e56eee": "Other",
     "#f19837": "Other",
     "#aaaaaa": "Other",
@@ -39,8 +39,8 @@ DEFAULT_COLORS_ZH: dict[str, str] = {
     "#ffd400": "核心论点",
     "#2ea8e5": "方法与图表",
     "#5fb236": "结果与数据",
-    "#ff6666": "存疑 — 留给第三遍",
-    "#a28ae5": "待读参考文献",
+    "#ff6666": "不清楚的段落",
+    "#a28ae5": "待查的引用文献",
     "#e56eee": "其他",
     "#f19837": "其他",
     "#aaaaaa": "其他",
@@ -52,7 +52,7 @@ class Config:
     vault: Path | None = None
     source: str = "sqlite"
     zotero_dir: Path | None = None
-    language: str = "en"
+    language: str = "auto"
     templates_dir: Path | None = None
     papers_folder: str = "Papers"
     methods_folder: str = "Methods"
@@ -86,7 +86,11 @@ class Config:
     @property
     def color_sections(self) -> dict[str, str]:
         """Colour → section title, with the language's defaults under the user's choices."""
-        base = DEFAULT_COLORS_ZH if self.language == "zh" else DEFAULT_COLORS
+        return self.color_sections_for(self.language)
+
+    def color_sections_for(self, language: str) -> dict[str, str]:
+        """`color_sections` for notes in `language` (with `auto`, each paper has its own)."""
+        base = DEFAULT_COLORS_ZH if language == "zh" else DEFAULT_COLORS
         return {**base, **{k.lower(): v for k, v in self.colors.items()}}
 
     def with_overrides(self, **overrides: Any) -> Config:
@@ -98,7 +102,7 @@ class Config:
         updated = replace(self, **given)
         problems = _validate(updated)
         if problems:
-            raise ConfigError(problems, hint=_hint(updated))
+            raise ConfigError(problems, hint=_hint(updated, problems))
         return updated
 
 
@@ -273,7 +277,7 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     problems.extend(_validate(config))
     if problems:
         where = f" in {path}" if path else ""
-        raise ConfigError([f"{p}{where}" for p in problems], hint=_hint(config))
+        raise ConfigError([f"{p}{where}" for p in problems], hint=_hint(config, problems))
     return config
 
 
@@ -391,9 +395,23 @@ def _validate(config: Config) -> list[str]:
     return problems
 
 
-def _hint(config: Config) -> str:
-    where = config.config_file or default_config_path()
-    return f"edit {where} (every key is documented in config.example.toml) or pass the flag"
+def _hint(config: Config, problems: list[str] | None = None) -> str:
+    """What to do, naming the real problem: a vault path that is a file or missing wants
+    another path, not an edit of a config file that may not even exist."""
+    problems = problems or []
+    if problems and all(p.startswith(("vault ", "vault folder ")) for p in problems):
+        return (
+            "give the Obsidian vault's folder (--vault DIR, or `vault` in the config file);"
+            " create the folder first if it does not exist yet"
+        )
+    if config.config_file is not None:
+        return (
+            f"edit {config.config_file} (every key is documented in config.example.toml)"
+            " or pass the flag"
+        )
+    if default_config_path().exists():
+        return f"edit {default_config_path()} (see config.example.toml) or pass the flag"
+    return "pass the flag, or write a config file with `zob init` (see config.example.toml)"
 
 
 def require_vault(config: Config) -> Path:

@@ -28,6 +28,7 @@ from bridge.errors import (
     ConfigError,
     StateDamagedError,
 )
+from bridge.remembered import recall
 
 __all__ = ["Check", "Report", "diagnose"]
 
@@ -73,11 +74,12 @@ def diagnose(config_path: Path | None, overrides: dict[str, Any]) -> Report:
     """Every check for the config file plus command-line overrides (None = not given)."""
     report = Report()
     try:
-        config = load_config(config_path).with_overrides(**overrides)
+        file_config = load_config(config_path)
+        config = recall(file_config.with_overrides(**overrides), file_config, overrides)
     except ConfigError as exc:
         report.checks.append(Check(False, "config", exc.message, exc.hint or "", EXIT_USAGE))
         return report
-    where = config.config_file or "no config file (defaults and flags)"
+    where = config.config_file or "no config file (defaults, flags, the vault's last source)"
     report.checks.append(Check(True, "config", f"{where}; source {config.source}"))
     report.checks.append(_vault_check(config))
     report.checks.extend(_state_checks(config))

@@ -18,6 +18,7 @@ EXIT_TRIPWIRE = 4  # refused by a safety tripwire (e.g. the source suddenly retu
 EXIT_STATE_DAMAGED = 5  # the bridge's state database is damaged; the notes were not touched
 EXIT_BUSY = 6  # the state database is locked by another process; try again
 EXIT_NO_SPACE = 7  # the disk, a quota or a file-size limit is full; nothing was lost
+EXIT_NO_SERVICE = 8  # `zob service status`: no service installed, or it is not running
 EXIT_BUG = 70  # an internal error: a bug in the bridge, never an expected failure
 
 EXIT_CODES = (
@@ -29,6 +30,7 @@ EXIT_CODES = (
     (EXIT_STATE_DAMAGED, "the bridge's state database is damaged (notes untouched)"),
     (EXIT_BUSY, "another process holds the state database or the vault's sync"),
     (EXIT_NO_SPACE, "no space left (disk, quota or file-size limit; nothing lost)"),
+    (EXIT_NO_SERVICE, "`zob service status`: no service installed, or not running"),
     (EXIT_BUG, "internal error, a bug: please report it"),
 )
 

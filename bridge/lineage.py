@@ -110,7 +110,8 @@ class PaperInfo:
         return cls(
             note_id=note_id, path=path, title=str(props.get("title") or ""),
             year=year if isinstance(year, int) and not isinstance(year, bool) else None,
-            venue=str(props.get("venue") or ""), reading_pass=str(props.get("pass", "")),
+            venue=str(props.get("venue_short") or props.get("venue") or ""),  # lists: short
+            reading_pass=str(props.get("pass", "")),
             status=str(props.get("status") or ""),
             proposes=tuple(method_names(props.get("proposes"))),
             extends=tuple(method_names(props.get("extends"))),

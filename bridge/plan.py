@@ -370,7 +370,8 @@ def _merge(
     kind_of_note = desired.kind if desired is not None else (note.kind if note else "paper")
     state = NoteState(
         note_id, kind_of_note, path,
-        _base(desired, note) if desired is not None else (note.base if note else {}),
+        _base(desired, note, result.base_regions) if desired is not None
+        else (note.base if note else {}),
         desired.render_hash if desired is not None else (note.render_hash if note else ""),
         etag,
         zotero_deleted=_zotero_deleted(status, note),
@@ -470,11 +471,19 @@ def _plan_erased(
     return actions
 
 
-def _base(desired: RenderedNote, note: NoteState | None = None) -> dict | str:
+def _base(
+    desired: RenderedNote, note: NoteState | None = None, regions: dict[str, str] | None = None
+) -> dict | str:
+    """The merge base to remember; `regions`: those rendered from the merged note (the
+    header, `MergeResult.base_regions`) in place of Zotero's."""
     hint = note is not None and note.base.get("reading_hint")  # given once per note, ever
-    if not desired.extra_base and not hint:
+    if not desired.extra_base and not hint and not regions:
         return desired.core_json  # the same JSON the render hash was made from
-    base = {"properties": desired.properties, "regions": desired.regions, **desired.extra_base}
+    base = {
+        "properties": desired.properties,
+        "regions": {**desired.regions, **(regions or {})},
+        **desired.extra_base,
+    }
     if hint:
         base["reading_hint"] = True
     return base

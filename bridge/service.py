@@ -36,6 +36,7 @@ class ServiceReport:
     path: Path | None = None
     lines: list[str] = field(default_factory=list)
     ok: bool = True
+    installed: bool = True  # `status`: False when there is no service file
 
 
 def platform_kind() -> str:
@@ -233,8 +234,10 @@ def status(*, manual: bool = False) -> ServiceReport:
     if kind in ("systemd", "launchd"):
         report.path = systemd_unit_path() if kind == "systemd" else launchd_plist_path()
         if not report.path.exists():
-            report.lines.append(f"Not installed ({report.path} does not exist).")
-            report.ok = False
+            report.lines.append(
+                f"Not installed ({report.path} does not exist); `zob service install` installs it."
+            )
+            report.ok = report.installed = False
             return report
         report.lines.append(f"Installed: {report.path}")
         if kind == "systemd":

@@ -141,6 +141,7 @@ def make_renderer(config: Config, *, cached: bool = False) -> Renderer:
         language=config.language,
         templates_dir=config.templates_dir,
         color_sections=config.color_sections,
+        color_sections_by_language={lang: config.color_sections_for(lang) for lang in ("en", "zh")},
         proposes_prefix=config.proposes_prefix,
         extends_prefix=config.extends_prefix,
         attachments_folder=config.attachments_folder,
@@ -163,6 +164,7 @@ def render_fingerprint(config: Config) -> str:
     parts = [
         config.language,
         repr(sorted(config.color_sections.items())),
+        repr(sorted(config.color_sections_for("zh").items())),
         config.proposes_prefix,
         config.extends_prefix,
         config.papers_folder,

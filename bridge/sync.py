@@ -31,6 +31,7 @@ from bridge.errors import ConfigError, NoSpaceError, is_no_space
 from bridge.lineage import MethodGraph, PaperInfo
 from bridge.model import LibrarySnapshot
 from bridge.plan import plan_iter, plan_methods
+from bridge.remembered import source_settings
 from bridge.retries import Held, update_held_cursor
 from bridge.session import Planning, Session, writing
 from bridge.session import make_renderer as make_renderer  # where they were before sessions
@@ -45,6 +46,7 @@ from bridge.state.marks import LINEAGE_DIGEST as LINEAGE_DIGEST
 from bridge.state.marks import LINEAGE_PROBLEMS as LINEAGE_PROBLEMS
 from bridge.state.marks import PENDING as PENDING
 from bridge.state.marks import TEMPS_SWEPT as TEMPS_SWEPT
+from bridge.vault.obsidian_types import declare_types
 from bridge.vault.papers import all_papers, refresh_papers, remember_missing, scan_papers
 from bridge.workflow.filters import SyncFilter, filter_snapshot
 from bridge.workflow.hooks import update_reading_workflow
@@ -77,9 +79,14 @@ def open_source(config: Config) -> Source:
         return SampleSource()
     if config.source == "sqlite":
         if config.zotero_dir is None:
+            where = (
+                f"set source.zotero_dir in {config.config_file}"
+                if config.config_file
+                else "write a config file with `zob init` (it finds ~/Zotero)"
+            )
             raise ConfigError(
                 "no Zotero data directory given",
-                hint="pass --zotero-dir (usually ~/Zotero) or set source.zotero_dir",
+                hint=f"pass --zotero-dir (usually ~/Zotero), or {where}",
             )
         from bridge.sources.sqlite import SqliteSource
 
@@ -432,6 +439,10 @@ def after_sync_stage(session: Session, run: SyncRun) -> None:
         session, run.result, run.seen, now=run.options.now, papers=run.papers,
         changed=None if run.papers is not None else run.changed,
     )  # fmt: skip
+    # Obsidian's property types for the bridge's own properties (never the user's types)
+    types_warning = declare_types(session.vault)
+    if types_warning and types_warning not in run.result.warnings:
+        run.result.warnings.append(types_warning)
 
 
 # --- 5. marks ---------------------------------------------------------------------------------
@@ -464,6 +475,7 @@ def marks_stage(session: Session, run: SyncRun) -> None:
         )  # fmt: skip
         marks.render_fingerprint = session.render_fingerprint
         marks.source = run.source.name
+        marks.source_settings = source_settings(session.config)  # for later commands here
         marks.last_warnings = result.warnings
         state.record_sync(run.started, run.source.name, result.counts())
         if run.keys is not None:

@@ -24,8 +24,8 @@ COLOURS = {
     "#ffd400": "Key claims",
     "#2ea8e5": "Method & figures",
     "#5fb236": "Results & numbers",
-    "#ff6666": "Unclear — for pass 3",
-    "#a28ae5": "References to read",
+    "#ff6666": "Unclear passages",
+    "#a28ae5": "Cited works to look up",
     "#aaaaaa": "Other",
     "#ffed00": "Key claims",  # external colour → nearest (yellow)
 }

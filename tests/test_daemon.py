@@ -477,7 +477,8 @@ def test_service_install_writes_a_systemd_user_unit(tmp_path: Path) -> None:
     assert status.exit_code == 0 and str(unit) in status.output
     removed = runner.invoke(main, ["service", "uninstall", "--manual"])
     assert removed.exit_code == 0 and not unit.exists()
-    assert runner.invoke(main, ["service", "status", "--manual"]).exit_code == 1
+    gone = runner.invoke(main, ["service", "status", "--manual"])
+    assert gone.exit_code == 8 and "Not installed" in gone.output  # EXIT_NO_SERVICE
 
 
 def test_service_needs_a_config_file(tmp_path: Path) -> None:

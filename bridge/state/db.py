@@ -189,3 +189,26 @@ def inspect_state_db(path: Path) -> int:
         if problems != ["ok"]:
             raise sqlite3.DatabaseError("; ".join(problems))
         return int(db.execute("SELECT count(*) FROM notes").fetchone()[0])
+
+
+def peek_meta(vault: Path, keys: tuple[str, ...]) -> dict[str, str]:
+    """Some `meta` values read without writing a byte (a command run while a sync holds the
+    vault must change nothing before it has the lock): the state DB opened read-only and
+    immutable (no -wal/-shm made, no locks taken), never through a link. What is read is a
+    hint: a busy, damaged or older DB gives {}, a torn read at worst an older value."""
+    from urllib.parse import quote
+
+    from bridge.statefolder import STATE_DIRNAME
+
+    folder = vault / STATE_DIRNAME
+    path = folder / DB_NAME
+    if folder.is_symlink() or path.is_symlink() or not path.is_file():
+        return {}
+    marks = ", ".join("?" for _ in keys)
+    try:
+        uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
+        with closing(sqlite3.connect(uri, uri=True, timeout=1.0)) as db:
+            query = f"SELECT key, value FROM meta WHERE key IN ({marks})"
+            return dict(db.execute(query, keys).fetchall())
+    except sqlite3.Error:
+        return {}

@@ -19,6 +19,7 @@ PENDING = "sync_pending"  # set while a sync writes notes; left set when it was 
 KEYS_DIGEST = "item_keys"  # a hash of every item key the last finished sync saw
 RENDER_FINGERPRINT = "render_fingerprint"  # what shaped the notes (`Session.render_fingerprint`)
 SOURCE = "source"  # the source the last sync read
+SOURCE_SETTINGS = "source_settings"  # its settings, no secrets (JSON; `bridge.remembered`)
 LAST_WARNINGS = "last_warnings"  # the last sync's warnings (JSON list)
 TEMPS_SWEPT = "temps_swept"  # when the vault was last swept for stale temp files (epoch s)
 CURSOR_PREFIX = "cursor:"  # + source name + ":" + source id → that source's cursor
@@ -110,6 +111,14 @@ class SyncMarks:
     @source.setter
     def source(self, value: str) -> None:
         self._set(SOURCE, value)
+
+    @property
+    def source_settings(self) -> str | None:
+        return self._get(SOURCE_SETTINGS)
+
+    @source_settings.setter
+    def source_settings(self, value: str) -> None:
+        self._set(SOURCE_SETTINGS, value)
 
     @property
     def last_warnings(self) -> list[str]:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.vault.header import HEADER, adopt_legacy
 from bridge.vault.notefile import (
     Note,
     insert_after_region,
@@ -39,6 +40,9 @@ class MergeResult:
     open_conflicts: set[str] = field(default_factory=set)
     prev_status: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)  # the note's properties now
+    # regions the bridge rendered from the merged note rather than from Zotero alone (the
+    # header): the merge base to remember for them instead of `desired.regions`
+    base_regions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,12 @@ def merge_note(
     prev_status = _apply_status(properties, status)
     body = note.body
     region_conflicts: list[tuple[str, str]] = []
+    derived: dict[str, str] = {}
     if desired is not None:
         base_regions = base.get("regions", {}) if base is not None else None
+        derived, body = _header(note, user_regions, properties, desired, base)
         new_regions: dict[str, str] = {}
-        for name, theirs in desired.regions.items():
+        for name, theirs in {**desired.regions, **derived}.items():
             if name not in user_regions:
                 continue  # the user removed the region (markers and all): respect that
             merged, conflict = _merge_region(user_regions[name], theirs, base_regions, name)
@@ -107,7 +113,37 @@ def merge_note(
     note.body = body
     new_text = note.render_changed(properties) if fm_changed else note.render()
     names = [k for k, _ in conflicts] + [n for n, _ in region_conflicts]
-    return MergeResult(new_text, names, open_callouts(new_text), prev_status, properties)
+    derived = {k: v for k, v in derived.items() if desired and desired.regions.get(k) != v}
+    return MergeResult(new_text, names, open_callouts(new_text), prev_status, properties, derived)
+
+
+def _header(
+    note: Note,
+    user_regions: dict[str, str],
+    properties: dict[str, Any],
+    desired: RenderedNote,
+    base: dict[str, Any] | None,
+) -> tuple[dict[str, str], str]:
+    """The header region rendered from the merged `properties` (so it shows the user's
+    `venue:` over Zotero's), and the body — with an old plain header turned into the region
+    when it is exactly what the bridge wrote (`header.adopt_legacy`). A body whose header the
+    user edited, or whose region markers the user removed, keeps its header as it is."""
+    if desired.header is None:
+        return {}, note.body
+    theirs = desired.header.render(properties)
+    if HEADER in user_regions:
+        return {HEADER: theirs}, note.body
+    base_regions = base.get("regions", {}) if base is not None else {}
+    if HEADER in base_regions:
+        return {}, note.body  # the bridge wrote a header region and the user removed it
+    candidates = [note.properties, desired.properties]
+    if base is not None:
+        candidates.insert(0, base.get("properties", {}))
+    adopted = adopt_legacy(note.body, note.newline, candidates, theirs)
+    if adopted is None:
+        return {}, note.body
+    user_regions[HEADER] = theirs
+    return {HEADER: theirs}, adopted
 
 
 def _merge_property(

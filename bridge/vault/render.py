@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jinja2
 import jinja2.bccache
@@ -25,11 +27,13 @@ from bridge.lineage import Method, MethodGraph, PaperInfo, is_lineage_tag, item_
 from bridge.model import Annotation, Attachment, Item
 from bridge.stamps import digest
 from bridge.vault import neutralise
+from bridge.vault.header import HEADER, HeaderRenderer
 from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
 
 BRIDGE_KEYS = (
-    "title", "aliases", "authors", "year", "venue", "item_type", "doi", "url", "citekey",
+    "title", "aliases", "authors", "year", "venue", "venue_short", "item_type", "doi", "url",
+    "citekey",
     "zotero_key", "zotero", "pdf", "tags", "collections", "proposes", "extends", "related",
     "date_added", "date_modified",
 )  # fmt: skip
@@ -55,6 +59,8 @@ class RenderedNote:
     owned_keys: tuple[str, ...] = BRIDGE_KEYS
     extra_base: dict[str, Any] = field(default_factory=dict)  # remembered in the state DB
     copies: tuple[tuple[str, str], ...] = ()  # (source file, vault path) to copy alongside
+    # renders the header region again from the note's merged properties (`vault/header.py`)
+    header: HeaderRenderer | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def core_json(self) -> str:
@@ -92,12 +98,13 @@ class Renderer:
         language: str = "en",
         templates_dir: Path | None = None,
         color_sections: dict[str, str] | None = None,
+        color_sections_by_language: Mapping[str, dict[str, str]] | None = None,
         proposes_prefix: str = "proposes:",
         extends_prefix: str = "extends:",
         attachments_folder: str = "Attachments/zotero",
         cache_dir: Path | None = None,
     ) -> None:
-        self._lineage_cache: dict[tuple[tuple[str, ...], ...], str] = {}
+        self._lineage_cache: dict[tuple[Any, ...], str] = {}
         self.language = language
         self.env = _environment(templates_dir, cache_dir)
         self.color_sections = color_sections or {}
@@ -105,11 +112,34 @@ class Renderer:
         self.extends_prefix = extends_prefix
         self.templates_dir = templates_dir
         self.attachments_folder = attachments_folder
+        # `language = "auto"`: each paper note in its item's language (`item_language`)
+        self.color_sections_by_language = dict(color_sections_by_language or {})
+
+    @property
+    def note_language(self) -> str:
+        """The language of the notes that are no one item's (method notes, queue, reports)."""
+        return self.language if self.language in LANGUAGES else "en"
+
+    def item_language(self, item: Item) -> str:
+        """`en` or `zh` for one paper note: the configured one, or with `auto` the item's."""
+        if self.language != "auto":
+            return self.note_language
+        return detect_language(item.fields.get("language"), item.title)
+
+    def sections_for(self, language: str) -> dict[str, str]:
+        return self.color_sections_by_language.get(language) or self.color_sections
+
+    def header_renderer(self, properties: dict[str, Any], language: str) -> HeaderRenderer:
+        def render(context: dict[str, Any]) -> str:
+            return self.render_template("header.md.j2", language=language, **context)
+
+        return HeaderRenderer(render, fallback_uri=properties["zotero"])
 
     # --- templates -----------------------------------------------------------------------
 
-    def template(self, name: str) -> jinja2.Template:
-        candidates = [f"{self.language}/{name}", name] if self.language != "en" else [name]
+    def template(self, name: str, language: str | None = None) -> jinja2.Template:
+        language = language or self.note_language
+        candidates = [f"{language}/{name}", name] if language != "en" else [name]
         try:
             return self.env.select_template(candidates)
         except jinja2.TemplateSyntaxError as exc:
@@ -120,8 +150,11 @@ class Renderer:
         except jinja2.TemplateNotFound as exc:
             raise ConfigError(f"template {name} not found", hint="check templates_dir") from exc
 
-    def render_template(self, template_name: str, /, **context: Any) -> str:
-        template = self.template(template_name)
+    def render_template(
+        self, template_name: str, /, language: str | None = None, **context: Any
+    ) -> str:
+        """`language`: which language's template (default: the notes' language)."""
+        template = self.template(template_name, language)
         try:
             return template.render(**context)
         except jinja2.TemplateError as exc:
@@ -135,23 +168,26 @@ class Renderer:
     # --- paper notes ---------------------------------------------------------------------
 
     def paper(self, item: Item, names: LinkNames) -> RenderedNote:
+        language = self.item_language(item)
         properties = self.paper_properties(item, names)
+        header = self.header_renderer(properties, language)
         regions = {
+            HEADER: header.render(properties),
             "abstract": neutralise.text(item.fields.get("abstractNote")).strip(),
-            "annotations": self.annotations(item),
-            "lineage": self.paper_lineage(properties),
+            "annotations": self.annotations(item, language),
+            "lineage": self.paper_lineage(properties, language),
         }
         regions = {name: _lf(text) for name, text in regions.items()}
         context = self._paper_context(item, properties)
         body = self.render_template(
-            "paper.md.j2", **context,
+            "paper.md.j2", **context, language=language,
             region=lambda name: wrap_region(name, regions.get(name, "")),
         )  # fmt: skip
         annotated = bool(item.annotations)
         return RenderedNote(
             note_id=item.key, kind="paper", properties=properties, regions=regions,
             initial_properties={"pass": 0, "status": "reading" if annotated else "to-read"},
-            body=body, extra_base={"reading_hint": True} if annotated else {},
+            body=body, extra_base={"reading_hint": True} if annotated else {}, header=header,
             copies=tuple(
                 (a.image_path, self.image_vault_path(a.key))
                 for a in item.annotations if a.image_path
@@ -170,9 +206,10 @@ class Renderer:
             "authors": neutralise.props(authors(item)),
             "year": item.year,
             "venue": prop(venue(item)) or None,
+            "venue_short": prop(short_venue(item)) or None,
             "item_type": prop(item.item_type) or None,
             "doi": prop(item.fields.get("DOI")) or None,
-            "url": prop(item.fields.get("url")) or None,
+            "url": prop(own_url(item)) or None,
             "citekey": prop(item.citation_key) or None,
             "zotero_key": item.key,
             "zotero": f"zotero://select/{item.library.uri_part}/items/{item.key}",
@@ -186,21 +223,24 @@ class Renderer:
             "proposes": [link(names.method(m)) for m in edges.proposes],
             "extends": [link(names.method(m)) for m in edges.extends],
             "related": [link(r) for r in related],
-            "date_added": prop(item.date_added) or None,
-            "date_modified": prop(item.date_modified) or None,
+            "date_added": prop(obsidian_datetime(item.date_added)) or None,
+            "date_modified": prop(obsidian_datetime(item.date_modified)) or None,
         }
+        if values["venue_short"] == values["venue"]:
+            values["venue_short"] = None  # lists show `venue` when there is no shorter one
         return {k: v for k, v in values.items() if v not in (None, "", [])}
 
-    def paper_lineage(self, properties: dict[str, Any]) -> str:
+    def paper_lineage(self, properties: dict[str, Any], language: str | None = None) -> str:
         links = tuple(tuple(properties.get(k, ())) for k in ("proposes", "extends", "related"))
-        if links in self._lineage_cache:  # nine papers in ten have none: one render serves
-            return self._lineage_cache[links]
+        key = (language, *links)
+        if key in self._lineage_cache:  # nine papers in ten have none: one render serves
+            return self._lineage_cache[key]
         text = self.render_template(
-            "lineage.md.j2", proposes=list(links[0]), extends=list(links[1]),
-            related=list(links[2]),
+            "lineage.md.j2", language=language, proposes=list(links[0]),
+            extends=list(links[1]), related=list(links[2]),
         ).strip("\n")  # fmt: skip
         if len(self._lineage_cache) < 1000:
-            self._lineage_cache[links] = text
+            self._lineage_cache[key] = text
         return text
 
     def _paper_context(self, item: Item, properties: dict[str, Any]) -> dict[str, Any]:
@@ -259,21 +299,23 @@ class Renderer:
     def image_vault_path(self, annotation_key: str) -> str:
         return f"{self.attachments_folder}/{annotation_key}.png"
 
-    def annotations(self, item: Item) -> str:
-        sections = self.annotation_sections(item)
+    def annotations(self, item: Item, language: str | None = None) -> str:
+        sections = self.annotation_sections(item, language)
         if not sections:
             return ""
         return self.render_template(
-            "annotations.md.j2", sections=sections, item=neutralise.NeutralView(item)
-        ).strip("\n")
+            "annotations.md.j2", language=language, sections=sections,
+            item=neutralise.NeutralView(item),
+        ).strip("\n")  # fmt: skip
 
-    def annotation_sections(self, item: Item) -> list[dict[str, Any]]:
+    def annotation_sections(self, item: Item, language: str | None = None) -> list[dict[str, Any]]:
         """Annotations grouped by the section their colour stands for, in colour-map order."""
-        order = list(dict.fromkeys(self.color_sections.values()))
+        sections = self.sections_for(language or self.note_language)
+        order = list(dict.fromkeys(sections.values()))
         grouped: dict[str, list[dict[str, Any]]] = {title: [] for title in order}
         for attachment in item.attachments:
             for annotation in sorted(attachment.annotations, key=lambda a: (a.sort_index, a.key)):
-                title = self.section_for(annotation.color)
+                title = self.section_for(annotation.color, sections)
                 context = annotation_context(item, attachment, annotation)
                 if annotation.image_path:
                     context["image"] = self.image_vault_path(annotation.key).rsplit("/", 1)[-1]
@@ -281,13 +323,14 @@ class Renderer:
                 grouped.setdefault(title, []).append(context)
         return [TemplateRow(title=t, annotations=a) for t, a in grouped.items() if a]
 
-    def section_for(self, color: str) -> str:
-        if not self.color_sections:
+    def section_for(self, color: str, sections: dict[str, str] | None = None) -> str:
+        sections = self.color_sections if sections is None else sections
+        if not sections:
             return "Highlights"
         color = (color or "#ffd400").lower()
-        if color in self.color_sections:
-            return self.color_sections[color]
-        return self.color_sections[nearest_color(color, list(self.color_sections))]
+        if color in sections:
+            return sections[color]
+        return sections[nearest_color(color, list(sections))]
 
 
 class TemplateRow(dict):
@@ -369,6 +412,28 @@ def nearest_color(color: str, palette: list[str]) -> str:
 
 # --- small helpers ---------------------------------------------------------------------------
 
+LANGUAGES = ("en", "zh")
+_CHINESE_CODES = frozenset({"zh", "chi", "zho", "cn", "chinese", "中文", "汉语", "漢語", "简体中文",
+                            "繁體中文", "普通话", "国语"})  # fmt: skip
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA_HANGUL = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def detect_language(field: str | None, title: str | None) -> str:
+    """`zh` for an item whose Zotero `language` field says Chinese (`zh`, `zh-CN`, `Chinese`,
+    `中文`, …), or, with the field empty, whose title is mostly Chinese (Han characters, no
+    kana or Hangul, as many Han characters as Latin letters); else `en`."""
+    code = (field or "").strip().casefold()
+    if code:
+        first = re.split(r"[-_\s,;/()]+", code)[0]
+        return "zh" if first in _CHINESE_CODES or "chinese" in code or "中文" in code else "en"
+    title = title or ""
+    han = len(_HAN.findall(title))
+    if han < 2 or _KANA_HANGUL.search(title):
+        return "en"
+    return "zh" if han >= len(_LATIN.findall(title)) / 2 else "en"
+
 
 def _paper_row(paper: PaperInfo) -> dict[str, Any]:
     return {
@@ -400,6 +465,61 @@ def venue(item: Item) -> str | None:
         if item.fields.get(name):
             return item.fields[name]
     return None
+
+
+# --- properties Obsidian and lists read well --------------------------------------------------
+
+_DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?(?:\.\d+)?(?:Z|[+-]00:?00)?")
+_ACRONYM_YEAR = re.compile(r"\b([A-Z][A-Za-z]*[A-Z][A-Za-z]*)['’]?\s?((?:19|20)\d{2})\b")
+_ACRONYM = re.compile(r"\(([A-Z][A-Za-z]*[A-Z][A-Za-z]*)\)")
+_PROCEEDINGS = re.compile(r"^(?:proceedings of (?:the )?|in: )", re.IGNORECASE)
+_SHORT = 60
+_DOI_URL = re.compile(r"https?://(?:dx\.)?doi\.org/(.+)", re.IGNORECASE)
+
+
+def obsidian_datetime(value: str | None) -> str | None:
+    """Zotero's UTC timestamps (`2024-01-02 10:11:12` from its database, `…T…Z` from the API)
+    as Obsidian writes a Date & time property, `2024-01-02T10:11:12` (still UTC; Obsidian
+    stores no offset). Anything else is kept as it is."""
+    match = _DATETIME.fullmatch((value or "").strip())
+    if match is None:
+        return value
+    return f"{match.group(1)}T{match.group(2)}{match.group(3) or ':00'}"
+
+
+def short_venue(item: Item) -> str | None:
+    """A venue short enough for a list row: the journal abbreviation, an acronym with its year
+    from a conference or proceedings title ("ICLR 2015"), the series, the conference name, or
+    the venue trimmed ("Proceedings of the", everything after the first comma)."""
+    fields = item.fields
+    if fields.get("journalAbbreviation", "").strip():
+        return fields["journalAbbreviation"].strip()
+    long = [fields.get(name, "") for name in ("conferenceName", "proceedingsTitle")]
+    long.append(venue(item) or "")
+    for text in long:
+        if (match := _ACRONYM_YEAR.search(text)) is not None:
+            return f"{match.group(1)} {match.group(2)}"
+        if (match := _ACRONYM.search(text)) is not None:
+            return f"{match.group(1)} {item.year}" if item.year else match.group(1)
+    for name in ("series", "conferenceName"):
+        text = fields.get(name, "").strip()
+        if text and len(text) <= _SHORT:
+            return text
+    full = (venue(item) or "").strip()
+    trimmed = _PROCEEDINGS.sub("", full).split(", ", 1)[0].strip()
+    if len(trimmed) > _SHORT:
+        trimmed = trimmed[:_SHORT].rsplit(" ", 1)[0] + "…"
+    return trimmed or None
+
+
+def own_url(item: Item) -> str | None:
+    """The item's URL, unless it only repeats the DOI link the note has already."""
+    url = (item.fields.get("url") or "").strip()
+    doi = (item.fields.get("DOI") or "").strip()
+    match = _DOI_URL.fullmatch(url)
+    if match and doi and unquote(match.group(1)).casefold() == doi.casefold():
+        return None
+    return url or None
 
 
 @cache
