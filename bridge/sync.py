@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import obsidian_templates
-from bridge import __version__
+from bridge import __version__, library_index
 from bridge.actions import Action, ActionKind, Receipt
 from bridge.apply import SyncResult, apply
 from bridge.config import APP_NAME, Config, require_vault
@@ -328,6 +328,11 @@ def _sync_snapshot(
         if keys is not None:
             state.set_meta(KEYS_DIGEST, None if behind else keys)
         state.set_meta(PENDING, None)
+    # the Obsidian plugin's item index (.zotero-bridge/library.json), every item read
+    result.warnings += library_index.after_sync(
+        source, vault_root, state, read_items, snapshot.all_keys,
+        complete=read.since is None, source_id=_source_id(config),
+    )  # fmt: skip
     return result
 
 

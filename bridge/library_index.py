@@ -1,0 +1,246 @@
+"""`.zotero-bridge/library.json`: the whole library, small, for the Obsidian plugin.
+
+The plugin's "open or create paper note" and "insert citation" pick from *every* item, noted
+or not. It reads this index, written after each sync (and after `zob new` through the local
+API), so it works without `zob watch` and answers instantly with it.
+
+One row per regular, untrashed item: `key`, `citekey`, `title`, `authors` (display names,
+at most `MAX_AUTHORS`), `surnames` (the first three, for an `Author Year` label),
+`author_count`, `year`, `venue` (the short form: Zotero's journal abbreviation, else the
+venue cut to `MAX_VENUE` characters), `pdf` (the first PDF's attachment key, when the read
+saw attachments), and from the paper note when there is one: `note` (its vault path),
+`pass` and `status`. Every Zotero string passes `neutralise.prop` (one line, nothing that
+starts a link, a template or a tag), so a citation label built from it is inert; a citekey
+outside a plain charset is left out. No secret goes in: no API key, no URL with a query.
+
+Bounded: at most `MAX_ITEMS` rows (noted papers first, then the most recently modified), each
+string capped. Written whole through `StateFolder.write_atomic` (temp + rename), so the plugin
+never reads half a file.
+
+An incremental sync reads only what changed: its rows are merged into the index on disk. When
+there is no usable index yet (first run after an upgrade, a damaged file, another source), the
+library is read once more in full — the lighter item "heads" when the source streams — to
+rebuild it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import BridgeError
+from bridge.model import Item
+from bridge.stamps import digest, iso
+from bridge.state import State
+from bridge.statefolder import STATE_DIRNAME, StateFileRefused, StateFolder
+from bridge.vault import neutralise
+from bridge.vault.render import authors, first_pdf, venue
+
+INDEX_NAME = "library.json"
+FORMAT = 1
+MAX_ITEMS = 100_000
+MAX_TITLE = 300
+MAX_AUTHORS = 8
+MAX_NAME = 80
+MAX_VENUE = 60
+MARK_KEY = "library_index_mark"  # state meta: what the index on disk was last built from
+_CITEKEY = re.compile(r"^[\w:.+\-/]{1,100}$")
+
+
+def _cap(text: str, limit: int) -> str:
+    text = neutralise.prop(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def short_venue(item: Item) -> str:
+    short = item.fields.get("journalAbbreviation") or item.fields.get("conferenceName") or ""
+    if short and len(short) <= MAX_VENUE:
+        return _cap(short, MAX_VENUE)
+    return _cap(venue(item) or short, MAX_VENUE)
+
+
+def item_row(item: Item) -> dict[str, Any]:
+    """The index row of one item (its note's part is filled in by `_with_notes`)."""
+    names = authors(item)
+    surnames = [c.last_name for c in item.creators if c.creator_type in ("author", "")]
+    surnames = surnames or [c.last_name for c in item.creators]
+    citekey = item.citation_key if _CITEKEY.match(item.citation_key or "") else ""
+    pdf = first_pdf(item) if item.attachments else None
+    return {
+        "key": item.key,
+        "citekey": citekey,
+        "title": _cap(item.title, MAX_TITLE),
+        "authors": [_cap(n, MAX_NAME) for n in names[:MAX_AUTHORS]],
+        "surnames": [_cap(n, MAX_NAME) for n in surnames[:3]],
+        "author_count": len(names),
+        "year": item.year,
+        "venue": short_venue(item),
+        "item_type": item.item_type,
+        "modified": item.date_modified,
+        "pdf": pdf.key if pdf else None,
+    }
+
+
+def load(folder: StateFolder) -> dict[str, Any] | None:
+    """The index on disk, or None when there is none or it cannot be used."""
+    try:
+        data = folder.read_small(INDEX_NAME, limit=1 << 30)
+    except OSError:
+        return None
+    if not data:
+        return None
+    try:
+        index = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        return None
+    if not isinstance(index.get("items"), list):
+        return None
+    return index
+
+
+def _notes(state: State) -> dict[str, tuple[str, Any, str]]:
+    """Paper note id → (path, pass, status), from the facts the sync cached (`paper_meta`)."""
+    found: dict[str, tuple[str, Any, str]] = {}
+    rows = state.db.execute(
+        "SELECT p.note_id, p.path, p.info_json FROM paper_meta p JOIN notes n"
+        " ON n.note_id = p.note_id WHERE n.kind = 'paper' AND n.user_deleted = 0"
+    )
+    for note_id, path, info_json in rows:
+        try:
+            info = json.loads(info_json)
+        except ValueError:
+            continue
+        raw = str(info.get("reading_pass", "")).strip()
+        reading_pass: Any = int(raw) if raw.isdigit() else (raw or None)
+        found[note_id] = (path, reading_pass, str(info.get("status") or ""))
+    return found
+
+
+def _with_notes(rows: dict[str, dict[str, Any]], state: State) -> list[dict[str, Any]]:
+    notes = _notes(state)
+    for key, row in rows.items():
+        path, reading_pass, status = notes.get(key, (None, None, ""))
+        row.update(note=path, **{"pass": reading_pass}, status=status)
+    ordered = sorted(rows.values(), key=lambda r: (r["note"] is None, _newest_first(r)))
+    return ordered[:MAX_ITEMS]
+
+
+def _newest_first(row: dict[str, Any]) -> tuple[str, str]:
+    modified = str(row.get("modified") or "")
+    # descending by `modified` inside each group: invert the characters' order
+    return ("".join(chr(0x10FFFF - ord(c)) for c in modified), row["key"])
+
+
+def _mark(state: State, source_id: str) -> str:
+    """What the index is built from besides the items read: the notes' cached facts."""
+    (count, top) = state.db.execute("SELECT count(*), max(rowid) FROM paper_meta").fetchone()
+    (notes, changed) = state.db.execute(
+        "SELECT count(*), max(updated_at) FROM notes WHERE kind = 'paper' AND user_deleted = 0"
+    ).fetchone()
+    return f"{digest(source_id.encode(), size=8)}:{count}:{top}:{notes}:{changed}"
+
+
+def update(
+    folder: StateFolder,
+    state: State,
+    items: Iterable[Item],
+    all_keys: frozenset[str] | None,
+    *,
+    complete: bool,
+    source_id: str,
+) -> int:
+    """Merge the items read into the index (or replace it when `complete`) and write it.
+
+    Returns how many rows it holds. With nothing read and the notes' facts as at the last
+    write, the file is left as it is (a no-op sync writes nothing)."""
+    mark = _mark(state, source_id)
+    old = None if complete else load(folder)
+    stream = iter(items)
+    first = next(stream, None)
+    if not complete and first is None and old is not None and state.get_meta(MARK_KEY) == mark:
+        return int(old.get("count", 0))
+    rows = {} if old is None else {r["key"]: r for r in old["items"] if isinstance(r, dict)}
+    for item in itertools.chain([first] if first is not None else [], stream):
+        if item.trashed:
+            rows.pop(item.key, None)
+        else:
+            rows[item.key] = item_row(item)
+    if all_keys is not None:
+        rows = {key: row for key, row in rows.items() if key in all_keys}
+    ordered = _with_notes(rows, state)
+    index = {
+        "format": FORMAT,
+        "generated_at": iso(),
+        "complete": complete or bool(old and old.get("complete")),
+        "source": digest(source_id.encode(), size=8),
+        "count": len(ordered),
+        "truncated": max(0, len(rows) - len(ordered)),
+        "items": ordered,
+    }
+    data = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode()
+    folder.write_atomic(INDEX_NAME, data, 0o644)
+    with state.transaction():
+        state.set_meta(MARK_KEY, mark)
+    return len(ordered)
+
+
+def needs_rebuild(folder: StateFolder, source_id: str) -> bool:
+    """No index, a damaged one, one not known complete, or one of another source."""
+    index = load(folder)
+    return (
+        index is None
+        or not index.get("complete")
+        or index.get("source") != digest(source_id.encode(), size=8)
+    )
+
+
+def light_items(snapshot: Any) -> Iterator[Item]:
+    """A snapshot's items, as the lighter heads (no attachments) when the source streams."""
+    heads = getattr(snapshot.items, "heads", None)
+    return iter(heads() if heads else snapshot.items)
+
+
+def after_sync(
+    source: Any,
+    vault_root: Path,
+    state: State,
+    items: Any,
+    all_keys: frozenset[str] | None,
+    *,
+    complete: bool,
+    source_id: str,
+) -> list[str]:
+    """The sync's one call (`bridge.sync`): bring the index in step with what it read.
+
+    `items`: the snapshot's items as read, before `[filters]` (every item is citable).
+    Returns warnings: the index is a convenience, a failure to write it fails no sync. A
+    planted link or FIFO in its place is still refused (`StateFileRefused`), as for every
+    file of the state folder."""
+    try:
+        with StateFolder(vault_root) as folder:
+            if complete or not needs_rebuild(folder, source_id):
+                heads = getattr(items, "heads", None)
+                read = heads() if heads is not None and complete else items
+                update(folder, state, read, all_keys, complete=complete, source_id=source_id)
+                return []
+            snapshot = source.read(since=None)  # no usable index yet: the library once more
+            try:
+                update(
+                    folder, state, light_items(snapshot), snapshot.all_keys,
+                    complete=True, source_id=source_id,
+                )  # fmt: skip
+            finally:
+                snapshot.close()
+    except StateFileRefused:
+        raise
+    except (OSError, BridgeError) as exc:
+        message = exc.message if isinstance(exc, BridgeError) else str(exc)
+        return [f"the item index for Obsidian ({STATE_DIRNAME}/{INDEX_NAME}) was not"
+                f" updated: {message}"]  # fmt: skip
+    return []
