@@ -42,6 +42,7 @@ from pathlib import Path, PurePosixPath
 from types import FrameType
 from typing import Any
 
+from bridge import api_server
 from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import BridgeError, DaemonRunningError
 from bridge.locks import try_lock as _try_lock
@@ -679,6 +680,7 @@ class Daemon:
         check_state_folder(self.vault)
         self.lock.acquire(self.status.as_dict())
         previous = self._install_signals()
+        api = api_server.serve(self.vault, lambda: self.config)  # the Obsidian plugin's API
         try:
             if self.status.log_file:
                 log.info("log file: %s", self.status.log_file)
@@ -697,6 +699,8 @@ class Daemon:
                     log.exception("internal error in the watch loop (please report it)")
                     time.sleep(1.0)
         finally:
+            if api is not None:
+                api.close()
             self.watches.stop()
             self.status.stopped_at = iso()
             self.status.next_retry_in = None

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bridge.config import Config
 from bridge.errors import BridgeError
 from bridge.model import Item
 from bridge.stamps import digest, iso
@@ -244,3 +245,56 @@ def after_sync(
         return [f"the item index for Obsidian ({STATE_DIRNAME}/{INDEX_NAME}) was not"
                 f" updated: {message}"]  # fmt: skip
     return []
+
+
+def refresh_notes(config: Config) -> None:
+    """After `zob new` (through the local API): the rows' note, pass and status again, under
+    the sync lock, so the plugin sees the new note at once. Nothing when there is no index."""
+    from bridge.session import writing
+
+    with writing(config) as session, StateFolder(session.vault_root) as folder:
+        index = load(folder)
+        if index is None:
+            return
+        rows = {r["key"]: r for r in index["items"] if isinstance(r, dict) and "key" in r}
+        index["items"] = _with_notes(rows, session.state)
+        index["count"] = len(index["items"])
+        index["generated_at"] = iso()
+        data = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode()
+        folder.write_atomic(INDEX_NAME, data, 0o644)
+
+
+# --- search: the same order as the plugin's modal (obsidian-plugin/src/ranking.ts) ------------
+
+
+def _fold(text: object) -> str:
+    return " ".join(str(text or "").casefold().split())
+
+
+def rank(row: dict[str, Any], query: str) -> float | None:
+    """The row's tier for `query` (lower is better), None when it does not match: the exact
+    title, then the citation key, then an author, then the year, then all words anywhere."""
+    q = _fold(query)
+    if not q:
+        return None
+    if _fold(row.get("title")) == q:
+        return 0
+    citekey = _fold(row.get("citekey"))
+    if citekey and citekey.startswith(q):
+        return 1
+    names = [_fold(n) for n in (row.get("authors") or []) + (row.get("surnames") or [])]
+    if any(n == q or n.startswith(q) or n.split(" ")[-1] == q for n in names):
+        return 2
+    if str(row.get("year") or "") == q:
+        return 3
+    hay = " ".join([_fold(row.get("title")), citekey, " ".join(names), _fold(row.get("venue")),
+                    str(row.get("year") or ""), _fold(row.get("key"))])  # fmt: skip
+    if all(word in hay for word in q.split(" ")):
+        return 4 if q in _fold(row.get("title")) else 5
+    return None
+
+
+def search(rows: list[dict[str, Any]], query: str, limit: int) -> list[dict[str, Any]]:
+    scored = [(tier, row) for row in rows if (tier := rank(row, query)) is not None]
+    scored.sort(key=lambda pair: (pair[0], _fold(pair[1].get("title")), pair[1].get("key", "")))
+    return [row for _, row in scored[:limit]]
