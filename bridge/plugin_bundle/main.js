@@ -190,11 +190,20 @@ var BridgeClient = class {
   async items() {
     const fromApi = await this.call("GET", "/items");
     if (fromApi !== void 0) return { complete: !!fromApi.complete, items: fromApi.items };
+    let index = await this.readIndex();
+    if (index === null) {
+      await this.sync();
+      index = await this.readIndex();
+    }
+    if (index === null) throw new ClientError("no item index yet: run `zob sync` once");
+    return index;
+  }
+  async readIndex() {
     try {
       const index = JSON.parse(await import_fs.promises.readFile(this.stateFile("library.json"), "utf8"));
       return { complete: !!index.complete, items: Array.isArray(index.items) ? index.items : [] };
     } catch {
-      throw new ClientError("no item index yet: run `zob sync` (or leave `zob watch` running) once");
+      return null;
     }
   }
   async sync() {

@@ -148,11 +148,21 @@ export class BridgeClient {
   async items(): Promise<LibraryIndex> {
     const fromApi = await this.call("GET", "/items");
     if (fromApi !== undefined) return { complete: !!fromApi.complete, items: fromApi.items as IndexItem[] };
+    let index = await this.readIndex();
+    if (index === null) {
+      await this.sync(); // never synced here: the first sync writes the index
+      index = await this.readIndex();
+    }
+    if (index === null) throw new ClientError("no item index yet: run `zob sync` once");
+    return index;
+  }
+
+  private async readIndex(): Promise<LibraryIndex | null> {
     try {
       const index = JSON.parse(await fs.readFile(this.stateFile("library.json"), "utf8"));
       return { complete: !!index.complete, items: Array.isArray(index.items) ? index.items : [] };
     } catch {
-      throw new ClientError("no item index yet: run `zob sync` (or leave `zob watch` running) once");
+      return null;
     }
   }
 
