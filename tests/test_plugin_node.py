@@ -8,9 +8,7 @@ Without `node`/`npm` these skip with a reason — except under `CI=true`, where 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,35 +16,14 @@ import pytest
 
 import bridge
 from bridge.plugin_install import FILES
+from tests.plugin_tools import PLUGIN, ROOT, install_plugin_modules
 
-ROOT = Path(__file__).resolve().parent.parent
-PLUGIN = ROOT / "obsidian-plugin"
 BUNDLE = ROOT / "bridge" / "plugin_bundle"
-
-
-def node_tools() -> tuple[str, str]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node and npm:
-        return node, npm
-    missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if not p)
-    if os.environ.get("CI"):
-        pytest.fail(f"{missing} missing under CI: the plugin's tests must run in CI")
-    pytest.skip(f"{missing} not installed: the Obsidian plugin's tests need Node.js ≥ 18")
 
 
 @pytest.fixture(scope="session")
 def plugin_modules() -> str:
-    """`npm ci` once per session: exactly the lockfile's packages (a registry is needed)."""
-    node, npm = node_tools()
-    done = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=PLUGIN,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
-    return node
+    return install_plugin_modules()
 
 
 def test_plugin_unit_tests_pass(plugin_modules: str) -> None:
