@@ -122,3 +122,25 @@ def test_a_link_planted_as_the_index_is_refused(tmp_path: Path, library) -> None
     with pytest.raises(StateFileRefused):
         sync(config)
     assert target.read_text() == "precious"
+
+
+def test_search_ranks_as_the_plugin_s_modal_does() -> None:
+    """The same order as obsidian-plugin/test/ranking.test.ts: exact title, citation key,
+    author, year, then words anywhere."""
+    from bridge.library_index import search
+
+    def row(key: str, title: str, **kw: object) -> dict:
+        return {"key": key, "title": title, "citekey": "", "authors": [], "surnames": [],
+                "year": None, "venue": "", **kw}  # fmt: skip
+
+    rows = [
+        row("YEAR0001", "B", year=2016),
+        row("AUTH0001", "C", authors=["Jo 2016son"], surnames=["2016son"]),
+        row("CITE0001", "D", citekey="2016paper"),
+        row("TITL0001", "2016"),
+        row("NONE0001", "Nothing here"),
+    ]
+    assert [r["key"] for r in search(rows, "2016", 10)] == [
+        "TITL0001", "CITE0001", "AUTH0001", "YEAR0001",
+    ]  # fmt: skip
+    assert [r["key"] for r in search(rows, "nothing here", 10)] == ["NONE0001"]
