@@ -124,27 +124,41 @@ def _notes(state: State) -> dict[str, tuple[str, Any, str]]:
 
 
 def _with_notes(rows: dict[str, dict[str, Any]], state: State) -> list[dict[str, Any]]:
+    """The rows with their notes' part, noted papers first, then the newest; capped."""
     notes = _notes(state)
     for key, row in rows.items():
         path, reading_pass, status = notes.get(key, (None, None, ""))
         row.update(note=path, **{"pass": reading_pass}, status=status)
-    ordered = sorted(rows.values(), key=lambda r: (r["note"] is None, _newest_first(r)))
+    ordered = sorted(rows.values(), key=lambda r: r["key"])
+    ordered.sort(key=lambda r: str(r.get("modified") or ""), reverse=True)
+    ordered.sort(key=lambda r: r["note"] is None)  # stable: keeps the order within each
     return ordered[:MAX_ITEMS]
 
 
-def _newest_first(row: dict[str, Any]) -> tuple[str, str]:
-    modified = str(row.get("modified") or "")
-    # descending by `modified` inside each group: invert the characters' order
-    return ("".join(chr(0x10FFFF - ord(c)) for c in modified), row["key"])
+def _source(source_id: str) -> str:
+    return digest(source_id.encode(), size=8)
 
 
-def _mark(state: State, source_id: str) -> str:
-    """What the index is built from besides the items read: the notes' cached facts."""
+def _mark(state: State, source: str) -> str:
+    """What the index was built from besides the items read: the paper notes' cached facts
+    (`paper_meta`, replaced row by row — a new rowid — whenever a note's facts change; a
+    note gone drops its row). Two O(1) lookups: this runs at every sync."""
     (count, top) = state.db.execute("SELECT count(*), max(rowid) FROM paper_meta").fetchone()
-    (notes, changed) = state.db.execute(
-        "SELECT count(*), max(updated_at) FROM notes WHERE kind = 'paper' AND user_deleted = 0"
-    ).fetchone()
-    return f"{digest(source_id.encode(), size=8)}:{count}:{top}:{notes}:{changed}"
+    return f"{source}:{count}:{top}"
+
+
+def _write(folder: StateFolder, state: State, index: dict[str, Any], mark: str) -> None:
+    data = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode()
+    folder.write_atomic(INDEX_NAME, data, 0o644)
+    with state.transaction():
+        state.set_meta(MARK_KEY, _stamped(folder, mark))
+
+
+def _stamped(folder: StateFolder, mark: str) -> str | None:
+    """The mark with the file's size and mtime: a file changed by anyone else (damaged,
+    deleted, replaced) no longer matches, and is rebuilt at the next sync."""
+    st = folder.lstat(INDEX_NAME)
+    return None if st is None else f"{mark}|{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
 
 def update(
@@ -152,22 +166,14 @@ def update(
     state: State,
     items: Iterable[Item],
     all_keys: frozenset[str] | None,
+    old: dict[str, Any] | None,
     *,
-    complete: bool,
     source_id: str,
 ) -> int:
-    """Merge the items read into the index (or replace it when `complete`) and write it.
-
-    Returns how many rows it holds. With nothing read and the notes' facts as at the last
-    write, the file is left as it is (a no-op sync writes nothing)."""
-    mark = _mark(state, source_id)
-    old = None if complete else load(folder)
-    stream = iter(items)
-    first = next(stream, None)
-    if not complete and first is None and old is not None and state.get_meta(MARK_KEY) == mark:
-        return int(old.get("count", 0))
+    """Merge the items read into `old` (None: replace the index, the items being the whole
+    library), add the notes' part, write it. Returns how many rows it holds."""
     rows = {} if old is None else {r["key"]: r for r in old["items"] if isinstance(r, dict)}
-    for item in itertools.chain([first] if first is not None else [], stream):
+    for item in items:
         if item.trashed:
             rows.pop(item.key, None)
         else:
@@ -178,33 +184,33 @@ def update(
     index = {
         "format": FORMAT,
         "generated_at": iso(),
-        "complete": complete or bool(old and old.get("complete")),
-        "source": digest(source_id.encode(), size=8),
+        "complete": True,
+        "source": _source(source_id),
         "count": len(ordered),
         "truncated": max(0, len(rows) - len(ordered)),
         "items": ordered,
     }
-    data = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode()
-    folder.write_atomic(INDEX_NAME, data, 0o644)
-    with state.transaction():
-        state.set_meta(MARK_KEY, mark)
+    _write(folder, state, index, _mark(state, _source(source_id)))
     return len(ordered)
 
 
-def needs_rebuild(folder: StateFolder, source_id: str) -> bool:
-    """No index, a damaged one, one not known complete, or one of another source."""
-    index = load(folder)
-    return (
-        index is None
-        or not index.get("complete")
-        or index.get("source") != digest(source_id.encode(), size=8)
-    )
+def _usable(index: dict[str, Any] | None, source_id: str) -> bool:
+    return index is not None and index.get("source") == _source(source_id)
 
 
 def light_items(snapshot: Any) -> Iterator[Item]:
     """A snapshot's items, as the lighter heads (no attachments) when the source streams."""
     heads = getattr(snapshot.items, "heads", None)
     return iter(heads() if heads else snapshot.items)
+
+
+def _rebuild(folder: StateFolder, state: State, source: Any, source_id: str) -> None:
+    """No usable index and only the changes read: read the whole library once more."""
+    snapshot = source.read(since=None)
+    try:
+        update(folder, state, light_items(snapshot), snapshot.all_keys, None, source_id=source_id)
+    finally:
+        snapshot.close()
 
 
 def after_sync(
@@ -219,25 +225,27 @@ def after_sync(
 ) -> list[str]:
     """The sync's one call (`bridge.sync`): bring the index in step with what it read.
 
-    `items`: the snapshot's items as read, before `[filters]` (every item is citable).
-    Returns warnings: the index is a convenience, a failure to write it fails no sync. A
-    planted link or FIFO in its place is still refused (`StateFileRefused`), as for every
-    file of the state folder."""
+    `items`: the snapshot's items as read, before `[filters]` (every item is citable);
+    `complete`: they are the whole library. Nothing read and no note's facts changed: the
+    file is left as it is, unread (a no-op sync costs two lookups). Returns warnings: the
+    index is a convenience, a failure to write it fails no sync — but a planted link or FIFO
+    in its place is refused (`StateFileRefused`), as for every file of the state folder."""
     try:
         with StateFolder(vault_root) as folder:
-            if complete or not needs_rebuild(folder, source_id):
-                heads = getattr(items, "heads", None)
-                read = heads() if heads is not None and complete else items
-                update(folder, state, read, all_keys, complete=complete, source_id=source_id)
-                return []
-            snapshot = source.read(since=None)  # no usable index yet: the library once more
-            try:
-                update(
-                    folder, state, light_items(snapshot), snapshot.all_keys,
-                    complete=True, source_id=source_id,
-                )  # fmt: skip
-            finally:
-                snapshot.close()
+            heads = getattr(items, "heads", None)
+            stream = iter(heads() if complete and heads is not None else items)
+            first = next(stream, None)
+            read = itertools.chain([] if first is None else [first], stream)
+            if not complete:
+                present = folder.lstat(INDEX_NAME) is not None
+                mark = _stamped(folder, _mark(state, _source(source_id)))
+                if first is None and mark is not None and state.get_meta(MARK_KEY) == mark:
+                    return []
+                old = load(folder) if present else None
+                if not _usable(old, source_id):
+                    _rebuild(folder, state, source, source_id)
+                    return []
+            update(folder, state, read, all_keys, None if complete else old, source_id=source_id)
     except StateFileRefused:
         raise
     except (OSError, BridgeError) as exc:
@@ -260,8 +268,7 @@ def refresh_notes(config: Config) -> None:
         index["items"] = _with_notes(rows, session.state)
         index["count"] = len(index["items"])
         index["generated_at"] = iso()
-        data = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode()
-        folder.write_atomic(INDEX_NAME, data, 0o644)
+        _write(folder, session.state, index, _mark(session.state, str(index.get("source"))))
 
 
 # --- search: the same order as the plugin's modal (obsidian-plugin/src/ranking.ts) ------------

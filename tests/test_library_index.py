@@ -106,6 +106,19 @@ def test_a_lost_index_is_rebuilt_whole_on_an_incremental_sync(tmp_path: Path, li
     assert index["complete"] and index["count"] == 3
 
 
+def test_an_index_damaged_by_someone_else_is_rebuilt_by_a_no_op_sync(
+    tmp_path: Path, library
+) -> None:
+    db, keys, data_dir = library
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    config = vault_config(vault, zotero_dir=data_dir)
+    sync(config)
+    (vault / ".zotero-bridge" / INDEX_NAME).write_text("{broken")
+    sync(config)  # nothing changed in Zotero or the notes
+    assert read_index(vault)["count"] == 3
+
+
 def test_a_link_planted_as_the_index_is_refused(tmp_path: Path, library) -> None:
     db, keys, data_dir = library
     vault = tmp_path / "vault"
