@@ -43,7 +43,7 @@ const [vault, step, arg] = process.argv.slice(2);
     cite: async () => citation((await items()).find((i) => i.key === arg), "wikilink"),
     pass: async () => { const fm = JSON.parse(arg); markPass(fm, 2); return fm; },
     sync: () => client.sync(),
-    status: () => client.status(),
+    status: () => client.status(arg === "full"),
     lineage: () => client.lineage(arg),
   };
   process.stdout.write(JSON.stringify(await steps[step]()));
@@ -241,7 +241,9 @@ def test_without_the_daemon_the_plugin_reads_the_index_and_runs_zob(
     assert listed[keys["he"]]["note"] and listed[keys["vaswani"]]["note"] is None
     made = plugin("create", keys["vaswani"])
     assert made["via"] == "cli" and (vault / made["path"]).is_file()
-    assert plugin("status")["via"] == "cli"
+    assert plugin("status")["via"] == "index"  # the status bar: no process started
+    full = plugin("status", "full")  # the conflicts list: `zob status`
+    assert full["via"] == "cli" and full["running"] is False and full["lastSync"]
     assert plugin("sync")["via"] == "cli"
     row = next(r for r in plugin("items")["items"] if r["key"] == keys["vaswani"])
     assert row["note"] == made["path"]

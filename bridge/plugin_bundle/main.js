@@ -179,9 +179,20 @@ var BridgeClient = class {
     }
     return result;
   }
-  async status() {
+  /** The daemon's state. Without a daemon: `full` runs `zob status` (open conflicts too);
+   * else only the item index's time is read — the status bar asks every few seconds and
+   * must not start a Python process each time. */
+  async status(full = false) {
     const fromApi = await this.call("GET", "/status");
     if (fromApi !== void 0) return summarise(fromApi, "api");
+    if (!full) {
+      try {
+        const index = JSON.parse(await import_fs.promises.readFile(this.stateFile("library.json"), "utf8"));
+        return { via: "index", running: false, lastSync: index.generated_at ?? null, conflicts: [], lastError: null };
+      } catch {
+        return { via: "none", running: false, lastSync: null, conflicts: [], lastError: null };
+      }
+    }
     const result = await this.zob(["status", "--json"]);
     if (result.code !== 0) return { via: "none", running: false, lastSync: null, conflicts: [], lastError: lastLine(result.stderr) };
     return summarise(JSON.parse(result.stdout), "cli");
@@ -489,7 +500,7 @@ var ZoteroBridgePlugin = class extends import_obsidian.Plugin {
     this.statusEl = this.addStatusBarItem();
     this.statusEl.addClass("mod-clickable");
     this.statusEl.setText("Zotero \u2026");
-    this.registerDomEvent(this.statusEl, "click", () => this.showConflicts());
+    this.registerDomEvent(this.statusEl, "click", () => void this.showConflicts());
     this.app.workspace.onLayoutReady(() => void this.refreshStatus());
     this.registerInterval(window.setInterval(() => void this.refreshStatus(), STATUS_EVERY_MS));
   }
@@ -600,7 +611,15 @@ var ZoteroBridgePlugin = class extends import_obsidian.Plugin {
     this.statusEl?.setText(statusText(this.status));
     this.statusEl?.setAttr("aria-label", this.status.lastError ?? "Zotero bridge: click for open conflicts");
   }
-  showConflicts() {
+  async showConflicts() {
+    if (this.status.via !== "api") {
+      try {
+        this.status = await this.client.status(true);
+      } catch (error) {
+        new import_obsidian.Notice(`Zotero: ${error.message}`);
+        return;
+      }
+    }
     if (!this.status.conflicts.length) {
       new import_obsidian.Notice("Zotero: no open conflicts");
       return;
@@ -648,7 +667,7 @@ var ZoteroBridgePlugin = class extends import_obsidian.Plugin {
   }
 };
 function statusText(status) {
-  const state = status.via === "none" ? "not reachable" : status.running ? "watching" : "not running";
+  const state = status.via === "none" ? "never synced" : status.running ? "watching" : "zob watch not running";
   const last = status.lastSync ? ` \xB7 synced ${status.lastSync.slice(11, 16)}` : "";
   const conflicts = status.conflicts.length ? ` \xB7 ${status.conflicts.length} conflict(s)` : "";
   return `Zotero: ${state}${last}${conflicts}`;

@@ -136,9 +136,20 @@ export class BridgeClient {
     return result;
   }
 
-  async status(): Promise<StatusInfo> {
+  /** The daemon's state. Without a daemon: `full` runs `zob status` (open conflicts too);
+   * else only the item index's time is read — the status bar asks every few seconds and
+   * must not start a Python process each time. */
+  async status(full = false): Promise<StatusInfo> {
     const fromApi = await this.call("GET", "/status");
     if (fromApi !== undefined) return summarise(fromApi, "api");
+    if (!full) {
+      try {
+        const index = JSON.parse(await fs.readFile(this.stateFile("library.json"), "utf8"));
+        return { via: "index", running: false, lastSync: index.generated_at ?? null, conflicts: [], lastError: null };
+      } catch {
+        return { via: "none", running: false, lastSync: null, conflicts: [], lastError: null };
+      }
+    }
     const result = await this.zob(["status", "--json"]);
     if (result.code !== 0) return { via: "none", running: false, lastSync: null, conflicts: [], lastError: lastLine(result.stderr) };
     return summarise(JSON.parse(result.stdout), "cli");

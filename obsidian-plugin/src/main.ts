@@ -35,7 +35,7 @@ export default class ZoteroBridgePlugin extends Plugin {
     this.statusEl = this.addStatusBarItem();
     this.statusEl.addClass("mod-clickable");
     this.statusEl.setText("Zotero …");
-    this.registerDomEvent(this.statusEl, "click", () => this.showConflicts());
+    this.registerDomEvent(this.statusEl, "click", () => void this.showConflicts());
     this.app.workspace.onLayoutReady(() => void this.refreshStatus());
     this.registerInterval(window.setInterval(() => void this.refreshStatus(), STATUS_EVERY_MS));
   }
@@ -156,7 +156,15 @@ export default class ZoteroBridgePlugin extends Plugin {
     this.statusEl?.setAttr("aria-label", this.status.lastError ?? "Zotero bridge: click for open conflicts");
   }
 
-  showConflicts(): void {
+  async showConflicts(): Promise<void> {
+    if (this.status.via !== "api") {
+      try {
+        this.status = await this.client.status(true); // no daemon: ask `zob status`
+      } catch (error) {
+        new Notice(`Zotero: ${(error as Error).message}`);
+        return;
+      }
+    }
     if (!this.status.conflicts.length) {
       new Notice("Zotero: no open conflicts");
       return;
@@ -206,7 +214,7 @@ export default class ZoteroBridgePlugin extends Plugin {
 }
 
 export function statusText(status: StatusInfo): string {
-  const state = status.via === "none" ? "not reachable" : status.running ? "watching" : "not running";
+  const state = status.via === "none" ? "never synced" : status.running ? "watching" : "zob watch not running";
   const last = status.lastSync ? ` · synced ${status.lastSync.slice(11, 16)}` : "";
   const conflicts = status.conflicts.length ? ` · ${status.conflicts.length} conflict(s)` : "";
   return `Zotero: ${state}${last}${conflicts}`;

@@ -30,7 +30,7 @@ export interface Conflict {
 }
 
 export interface StatusInfo {
-  via: "api" | "cli" | "none";
+  via: "api" | "cli" | "index" | "none";
   running: boolean;
   lastSync: string | null;
   conflicts: Conflict[];

@@ -109,7 +109,9 @@ test("the status bar says whether the daemon runs, the last sync and conflicts",
   assert.equal(statusText({ via: "api", running: true, lastSync: "2026-12-05T10:14:16Z",
     conflicts: [{ key: "K", path: "p.md", field: "title", since: "x" }], lastError: null }),
   "Zotero: watching · synced 10:14 · 1 conflict(s)");
-  assert.equal(statusText({ via: "cli", running: false, lastSync: null, conflicts: [], lastError: null }),
-    "Zotero: not running");
+  assert.equal(statusText({ via: "index", running: false, lastSync: null, conflicts: [], lastError: null }),
+    "Zotero: zob watch not running");
+  assert.equal(statusText({ via: "none", running: false, lastSync: null, conflicts: [], lastError: null }),
+    "Zotero: never synced");
   assert.ok(Array.isArray(Notice.messages));
 });
