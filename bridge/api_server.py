@@ -325,7 +325,7 @@ def serve(vault: Path, config: Callable[[], Config]) -> ApiServer | None:
     try:
         server = ApiServer(vault, config)
         server.start()
-    except (OSError, BridgeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - nothing here may stop the daemon from syncing
         log.warning("the local API for Obsidian could not start (%s); syncing goes on", exc)
         return None
     return server

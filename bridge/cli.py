@@ -590,7 +590,8 @@ def watch(config_path: Path | None, polling: bool, verbose: bool, **overrides: A
     Faults (Zotero busy, database missing or damaged, vault unmounted, disk full) never stop
     it: it logs them, retries with backoff, and `zob status` shows the last error.
     Logs go to stderr and to watch.log in the platform log dir (e.g. ~/.local/state/...).
-    Start it at every login with `zob service install`.
+    Start it at every login with `zob service install`. It also answers the Obsidian plugin
+    (`zob plugin install`) on 127.0.0.1, with a token kept in .zotero-bridge/api.json.
     """
     from bridge.daemon import watch as run_watch
 

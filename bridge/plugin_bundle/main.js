@@ -566,10 +566,6 @@ var ZoteroBridgePlugin = class extends import_obsidian.Plugin {
     }
     return this.items;
   }
-  cachedItems() {
-    if (Date.now() - this.itemsAt > ITEMS_FRESH_MS) void this.loadItems().catch(() => void 0);
-    return this.items;
-  }
   async pickItem(placeholder, chosen) {
     try {
       const items = await this.loadItems();
@@ -725,8 +721,9 @@ var CitationSuggest = class extends import_obsidian.EditorSuggest {
     if (!found) return null;
     return { start: { line: cursor.line, ch: found.start }, end: cursor, query: found.query };
   }
-  getSuggestions(context) {
-    return rankItems(this.plugin.cachedItems(), context.query, 20);
+  async getSuggestions(context) {
+    const items = await this.plugin.loadItems().catch(() => []);
+    return rankItems(items, context.query, 20);
   }
   renderSuggestion(item, el) {
     el.createDiv({ text: item.title || item.key });

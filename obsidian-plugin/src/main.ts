@@ -106,11 +106,6 @@ export default class ZoteroBridgePlugin extends Plugin {
     return this.items;
   }
 
-  cachedItems(): IndexItem[] {
-    if (Date.now() - this.itemsAt > ITEMS_FRESH_MS) void this.loadItems().catch(() => undefined);
-    return this.items;
-  }
-
   async pickItem(placeholder: string, chosen: (item: IndexItem) => unknown): Promise<void> {
     try {
       const items = await this.loadItems();
@@ -281,8 +276,9 @@ export class CitationSuggest extends EditorSuggest<IndexItem> {
     return { start: { line: cursor.line, ch: found.start }, end: cursor, query: found.query };
   }
 
-  getSuggestions(context: EditorSuggestContext): IndexItem[] {
-    return rankItems(this.plugin.cachedItems(), context.query, 20);
+  async getSuggestions(context: EditorSuggestContext): Promise<IndexItem[]> {
+    const items = await this.plugin.loadItems().catch(() => [] as IndexItem[]);
+    return rankItems(items, context.query, 20);
   }
 
   renderSuggestion(item: IndexItem, el: HTMLElement): void {
