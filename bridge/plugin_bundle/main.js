@@ -488,6 +488,7 @@ var ZoteroBridgePlugin = class extends import_obsidian.Plugin {
     this.status = { via: "none", running: false, lastSync: null, conflicts: [], lastError: null };
     this.items = [];
     this.itemsAt = 0;
+    this.loading = null;
     this.statusEl = null;
   }
   async onload() {
@@ -559,12 +560,18 @@ var ZoteroBridgePlugin = class extends import_obsidian.Plugin {
     const fm = this.app.metadataCache.getFileCache(file)?.frontmatter;
     return fm && typeof fm.zotero_key === "string" ? file : null;
   }
+  /** The whole library, fetched at most every ITEMS_FRESH_MS, one fetch at a time (the
+   * `[@` suggester asks at every keystroke). */
   async loadItems(force = false) {
-    if (force || Date.now() - this.itemsAt > ITEMS_FRESH_MS || !this.items.length) {
-      this.items = (await this.client.items()).items;
+    if (!force && Date.now() - this.itemsAt <= ITEMS_FRESH_MS && this.items.length) return this.items;
+    this.loading ?? (this.loading = this.client.items().then((index) => {
+      this.items = index.items;
       this.itemsAt = Date.now();
-    }
-    return this.items;
+      return this.items;
+    }).finally(() => {
+      this.loading = null;
+    }));
+    return this.loading;
   }
   async pickItem(placeholder, chosen) {
     try {

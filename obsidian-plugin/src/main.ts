@@ -23,6 +23,7 @@ export default class ZoteroBridgePlugin extends Plugin {
   status: StatusInfo = { via: "none", running: false, lastSync: null, conflicts: [], lastError: null };
   private items: IndexItem[] = [];
   private itemsAt = 0;
+  private loading: Promise<IndexItem[]> | null = null;
   private statusEl: HTMLElement | null = null;
 
   async onload(): Promise<void> {
@@ -98,12 +99,20 @@ export default class ZoteroBridgePlugin extends Plugin {
     return fm && typeof fm.zotero_key === "string" ? file : null;
   }
 
+  /** The whole library, fetched at most every ITEMS_FRESH_MS, one fetch at a time (the
+   * `[@` suggester asks at every keystroke). */
   async loadItems(force = false): Promise<IndexItem[]> {
-    if (force || Date.now() - this.itemsAt > ITEMS_FRESH_MS || !this.items.length) {
-      this.items = (await this.client.items()).items;
-      this.itemsAt = Date.now();
-    }
-    return this.items;
+    if (!force && Date.now() - this.itemsAt <= ITEMS_FRESH_MS && this.items.length) return this.items;
+    this.loading ??= this.client.items()
+      .then((index) => {
+        this.items = index.items;
+        this.itemsAt = Date.now();
+        return this.items;
+      })
+      .finally(() => {
+        this.loading = null;
+      });
+    return this.loading;
   }
 
   async pickItem(placeholder: string, chosen: (item: IndexItem) => unknown): Promise<void> {
