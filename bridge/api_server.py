@@ -122,8 +122,11 @@ def _items(config: Config, query: dict[str, list[str]]) -> dict[str, Any]:
     from bridge.library_index import load, search
 
     assert config.vault is not None
-    with StateFolder(config.vault, create=False) as folder:
-        index = load(folder) or {"items": [], "complete": False}
+    try:
+        with StateFolder(config.vault, create=False) as folder:
+            index = load(folder) or {"items": [], "complete": False}
+    except FileNotFoundError:  # never synced: no state folder yet
+        index = {"items": [], "complete": False}
     items = index["items"]
     q = (query.get("q") or [""])[0][:200]
     try:
