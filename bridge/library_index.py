@@ -43,9 +43,9 @@ from bridge.vault.render import authors, first_pdf, venue
 
 INDEX_NAME = "library.json"
 FORMAT = 1
-MAX_ITEMS = 100_000
+MAX_ITEMS = 50_000  # ~470 B a row: at most ~25 MB
 MAX_TITLE = 300
-MAX_AUTHORS = 8
+MAX_AUTHORS = 5
 MAX_NAME = 80
 MAX_VENUE = 60
 MARK_KEY = "library_index_mark"  # state meta: what the index on disk was last built from
