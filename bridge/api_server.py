@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 from bridge import redact
 from bridge.config import Config
 from bridge.errors import BridgeError
-from bridge.statefolder import StateFolder
+from bridge.statefolder import STATE_DIRNAME, StateFolder
 
 log = logging.getLogger("bridge.daemon")
 
@@ -99,11 +99,23 @@ def item_key(value: object) -> str:
 # --------------------------------------------------------------------------- endpoints
 
 
-def _status(config: Config) -> dict[str, Any]:
-    from bridge.status import vault_status
+def _status(config: Config, live: dict[str, Any]) -> dict[str, Any]:
+    """What `zob status --json` says, with the daemon's live status (`live`) — read here
+    from the state DB rather than through `bridge.status`, which imports the daemon."""
+    from bridge.state import State
 
-    info = vault_status(config)
-    info.pop("zotero_dir", None)
+    assert config.vault is not None
+    info: dict[str, Any] = {"vault": str(config.vault), "source": config.source,
+                            "daemon": {**live, "running": True}}  # fmt: skip
+    info["synced"] = (config.vault / STATE_DIRNAME / "state.sqlite").exists()
+    info["last_sync"], info["conflicts"] = None, []
+    if info["synced"]:
+        with State(config.vault) as state:
+            info["last_sync"] = state.last_sync()
+            info["conflicts"] = [
+                {"key": key, "path": path, "field": field, "since": since}
+                for key, path, field, since in state.conflicts()
+            ]
     return info
 
 
@@ -164,12 +176,12 @@ def _lineage(config: Config, query: dict[str, list[str]]) -> dict[str, Any]:
     return note_lineage(config, path)
 
 
-ROUTES: dict[tuple[str, str], Callable[..., dict[str, Any]]] = {
-    ("GET", "/status"): lambda config, query, body: _status(config),
-    ("POST", "/sync"): lambda config, query, body: _sync(config),
-    ("GET", "/items"): lambda config, query, body: _items(config, query),
-    ("POST", "/notes"): lambda config, query, body: _new_note(config, body),
-    ("GET", "/lineage"): lambda config, query, body: _lineage(config, query),
+ROUTES: dict[tuple[str, str], Callable[[_Server, dict[str, list[str]], dict], dict]] = {
+    ("GET", "/status"): lambda server, query, body: _status(server.config(), server.live()),
+    ("POST", "/sync"): lambda server, query, body: _sync(server.config()),
+    ("GET", "/items"): lambda server, query, body: _items(server.config(), query),
+    ("POST", "/notes"): lambda server, query, body: _new_note(server.config(), body),
+    ("GET", "/lineage"): lambda server, query, body: _lineage(server.config(), query),
 }
 
 
@@ -204,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
                 raise ApiError(status, f"no {method} {url.path}")
             body = self._body() if method == "POST" else {}
-            answer = route(self.server.config(), parse_qs(url.query), body)
+            answer = route(self.server, parse_qs(url.query), body)
             self._send(HTTPStatus.OK, answer)
         except ApiError as exc:
             self._send(exc.status, {"error": exc.message})
@@ -284,9 +296,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
 
-    def __init__(self, config: Callable[[], Config], token: str) -> None:
+    def __init__(
+        self, config: Callable[[], Config], live: Callable[[], dict[str, Any]], token: str
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.config = config
+        self.live = live  # the daemon's live status (`Daemon.status`)
         self.token = token
 
 
@@ -296,11 +311,16 @@ class _Server(ThreadingHTTPServer):
 class ApiServer:
     """The server thread and its `api.json`; `close()` stops both."""
 
-    def __init__(self, vault: Path, config: Callable[[], Config]) -> None:
+    def __init__(
+        self,
+        vault: Path,
+        config: Callable[[], Config],
+        live: Callable[[], dict[str, Any]] = lambda: {"pid": os.getpid()},
+    ) -> None:
         self.vault = vault
         self.token = secrets.token_urlsafe(32)
         redact.register(self.token)
-        self.server = _Server(config, self.token)
+        self.server = _Server(config, live, self.token)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(
             target=self.server.serve_forever, name="zob-api", daemon=True
@@ -322,11 +342,14 @@ class ApiServer:
                 folder.remove(API_FILE)
 
 
-def serve(vault: Path, config: Callable[[], Config]) -> ApiServer | None:
+def serve(
+    vault: Path, config: Callable[[], Config], live: Callable[[], dict[str, Any]]
+) -> ApiServer | None:
     """Start the local API (the daemon's one call); None, with a log line, when it cannot
-    start — the daemon keeps syncing, and the plugin falls back to the `zob` command."""
+    start — the daemon keeps syncing, and the plugin falls back to the `zob` command.
+    `config`: the daemon's current config (it may be reloaded); `live`: its status."""
     try:
-        server = ApiServer(vault, config)
+        server = ApiServer(vault, config, live)
         server.start()
     except Exception as exc:  # noqa: BLE001 - nothing here may stop the daemon from syncing
         log.warning("the local API for Obsidian could not start (%s); syncing goes on", exc)

@@ -680,7 +680,7 @@ class Daemon:
         check_state_folder(self.vault)
         self.lock.acquire(self.status.as_dict())
         previous = self._install_signals()
-        api = api_server.serve(self.vault, lambda: self.config)  # the Obsidian plugin's API
+        api = api_server.serve(self.vault, lambda: self.config, self.status.as_dict)  # Obsidian
         try:
             if self.status.log_file:
                 log.info("log file: %s", self.status.log_file)
