@@ -351,7 +351,7 @@ function methodNames(value) {
   const values = Array.isArray(value) ? value : value == null ? [] : [value];
   return values.map(methodName).filter((n) => n !== null);
 }
-function lineageFromNotes(notes, path2, depth = 3) {
+function buildGraph(notes) {
   const nodes = /* @__PURE__ */ new Map();
   const node = (name) => {
     const key = name.toLocaleLowerCase();
@@ -362,10 +362,7 @@ function lineageFromNotes(notes, path2, depth = 3) {
   };
   const methodPaths = /* @__PURE__ */ new Map();
   for (const note of notes) {
-    if (note.kind === "method") {
-      const stem = note.path.split("/").pop().replace(/\.md$/i, "");
-      methodPaths.set(stem.toLocaleLowerCase(), note.path);
-    }
+    if (note.kind === "method") methodPaths.set(stem(note.path).toLocaleLowerCase(), note.path);
     if (note.kind !== "paper") continue;
     for (const name of note.proposes) node(name).proposedIn.push(note);
     for (const name of note.extends) node(name).extendedBy.push(note);
@@ -377,54 +374,60 @@ function lineageFromNotes(notes, path2, depth = 3) {
       }
     }
   }
-  const paper = (n) => ({
-    path: n.path,
-    title: n.title,
-    year: n.year,
-    pass: n.pass,
-    status: n.status
-  });
-  const method = (key, d) => ({
-    name: nodes.get(key)?.name ?? key,
-    path: methodPaths.get(key) ?? null,
-    depth: d,
-    proposed_in: (nodes.get(key)?.proposedIn ?? []).map(paper)
-  });
-  const walk = (start, up) => {
-    const found = [];
-    const seen = /* @__PURE__ */ new Set([start]);
-    let frontier = [start];
-    for (let generation = 1; generation <= depth; generation++) {
-      const next = [];
-      for (const key of frontier) {
-        const around = nodes.get(key);
-        for (const other of [...up ? around?.parents ?? [] : around?.children ?? []].sort()) {
-          if (seen.has(other)) continue;
-          seen.add(other);
-          next.push(other);
-          found.push(method(other, generation));
-        }
-      }
-      frontier = next;
-    }
-    return found;
+  return { nodes, methodPaths };
+}
+function stem(path2) {
+  return path2.split("/").pop().replace(/\.md$/i, "");
+}
+function paperOf(n) {
+  return { path: n.path, title: n.title, year: n.year, pass: n.pass, status: n.status };
+}
+function methodOf(graph, key, depth) {
+  const found = graph.nodes.get(key);
+  return {
+    name: found?.name ?? key,
+    path: graph.methodPaths.get(key) ?? null,
+    depth,
+    proposed_in: (found?.proposedIn ?? []).map(paperOf)
   };
+}
+function walk(graph, start, up, depth) {
+  const found = [];
+  const seen = /* @__PURE__ */ new Set([start]);
+  let frontier = [start];
+  for (let generation = 1; generation <= depth; generation++) {
+    const next = [];
+    for (const key of frontier) {
+      const around = graph.nodes.get(key);
+      for (const other of [...up ? around?.parents ?? [] : around?.children ?? []].sort()) {
+        if (seen.has(other)) continue;
+        seen.add(other);
+        next.push(other);
+        found.push(methodOf(graph, other, generation));
+      }
+    }
+    frontier = next;
+  }
+  return found;
+}
+function lineageFromNotes(notes, path2, depth = 3) {
   const self = notes.find((n) => n.path === path2);
   if (!self || self.kind === "other") return { kind: "none", path: path2 };
+  const graph = buildGraph(notes);
   if (self.kind === "method") {
-    const key = path2.split("/").pop().replace(/\.md$/i, "").toLocaleLowerCase();
-    const found = nodes.get(key);
+    const key = stem(path2).toLocaleLowerCase();
+    const found = graph.nodes.get(key);
     return {
       kind: "method",
       path: path2,
       name: found?.name ?? self.title,
-      proposed_in: (found?.proposedIn ?? []).map(paper),
-      extended_by: (found?.extendedBy ?? []).map(paper),
-      ancestors: walk(key, true),
-      descendants: walk(key, false)
+      proposed_in: (found?.proposedIn ?? []).map(paperOf),
+      extended_by: (found?.extendedBy ?? []).map(paperOf),
+      ancestors: walk(graph, key, true, depth),
+      descendants: walk(graph, key, false, depth)
     };
   }
-  const named = (names) => names.map((n) => method(n.toLocaleLowerCase(), 1));
+  const named = (names) => names.map((n) => methodOf(graph, n.toLocaleLowerCase(), 1));
   return {
     kind: "paper",
     path: path2,

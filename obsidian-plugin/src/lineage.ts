@@ -91,8 +91,13 @@ interface Node {
   children: Set<string>;
 }
 
-/** The same answer as the bridge's `/lineage`, built from the notes (no daemon running). */
-export function lineageFromNotes(notes: NoteFacts[], path: string, depth = 3): LineageData {
+interface Graph {
+  nodes: Map<string, Node>;
+  methodPaths: Map<string, string>; // casefolded method name → its method note
+}
+
+/** The method graph of the paper notes' proposes/extends, as `bridge/lineage.py` builds it. */
+export function buildGraph(notes: NoteFacts[]): Graph {
   const nodes = new Map<string, Node>();
   const node = (name: string): Node => {
     const key = name.toLocaleLowerCase();
@@ -103,10 +108,7 @@ export function lineageFromNotes(notes: NoteFacts[], path: string, depth = 3): L
   };
   const methodPaths = new Map<string, string>();
   for (const note of notes) {
-    if (note.kind === "method") {
-      const stem = note.path.split("/").pop()!.replace(/\.md$/i, "");
-      methodPaths.set(stem.toLocaleLowerCase(), note.path);
-    }
+    if (note.kind === "method") methodPaths.set(stem(note.path).toLocaleLowerCase(), note.path);
     if (note.kind !== "paper") continue;
     for (const name of note.proposes) node(name).proposedIn.push(note);
     for (const name of note.extends) node(name).extendedBy.push(note);
@@ -118,48 +120,61 @@ export function lineageFromNotes(notes: NoteFacts[], path: string, depth = 3): L
       }
     }
   }
-  const paper = (n: NoteFacts): LineagePaper => ({
-    path: n.path, title: n.title, year: n.year, pass: n.pass as string, status: n.status,
-  });
-  const method = (key: string, d: number): LineageMethod => ({
-    name: nodes.get(key)?.name ?? key,
-    path: methodPaths.get(key) ?? null,
-    depth: d,
-    proposed_in: (nodes.get(key)?.proposedIn ?? []).map(paper),
-  });
-  const walk = (start: string, up: boolean): LineageMethod[] => {
-    const found: LineageMethod[] = [];
-    const seen = new Set([start]);
-    let frontier = [start];
-    for (let generation = 1; generation <= depth; generation++) {
-      const next: string[] = [];
-      for (const key of frontier) {
-        const around = nodes.get(key);
-        for (const other of [...(up ? around?.parents ?? [] : around?.children ?? [])].sort()) {
-          if (seen.has(other)) continue;
-          seen.add(other);
-          next.push(other);
-          found.push(method(other, generation));
-        }
+  return { nodes, methodPaths };
+}
+
+function stem(path: string): string {
+  return path.split("/").pop()!.replace(/\.md$/i, "");
+}
+
+function paperOf(n: NoteFacts): LineagePaper {
+  return { path: n.path, title: n.title, year: n.year, pass: n.pass as string, status: n.status };
+}
+
+function methodOf(graph: Graph, key: string, depth: number): LineageMethod {
+  const found = graph.nodes.get(key);
+  return { name: found?.name ?? key, path: graph.methodPaths.get(key) ?? null, depth,
+    proposed_in: (found?.proposedIn ?? []).map(paperOf) };
+}
+
+/** Breadth first from `start`, each method once, nearest generation first. */
+function walk(graph: Graph, start: string, up: boolean, depth: number): LineageMethod[] {
+  const found: LineageMethod[] = [];
+  const seen = new Set([start]);
+  let frontier = [start];
+  for (let generation = 1; generation <= depth; generation++) {
+    const next: string[] = [];
+    for (const key of frontier) {
+      const around = graph.nodes.get(key);
+      for (const other of [...(up ? around?.parents ?? [] : around?.children ?? [])].sort()) {
+        if (seen.has(other)) continue;
+        seen.add(other);
+        next.push(other);
+        found.push(methodOf(graph, other, generation));
       }
-      frontier = next;
     }
-    return found;
-  };
+    frontier = next;
+  }
+  return found;
+}
+
+/** The same answer as the bridge's `/lineage`, built from the notes (no daemon running). */
+export function lineageFromNotes(notes: NoteFacts[], path: string, depth = 3): LineageData {
   const self = notes.find((n) => n.path === path);
   if (!self || self.kind === "other") return { kind: "none", path };
+  const graph = buildGraph(notes);
   if (self.kind === "method") {
-    const key = path.split("/").pop()!.replace(/\.md$/i, "").toLocaleLowerCase();
-    const found = nodes.get(key);
+    const key = stem(path).toLocaleLowerCase();
+    const found = graph.nodes.get(key);
     return {
       kind: "method", path, name: found?.name ?? self.title,
-      proposed_in: (found?.proposedIn ?? []).map(paper),
-      extended_by: (found?.extendedBy ?? []).map(paper),
-      ancestors: walk(key, true), descendants: walk(key, false),
+      proposed_in: (found?.proposedIn ?? []).map(paperOf),
+      extended_by: (found?.extendedBy ?? []).map(paperOf),
+      ancestors: walk(graph, key, true, depth), descendants: walk(graph, key, false, depth),
     };
   }
   const named = (names: string[]): LineageMethod[] =>
-    names.map((n) => method(n.toLocaleLowerCase(), 1));
+    names.map((n) => methodOf(graph, n.toLocaleLowerCase(), 1));
   return { kind: "paper", path, title: self.title, proposes: named(self.proposes),
     extends: named(self.extends) };
 }
