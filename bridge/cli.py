@@ -18,17 +18,16 @@ import click
 from bridge import __version__, redact
 from bridge.actions import ActionKind
 from bridge.cli_json import fail, json_option, wants_json
+from bridge.cli_plugin import plugin_group
+from bridge.cli_service import service_group
 from bridge.errors import (
+    EPILOG,
     EXIT_BUG,
-    EXIT_CODES,
-    EXIT_NO_SERVICE,
     EXIT_SKIPPED,
     BridgeError,
     NoSpaceError,
     is_no_space,
 )
-
-EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
 
 class BridgeGroup(click.Group):
@@ -612,82 +611,20 @@ def watch(config_path: Path | None, polling: bool, verbose: bool, **overrides: A
     Faults (Zotero busy, database missing or damaged, vault unmounted, disk full) never stop
     it: it logs them, retries with backoff, and `zob status` shows the last error.
     Logs go to stderr and to watch.log in the platform log dir (e.g. ~/.local/state/...).
-    Start it at every login with `zob service install`.
+    Start it at every login with `zob service install`. It also answers the Obsidian plugin
+    (`zob plugin install`) on 127.0.0.1, with a token kept in .zotero-bridge/api.json.
     """
     from bridge.daemon import watch as run_watch
 
     sys.exit(run_watch(lambda: load(config_path, **overrides), polling=polling, verbose=verbose))
 
 
-@main.group("service", epilog=EPILOG)
-def service_group() -> None:
-    """Start `zob watch` at login, as a service of your own desktop session.
-
-    \b
-    Linux:   a systemd user unit, ~/.config/systemd/user/zob-watch.service
-    macOS:   a launchd agent, ~/Library/LaunchAgents/org.zotero-obsidian-bridge.watch.plist
-    Windows: the Task Scheduler command to run is printed
-    The service runs `zob watch --config FILE` with the config file in use now (create it with
-    `zob init`), so it watches the vault and Zotero folder named there. systemctl/launchctl are
-    run for you when present; --manual only writes the file and prints the commands.
-    """
+# `zob service install|status|uninstall` (bridge/cli_service.py, bridge/service.py)
+main.add_command(service_group)
 
 
-def _service_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--manual",
-        is_flag=True,
-        help="Do not run systemctl/launchctl; print the commands to run instead.",
-    )(func)
-
-
-def _print_service(report: Any) -> None:
-    for line in report.lines:
-        click.echo(line)
-    if not report.ok:
-        sys.exit(EXIT_SKIPPED)
-
-
-@service_group.command("install", epilog=EPILOG)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    help="Config file the service uses (default: $ZOB_CONFIG or the platform config dir).",
-)
-@_service_options
-def service_install(config_path: Path | None, manual: bool) -> None:
-    """Install and start the service that runs `zob watch` at login."""
-    from bridge.service import install
-
-    _print_service(install(config_path, manual=manual))
-
-
-@service_group.command("uninstall", epilog=EPILOG)
-@_service_options
-def service_uninstall(manual: bool) -> None:
-    """Stop the service and remove its file; the vault and its notes are not touched."""
-    from bridge.service import uninstall
-
-    _print_service(uninstall(manual=manual))
-
-
-@service_group.command("status", epilog=EPILOG)
-@_service_options
-def service_status(manual: bool) -> None:
-    """Whether the service is installed, and whether the service manager runs it.
-
-    Exits 0 when it is installed (and, when its state can be asked, running), 8 when no
-    service is installed or the service manager says it is not running. `zob status` tells
-    whether a daemon watches a vault, however it was started.
-    """
-    from bridge.service import status as service_state
-
-    report = service_state(manual=manual)
-    for line in report.lines:
-        click.echo(line)
-    if not report.ok:
-        sys.exit(EXIT_NO_SERVICE)
+# `zob plugin install|status|uninstall` (bridge/cli_plugin.py, bridge/plugin_install.py)
+main.add_command(plugin_group)
 
 
 def run() -> None:  # pragma: no cover - console entry point alias

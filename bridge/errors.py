@@ -177,3 +177,7 @@ class NoSpaceError(BridgeError):
 def is_no_space(exc: BaseException) -> bool:
     """An OSError that means the disk, a quota or a file-size limit is full."""
     return isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS
+
+
+# the end of every command's --help (click's epilog)
+EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -186,3 +187,41 @@ class StateFolder:
             os.write(fd, data)
         finally:
             os.close(fd)
+
+    def write_atomic(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        """Replace the file `name` whole: a temp file of ours beside it (created with `mode`,
+        never through a link), fsynced, then renamed over it. A reader sees the old file or
+        the new one, never half of one; a link planted as `name` is replaced, not followed."""
+        tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+        fd = self.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)  # the umask may have cut it
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            self.remove(tmp)
+            raise
+        os.close(fd)
+        try:
+            if self.fd is None:  # pragma: no cover - Windows
+                os.replace(self.path / tmp, self.path / name)
+            else:
+                os.replace(tmp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            self.remove(tmp)
+            raise
+
+    def remove(self, name: str) -> bool:
+        """Delete the entry `name` (a link itself, never what it points to); False if absent."""
+        try:
+            if self.fd is None:  # pragma: no cover - Windows
+                os.unlink(self.path / name)
+            else:
+                os.unlink(name, dir_fd=self.fd)
+        except FileNotFoundError:
+            return False
+        return True

@@ -10,6 +10,7 @@ vault, state DB, renderer, planning) and the run (`SyncRun`: what the stages han
 | `papers_stage`      | plan each paper note, apply it as it is planned                       |
 | `methods_stage`     | paper notes as on disk → the method graph → method notes             |
 | `after_sync_stage`  | reading history, `Reading queue.md`, writeback to Zotero             |
+| `library_index_stage` | `.zotero-bridge/library.json`, the Obsidian plugin's item index   |
 | `marks_stage`       | cursor, held cursor, keys digest, the sync's record: one transaction |
 
 A dry run is `read_stage`, then `dry_run_stage` (both plans, nothing written).
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bridge import library_index
 from bridge.actions import Action, ActionKind, Receipt
 from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
@@ -483,12 +485,23 @@ def marks_stage(session: Session, run: SyncRun) -> None:
         marks.pending = False
 
 
+def library_index_stage(session: Session, run: SyncRun) -> None:
+    """The Obsidian plugin's item index (`.zotero-bridge/library.json`): every item read,
+    before `[filters]` (every item is citable). Its problems are warnings, never a failure."""
+    assert run.opened is not None and run.read is not None
+    run.result.warnings += library_index.after_sync(
+        run.source, session.vault_root, session.state, run.opened.items, run.opened.all_keys,
+        complete=run.read.since is None, source_id=_source_id(session.config),
+    )  # fmt: skip
+
+
 # the stages of a sync, in order; feature hooks go in as stages of their own
 SYNC_STAGES: tuple[Stage, ...] = (
     read_stage,
     papers_stage,
     methods_stage,
     after_sync_stage,
+    library_index_stage,
     marks_stage,
 )
 DRY_RUN_STAGES: tuple[Stage, ...] = (read_stage, dry_run_stage)

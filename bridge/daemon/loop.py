@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bridge import api_server
 from bridge.config import Config, require_vault
 from bridge.daemon.filter import VaultFilter
 from bridge.daemon.lock import DaemonLock
@@ -180,6 +181,7 @@ class Daemon:
         check_state_folder(self.vault)
         self.lock.acquire(self.status.as_dict())
         previous = self._install_signals()
+        api = api_server.serve(self.vault, lambda: self.config, self.status.as_dict)  # Obsidian
         try:
             if self.status.log_file:
                 log.info("log file: %s", self.status.log_file)
@@ -198,6 +200,8 @@ class Daemon:
                     log.exception("internal error in the watch loop (please report it)")
                     time.sleep(1.0)
         finally:
+            if api is not None:
+                api.close()
             self.watches.stop()
             self.status.stopped_at = iso()
             self.status.next_retry_in = None

@@ -37,6 +37,7 @@ HELD_LAST_KEY = "held_cursor_key"  # the cursor key of the last finished sync
 QUEUE_DIGEST = "reading_queue_inputs"  # a hash of what the queue was made from
 QUEUE_SETTINGS = "reading_queue_settings"  # the settings it was made with
 # the daemon (`bridge.daemon`)
+LIBRARY_INDEX = "library_index_mark"  # what the plugin's library.json was built from
 DAEMON = "daemon"  # its status, kept after it stops (JSON)
 # the vault this state belongs to (`State._claim_vault`)
 VAULT_ID, VAULT_PATH = "vault_id", "vault_path"
@@ -229,6 +230,14 @@ class SyncMarks:
         self._set(QUEUE_SETTINGS, value)
 
     # --- the daemon ----------------------------------------------------------------------
+
+    @property
+    def library_index(self) -> str | None:
+        return self._get(LIBRARY_INDEX)
+
+    @library_index.setter
+    def library_index(self, value: str | None) -> None:
+        self._set(LIBRARY_INDEX, value)
 
     @property
     def daemon(self) -> dict[str, Any] | None:

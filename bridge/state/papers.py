@@ -88,6 +88,20 @@ class PaperFacts:
                 found[note_id] = json.loads(info)
         return found
 
+    def noted_paper_facts(self) -> list[tuple[str, str, str]]:
+        """(note id, path, facts JSON) of every paper note the user has not deleted: what the
+        Obsidian plugin's item index shows of each note (`bridge.library_index`)."""
+        return self.db.execute(
+            "SELECT p.note_id, p.path, p.info_json FROM paper_meta p JOIN notes n"
+            " ON n.note_id = p.note_id WHERE n.kind = 'paper' AND n.user_deleted = 0"
+        ).fetchall()
+
+    def paper_facts_mark(self) -> tuple[int, int | None]:
+        """(rows, highest rowid) of the facts cache: a row is replaced — a new rowid —
+        whenever a note's facts change, and a note gone drops its row. Two O(1) lookups."""
+        count, top = self.db.execute("SELECT count(*), max(rowid) FROM paper_meta").fetchone()
+        return int(count), top
+
     def drop_paper_meta(self, note_ids: list[str]) -> None:
         self.db.executemany("DELETE FROM paper_meta WHERE note_id=?", [(n,) for n in note_ids])
 

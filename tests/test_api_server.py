@@ -1,0 +1,186 @@
+"""The local API's guards: who may call it, how much they may send, which paths they may
+name. Each refusal has its status and no effect on the vault; the token is never logged."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.api_server import API_FILE, MAX_BODY, ApiServer, read_api_file
+from bridge.config import Config
+from bridge.sync import sync
+from tests.helpers import snapshot_tree
+
+
+@dataclass
+class Api:
+    vault: Path
+    port: int
+    token: str
+    records: list[str]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = "ok",
+        host: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host or f"127.0.0.1:{self.port}")
+        if token is not None:
+            conn.putheader("Authorization", f"Bearer {self.token if token == 'ok' else token}")
+        data = b"" if body is None else json.dumps(body).encode()
+        extra = {"Content-Type": "application/json", **(headers or {})}
+        if method == "POST":
+            extra.setdefault("Content-Length", str(len(data)))
+        for name, value in extra.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        if data and int(extra["Content-Length"]) == len(data):
+            conn.send(data)
+        response = conn.getresponse()
+        answer = json.loads(response.read() or b"null")
+        conn.close()
+        return response.status, answer
+
+
+class _Records(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(self.format(record))
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    # no item passes the filter: every item is in the index, none has a note yet
+    config = Config(vault=vault, source="sample", filter_tags=("no-such-tag",))
+    sync(config)
+    records: list[str] = []
+    logger = logging.getLogger("bridge.daemon")
+    handler = _Records(records)
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    server = ApiServer(vault.resolve(), lambda: config)
+    server.start()
+    try:
+        yield Api(vault, server.port, server.token, records)
+    finally:
+        server.close()
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def item_without_note(api: Api) -> str:
+    status, answer = api.request("GET", "/items")
+    assert status == 200
+    return next(row["key"] for row in answer["items"] if row["note"] is None)
+
+
+def test_the_api_file_is_private_and_goes_with_the_server(tmp_path: Path, api: Api) -> None:
+    path = api.vault / ".zotero-bridge" / API_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_api_file(api.vault) == {
+        "port": api.port, "token": api.token, "pid": read_api_file(api.vault)["pid"], "format": 1,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("why", "kwargs", "status"),
+    [
+        ("no token", {"token": None}, 401),
+        ("a wrong token", {"token": "x" * 43}, 401),
+        (
+            "a token in the wrong scheme",
+            {"token": None, "headers": {"Authorization": "Basic abc"}},
+            401,
+        ),
+        ("a foreign Host (DNS rebinding)", {"host": "evil.example"}, 403),
+        ("another port in Host", {"host": "127.0.0.1:1"}, 403),
+        ("a web page's Origin", {"headers": {"Origin": "https://evil.example"}}, 403),
+        ("a null Origin", {"headers": {"Origin": "null"}}, 403),
+    ],
+)
+def test_a_caller_that_is_not_the_plugin_is_refused_with_no_effect(
+    api: Api, why: str, kwargs: dict[str, Any], status: int
+) -> None:
+    key = item_without_note(api)
+    before = snapshot_tree(api.vault)
+    for method, path, body in (("POST", "/notes", {"key": key}), ("POST", "/sync", {}),
+                               ("GET", "/status", None), ("GET", "/items", None)):  # fmt: skip
+        got, answer = api.request(method, path, body, **kwargs)
+        assert got == status, (why, path, answer)
+        assert "error" in answer and "items" not in answer
+    assert snapshot_tree(api.vault) == before, why
+
+
+def test_obsidian_s_origin_and_the_right_token_are_let_in(api: Api) -> None:
+    got, answer = api.request("GET", "/status", headers={"Origin": "app://obsidian.md"})
+    assert got == 200 and answer["synced"] is True and "daemon" in answer
+    got, _ = api.request("GET", "/status", host=f"localhost:{api.port}")
+    assert got == 200
+
+
+def test_bodies_are_size_limited_and_typed(api: Api) -> None:
+    key = item_without_note(api)
+    before = snapshot_tree(api.vault)
+    huge = {"Content-Length": str(MAX_BODY + 1)}
+    assert api.request("POST", "/notes", {"key": key}, headers=huge)[0] == 413
+    assert api.request("POST", "/notes", {"key": key, "pad": "x" * MAX_BODY})[0] == 413
+    chunked = {"Transfer-Encoding": "chunked"}
+    assert api.request("POST", "/notes", {"key": key}, headers=chunked)[0] == 411
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert api.request("POST", "/notes", {"key": key}, headers=form)[0] == 415
+    assert api.request("POST", "/notes", [key])[0] == 400
+    assert snapshot_tree(api.vault) == before
+
+
+def test_a_path_or_key_outside_the_vault_is_refused(api: Api, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.md"
+    outside.write_text("---\ntype: method\n---\n")
+    (api.vault / "Linked.md").symlink_to(outside)
+    before = snapshot_tree(api.vault)
+    for path in ("../outside.md", "/etc/passwd.md", str(outside), "Linked.md",
+                 "Papers/../../outside.md", ".zotero-bridge/x.md", "C:\\\\x.md", "notes.txt",
+                 ""):  # fmt: skip
+        got, answer = api.request("GET", "/lineage?path=" + path.replace("/", "%2F"))
+        assert got == 400, (path, answer)
+    for key in ("../../x", "/etc/passwd", "ABC", "abcdefgh", None):
+        got, answer = api.request("POST", "/notes", {"key": key})
+        assert got == 400, (key, answer)
+    assert snapshot_tree(api.vault) == before
+    assert outside.read_text() == "---\ntype: method\n---\n"
+
+
+def test_the_plugin_s_requests_work_and_the_token_is_never_logged(api: Api) -> None:
+    key = item_without_note(api)
+    got, made = api.request("POST", "/notes", {"key": key})
+    assert got == 200 and made["action"] == "create", made
+    assert (api.vault / made["path"]).is_file()
+    got, answer = api.request("GET", "/items?q=" + key)
+    assert got == 200 and answer["items"][0]["note"] == made["path"]
+    got, lineage = api.request("GET", "/lineage?path=" + made["path"])
+    assert got == 200 and lineage["kind"] == "paper"
+    got, synced = api.request("POST", "/sync", {})
+    assert got == 200 and "counts" in synced
+    api.request("GET", f"/status?token={api.token}")  # a token in a URL is not accepted
+    api.request("GET", "/nowhere")
+    assert api.records, "requests are logged"
+    assert all(api.token not in line and api.token[:8] not in line for line in api.records)
