@@ -27,6 +27,7 @@ from bridge.vault.inflight import CUT_MID_LINE, in_flight, remedy, settles_at, s
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
 from bridge.vault.names import NameRegistry, method_stem, paper_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
+from bridge.vault.settle import needs_before
 
 DEFAULT_SETTLE_NS = 2_000_000_000
 
@@ -407,7 +408,8 @@ def _being_saved(
         return _defer(note_id, path, "it changed while it was read", after or etag, ctx)
     last_size = _size(note.etag) if note is not None else None
     seen = ctx.seen
-    why = in_flight(text, last_size, (lambda: seen(note_id)) if seen and note else None)
+    wanted = seen is not None and note is not None and needs_before(text, last_size)
+    why = in_flight(text, last_size, seen(note_id) if wanted and seen else None)
     if settling(etag, ctx.settle_ns, path):
         return _defer(note_id, path, why or "it was saved moments ago", etag, ctx)
     if why is None or why == CUT_MID_LINE:

@@ -15,9 +15,8 @@ import os
 import secrets
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,14 @@ from bridge.errors import (
     StateError,
     is_no_space,
 )
+from bridge.notestate import NoteState, compress_text
 from bridge.stamps import digester, iso
 from bridge.statefolder import STATE_DIRNAME, StateFileRefused, StateFolder
 
-__all__ = ["STATE_DIRNAME", "State", "StateError", "SharedStateError", "StateFileRefused"]
+__all__ = [
+    "STATE_DIRNAME", "NoteState", "State", "StateError", "SharedStateError", "StateFileRefused",
+    "compress_text",
+]  # fmt: skip
 
 DB_NAME = "state.sqlite"
 DB_SIDE_FILES = ("-journal", "-wal", "-shm")  # what SQLite keeps beside it
@@ -122,46 +125,6 @@ MIGRATIONS: list[str] = [
     CREATE TABLE seen_text (note_id TEXT PRIMARY KEY, text_z BLOB NOT NULL)
     """,
 ]
-
-
-@dataclass
-class NoteState:
-    """One note as the bridge last left it. `base` (what it last rendered) is parsed from
-    JSON only when asked for: most syncs never merge most notes, and a large vault's
-    bases take a noticeable time to parse."""
-
-    note_id: str
-    kind: str
-    path: str
-    base_raw: dict[str, Any] | str | None  # None: still in the state DB (`loader` fetches it)
-    render_hash: str
-    etag: str | None
-    user_deleted: bool = False
-    zotero_deleted: bool = False
-    prev_status: str | None = None
-    content_hash: str | None = None
-    # fetches base_json by note_id: `State.notes()` leaves the bases in the database, which
-    # keeps a large vault's bases (several KB a note) out of memory
-    loader: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
-
-    def _raw(self) -> dict[str, Any] | str:
-        if self.base_raw is None:
-            self.base_raw = self.loader(self.note_id) if self.loader else "{}"
-        return self.base_raw
-
-    @property
-    def base(self) -> dict[str, Any]:
-        raw = self._raw()
-        if isinstance(raw, str):
-            raw = self.base_raw = json.loads(raw)
-        return raw
-
-    @property
-    def base_json(self) -> str:
-        raw = self._raw()
-        if isinstance(raw, str):
-            return raw
-        return json.dumps(raw, ensure_ascii=False, sort_keys=True)
 
 
 class NoteIndex(Mapping[str, NoteState]):
@@ -809,12 +772,6 @@ class State:
         self.db.execute(
             "INSERT OR REPLACE INTO writeback VALUES (?, ?, ?)", (note_id, json.dumps(tags), at)
         )
-
-
-def compress_text(text: str) -> bytes:
-    """A note's text as `seen_text` keeps it (zlib level 1: several times faster than the
-    default and nearly as small on notes)."""
-    return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
 
 
 def _note_from_row(row: tuple[Any, ...]) -> NoteState:
