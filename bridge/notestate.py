@@ -34,6 +34,11 @@ class NoteState:
     # keeps a large vault's bases (several KB a note) out of memory
     loader: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def base_loaded(self) -> bool:
+        """The base is in memory: `base` asks the state DB for nothing."""
+        return self.base_raw is not None or self.loader is None
+
     def _raw(self) -> dict[str, Any] | str:
         if self.base_raw is None:
             self.base_raw = self.loader(self.note_id) if self.loader else "{}"
