@@ -24,12 +24,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import secrets
 import stat
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from bridge.errors import NoteChangedError, NoteError
@@ -37,12 +36,12 @@ from bridge.stamps import digest, text_hash
 from bridge.vault.etag import RECENT_NS, etag_of
 from bridge.vault.etag import etag_settled as _etag_settled
 from bridge.vault.guard import is_zotero_data_dir
+from bridge.vault.keyindex import ZOTERO_KEY, KeyIndex, frontmatter_head
 from bridge.vault.swap import changed, read_all, rename_noreplace, swap_in
 
 __all__ = ["RECENT_NS", "SKIP_DIRS", "Vault", "etag_of", "etag_settled"]
 
 SKIP_DIRS = {".obsidian", ".zotero-bridge", ".trash", ".git"}
-_ZOTERO_KEY = re.compile(r"^zotero_key:\s*['\"]?([23456789A-Z]{8})['\"]?\s*$", re.MULTILINE)
 
 
 def etag_settled(etag: str, now_ns: int | None = None) -> bool:
@@ -66,15 +65,7 @@ def _utf8(rel: str) -> bool:
     return True
 
 
-def _frontmatter(head: str) -> str:
-    """The frontmatter at the start of a note's first bytes ("" if none)."""
-    if not head.lstrip("\ufeff").startswith("---"):
-        return ""
-    end = head.find("\n---", 3)
-    return head[: end if end != -1 else len(head)]
-
-
-class Vault:
+class Vault(KeyIndex):
     """File access confined to one vault folder."""
 
     def __init__(self, root: Path) -> None:
@@ -84,9 +75,7 @@ class Vault:
         self._fds: dict[str, int] = {}  # folder → handle (`_folder`), closed with the Vault
         self._finalizer = weakref.finalize(self, _close_all, self._fds)
         self._dirty: set[str] = set()  # folders written to since the last `sync_dirs`
-        self._key_index: dict[str, list[str]] | None = None
-        self._walked: set[str] = set()  # every note the key index's walk read
-        self._keyless: dict[str, str | None] = {}  # those without a key → etag (`zotero_keys`)
+        KeyIndex.__init__(self)
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -219,63 +208,8 @@ class Vault:
     def stems(self) -> set[str]:
         return {Path(p).stem for p in self.markdown_files()}
 
-    def find_zotero_key(self, key: str, etag: str | None = None) -> str | None:
-        """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes)."""
-        if self._key_index is None:
-            files = self.markdown_files()
-            self._key_index = self.zotero_keys(files, self._keyless, self._walked)
-        return self.pick(self._key_index.get(key, []), etag)
-
-    def walked(self) -> set[str]:
-        """Every note `find_zotero_key`'s walk read (if it ran)."""
-        return set(self._walked)
-
-    def keyless(self) -> dict[str, str | None]:
-        """The notes of that walk without a `zotero_key` → their etag (`zotero_keys`)."""
-        return dict(self._keyless)
-
-    def zotero_keys(
-        self,
-        rels: Iterable[str],
-        keyless: dict[str, str | None] | None = None,
-        walked: set[str] | None = None,
-    ) -> dict[str, list[str]]:
-        """The notes among `rels` that carry a `zotero_key`, by key (their heads are read).
-
-        `keyless`, when given, receives the notes that were empty when read ("New note" in
-        Obsidian: a missing note's text may be pasted in later) with their etag, taken after
-        the read (a `stat` of every note would cost a walk ~10 %): "" when the note is not
-        empty now or changed within the clock's resolution — it changed after the read, or
-        may have: read it again. `walked` receives every name read."""
-        found: dict[str, list[str]] = {}
-        for rel in rels:
-            text = self._read_head(rel)
-            if walked is not None:
-                walked.add(rel)
-            head = _frontmatter(text) if text else ""
-            match = _ZOTERO_KEY.search(head) if head else None
-            if match:
-                found.setdefault(match.group(1), []).append(rel)
-            elif keyless is not None and text == "":
-                etag = self.etag_or_none(rel)
-                if etag is not None:
-                    settled = etag.split(";")[1] == "0" and etag_settled(etag)
-                    keyless[rel] = etag if settled else ""
-        return found
-
-    def pick(self, found: list[str], etag: str | None) -> str | None:
-        """Of several notes with one key (the user duplicated a note, then moved the
-        original), the one whose inode is `etag`'s — the note the bridge last wrote, as a
-        rename keeps the inode — else the first found."""
-        if not found:
-            return None
-        inode = etag.rsplit(";", 1)[-1] if etag else None
-        if inode is not None and len(found) > 1:
-            for rel in found:
-                current = self.etag(rel)
-                if current is not None and current.rsplit(";", 1)[-1] == inode:
-                    return rel
-        return found[0]
+    def _now_ns(self) -> int:
+        return time.time_ns()
 
     def _read_head(self, rel: str) -> str | None:
         """The note's first bytes, to the end of its frontmatter if it has one (bounded);
@@ -541,7 +475,7 @@ class Vault:
                 rel = path[len(self._root) + 1 :]
                 head = self._read_head(rel) or ""
                 with contextlib.suppress(OSError):
-                    if _ZOTERO_KEY.search(_frontmatter(head)):
+                    if ZOTERO_KEY.search(frontmatter_head(head)):
                         recovered.append(self._recover(path, rel))
                     else:
                         os.unlink(path)
