@@ -280,6 +280,7 @@ def _decide(
         step = planned(seen)
         if isinstance(step, Action):
             return step
+        assert step.what not in seen.looked, f"the planner asked twice for {step}"
         seen = _look(step, seen, note_id, note, vault, ctx)
 
 

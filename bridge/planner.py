@@ -136,7 +136,7 @@ def plan_note(
         return where
     path, etag = where
     status = _status_change(trashed, note)
-    if desired.extra_base.get("reading_hint") and note is not None and not note.base_loaded:
+    if desired.extra_base.get("reading_hint") and _base_missing(note, seen):
         return Look(BASE, path)
     if desired.extra_base.get("reading_hint") and not (note and note.base.get("reading_hint")):
         status = replace(status, hint_reading=True)
@@ -213,6 +213,11 @@ def _locate(
     return Action(ActionKind.USER_DELETED, note.note_id, seen.path, state=note)
 
 
+def _base_missing(note: NoteState | None, seen: Sighting) -> bool:
+    """The note's merge base is still in the state DB (and was not asked for yet)."""
+    return note is not None and not note.base_loaded and BASE not in seen.looked
+
+
 def _status_change(trashed: bool, note: NoteState | None) -> StatusChange:
     if trashed and (note is None or not note.zotero_deleted):
         return StatusChange(mark_deleted=True)
@@ -260,7 +265,7 @@ def _merge(
     held = _being_saved(note_id, path, etag, seen, note, rules)
     if held is not None:
         return held
-    if note is not None and not note.base_loaded:
+    if _base_missing(note, seen):
         return Look(BASE, path)
     try:
         result = merge_note(path, text, desired, note.base if note else None, status)
