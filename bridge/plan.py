@@ -280,7 +280,8 @@ def _decide(
         step = planned(seen)
         if isinstance(step, Action):
             return step
-        assert step.what not in seen.looked, f"the planner asked twice for {step}"
+        if step.what in seen.looked:  # each fact is gathered once: a second ask is a bug
+            raise AssertionError(f"the planner asked twice for {step}")
         seen = _look(step, seen, note_id, note, vault, ctx)
 
 
@@ -292,24 +293,24 @@ def _look(
     if look.what == FIND:
         moved = vault.find_zotero_key(note_id, note.etag if note is not None else None)
         moved_etag = vault.etag(moved) if moved is not None else None
-        return seen.seen(FIND, moved_to=moved, moved_etag=moved_etag)
+        return seen.having(FIND, moved_to=moved, moved_etag=moved_etag)
     if look.what == READ:
         try:
             text = vault.read(look.path)
         except NoteError as exc:
-            return seen.seen(READ, text=None, unreadable=exc.message)
+            return seen.having(READ, text=None, unreadable=exc.message)
         after = vault.etag(look.path)  # a save that began during the read moved it on
-        return seen.seen(READ, text=text, etag_after=after, now_ns=time.time_ns())
+        return seen.having(READ, text=text, etag_after=after, now_ns=time.time_ns())
     if look.what == BEFORE:
         before = ctx.seen(note_id) if ctx.seen is not None else None
-        return seen.seen(BEFORE, before=before)
+        return seen.having(BEFORE, before=before)
     if look.what == FIRST_SEEN:
         assert look.etag is not None
-        return seen.seen(FIRST_SEEN, first_seen_ns=first_seen(look.path, look.etag, seen.now_ns))
+        return seen.having(FIRST_SEEN, first_seen_ns=first_seen(look.path, look.etag, seen.now_ns))
     if look.what == BASE:
         assert note is not None
         note.base  # noqa: B018 - fetched from the state DB now, kept on the note
-        return seen.seen(BASE)
+        return seen.having(BASE)
     raise AssertionError(f"the planner asked for {look.what!r}")
 
 
@@ -333,7 +334,7 @@ def _plan_erased(
                 note,
                 vault,
                 ctx,
-            )  # fmt: skip
+            )
         )
     return actions
 

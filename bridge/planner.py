@@ -82,9 +82,9 @@ class Sighting:
     before: str | None = None
     first_seen_ns: int | None = None
 
-    def seen(self, what: str, **facts: object) -> Sighting:
+    def having(self, what: str, **facts: object) -> Sighting:
         """This sighting with the facts a `Look` for `what` asked for."""
-        return replace(self, looked=self.looked | {what}, **facts)  # type: ignore[arg-type]
+        return replace(self, looked=self.looked | {what}, **facts)
 
     @cached_property
     def text_hash(self) -> str | None:

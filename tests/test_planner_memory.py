@@ -204,9 +204,9 @@ def test_the_planner_names_the_fact_it_needs_and_decides_from_facts_alone() -> N
     rules = _ctx()
     seen = Sighting(PATH, recent)
     assert decide(_desired(), note, seen, rules) == Look(READ, PATH, recent)
-    read = seen.seen(READ, text=text, etag_after=recent, now_ns=time.time_ns())
+    read = seen.having(READ, text=text, etag_after=recent, now_ns=time.time_ns())
     assert decide(_desired(), note, read, rules).kind == ActionKind.UNCHANGED
-    other = seen.seen(READ, text=text + "Mine.\n", etag_after=recent, now_ns=time.time_ns())
+    other = seen.having(READ, text=text + "Mine.\n", etag_after=recent, now_ns=time.time_ns())
     assert decide(_desired(), note, other, rules).kind == ActionKind.DEFER  # changed just now
 
 
