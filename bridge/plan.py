@@ -90,7 +90,7 @@ def plan_iter(
     looked at again, and `notes` (a `NoteIndex`) is only asked about the snapshot's items and
     the notes they link to."""
     if not keys_unchanged:
-        planner.check_tripwire(snapshot.all_keys, list(notes.values()), ctx.force)
+        _tripwire(snapshot, notes, ctx.force)
     heads = getattr(snapshot.items, "heads", None)  # a stream's lighter pass (no children)
     paths, methods = _library_names(
         heads() if heads else snapshot.items, notes, vault, ctx, lazy=keys_unchanged
@@ -125,6 +125,11 @@ def when_quiet(plan_once: Callable[[], list[Action]], rounds: int = 4) -> list[A
         time.sleep(min(max(max(waiting) - time.time(), 0.0) + 0.05, 60.0))
         actions = plan_once()
     return actions
+
+
+def _tripwire(snapshot: LibrarySnapshot, notes: Mapping[str, NoteState], force: bool) -> None:
+    """`planner.check_tripwire` on every note the state DB has (read here, not there)."""
+    planner.check_tripwire(snapshot.all_keys, list(notes.values()), force)
 
 
 def _library_names(
