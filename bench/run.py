@@ -13,7 +13,7 @@ when it exists). Every bridge sync runs in its own process (bench/sync_child.py)
 RSS is its own; its time is the `sync()` call, imports excluded.
 
 The no-op sync starts at least 2.5 s after the full sync ended: the planner reads any note
-modified less than 2 s ago instead of trusting its etag (bridge/plan.py `PlanContext.settled`,
+modified less than 2 s ago instead of trusting its etag (bridge/vault/etag.py `etag_settled`,
 file-system clocks are coarse), which is also how it goes in real use — a sync follows Zotero
 edits, not its own writes within the same second.
 """
@@ -42,7 +42,7 @@ from bench import peer as peer_mod  # noqa: E402
 from bench.floor import measure_floor  # noqa: E402
 from bench.library import GeneratedLibrary, generate  # noqa: E402
 
-SETTLE_S = 2.5  # > bridge.plan.RECENT_NS (2 s)
+SETTLE_S = 2.5  # > bridge.vault.etag.RECENT_NS (2 s)
 REFERENCE_ITEMS = 10_000
 TARGETS = {  # figure: (limit, the size it applies to; None = the reference size)
     "full_over_floor": (3.0, None),

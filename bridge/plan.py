@@ -1,7 +1,10 @@
-"""The planner: desired notes (from the snapshot) vs the state DB vs the vault → actions.
+"""Planning a sync: the pure planner (`bridge.planner`) fed from the vault and the clock.
 
-It only reads: nothing here writes a file or the state DB, so `zob sync --dry-run` is just
-"plan and print", and the planner is tested against an in-memory vault.
+For each note, the facts the planner asks for are gathered here — the note's etag, its text
+when the decision needs it, the time then, a note carrying its key elsewhere — and handed to it
+as data (`_decide`); the action it returns goes on to `apply`, which writes. Nothing here
+writes a file or the state DB, so `zob sync --dry-run` is just "plan and print". `plan_iter`
+reads, decides and yields one note at a time, so a 10,000-item sync never holds all notes.
 """
 
 from __future__ import annotations
@@ -14,17 +17,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Protocol
 
+from bridge import planner
 from bridge.actions import Action, ActionKind
 from bridge.actions import NoteKind as NoteKind  # re-exported, as is Receipt: callers may
 from bridge.actions import Receipt as Receipt  # import the action types from the planner
-from bridge.errors import NoteError, TripwireError
+from bridge.errors import NoteError
 from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
-from bridge.stamps import text_hash
-from bridge.state import NoteState, compress_text
-from bridge.vault.fs import etag_settled
-from bridge.vault.inflight import CUT_MID_LINE, in_flight, remedy, settles_at, settling
-from bridge.vault.merge import StatusChange, merge_note, new_note_text
+from bridge.notestate import NoteState
+from bridge.planner import BASE, BEFORE, FIND, FIRST_SEEN, READ, Look, Sighting
+from bridge.vault.inflight import first_seen
 from bridge.vault.names import NameRegistry, method_stem, paper_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
 
@@ -42,21 +44,20 @@ class VaultView(Protocol):
 
 @dataclass
 class PlanContext:
+    """What planning a note needs beside the note; it is the planner's `Rules` too."""
+
     papers_folder: str
     renderer: Renderer
     force: bool = False
+    # when planning began: an etag older than that (by `RECENT_NS`) is trusted without a read
     now_ns: int = field(default_factory=time.time_ns)
-    # a note the user changed less than this ago is merged once it is quiet (`inflight`)
+    # a note the user changed less than this ago is merged once it is quiet (`vault.settle`)
     settle_ns: int = DEFAULT_SETTLE_NS
     # note id → its text as the bridge last wrote or saw it (`State.seen_text`), if kept
     seen: Callable[[str], str | None] | None = None
     # a command writing a note or two waits for one being saved (`when_quiet`); a sync does
     # not (it defers, then syncs again or leaves it to `zob watch`)
     wait_for_saves: bool = True
-
-    def settled(self, etag: str) -> bool:
-        """See `etag_settled`: recently touched files are checked by content."""
-        return etag_settled(etag, self.now_ns)
 
 
 def plan(
@@ -126,18 +127,8 @@ def when_quiet(plan_once: Callable[[], list[Action]], rounds: int = 4) -> list[A
 
 
 def _tripwire(snapshot: LibrarySnapshot, notes: Mapping[str, NoteState], force: bool) -> None:
-    live = [n for n in notes.values() if n.kind == "paper" and not n.zotero_deleted]
-    if force or not live:
-        return
-    if snapshot.all_keys is not None:
-        missing = sum(1 for n in live if n.note_id not in snapshot.all_keys)
-        if len(snapshot.all_keys) == 0 or missing > len(live) / 2:
-            raise TripwireError(
-                f"the source returned {len(snapshot.all_keys)} items but the vault has"
-                f" {len(live)} paper notes: {missing} would be marked deleted-in-zotero",
-                "check --zotero-dir / the source settings; if the library really shrank,"
-                " run again with --force",
-            )
+    """`planner.check_tripwire` on every note the state DB has (read here, not there)."""
+    planner.check_tripwire(snapshot.all_keys, list(notes.values()), force)
 
 
 def _library_names(
@@ -273,173 +264,58 @@ def plan_note(
     *,
     trashed: bool = False,
 ) -> Action:
-    """Create, merge into, or leave alone one note (paper or method)."""
-    note_id = desired.note_id
-    if note is not None and note.user_deleted and not _came_back(desired, note, path, vault):
-        return Action(
-            ActionKind.UNCHANGED, note_id, note.path, reason="deleted by the user; not recreated"
-        )
-    etag = vault.etag(path)
-    if etag is None and note is not None:
-        moved = vault.find_zotero_key(note_id, note.etag) if desired.kind == "paper" else None
-        if moved is None:
-            return Action(ActionKind.USER_DELETED, note_id, path, state=note)
-        path, etag = moved, vault.etag(moved)
-    status = _status_change(trashed, note)
-    if desired.extra_base.get("reading_hint") and not (note and note.base.get("reading_hint")):
-        status = replace(status, hint_reading=True)
-    if etag is None:
-        return _create(desired, path, trashed)
-    fast = (
-        note is not None
-        and note.etag == etag
-        and note.render_hash == desired.render_hash
-        and note.path == path
-        and status == StatusChange()
-        and (ctx.settled(etag) or _same_content(vault, path, note))
-    )
-    if fast:
-        return Action(ActionKind.UNCHANGED, note_id, path, state=note)
-    return _merge(note_id, path, etag, vault, desired, note, status, ctx)
-
-
-def _came_back(desired: RenderedNote, note: NoteState, path: str, vault: VaultView) -> bool:
-    """A note the user deleted may come back (undo, git checkout, a sync service)."""
-    if vault.etag(path) is not None:
-        return True
-    return desired.kind == "paper" and vault.find_zotero_key(note.note_id) is not None
-
-
-def _same_content(vault: VaultView, path: str, note: NoteState) -> bool:
-    try:
-        return note.content_hash is not None and text_hash(vault.read(path)) == note.content_hash
-    except NoteError:
-        return False
-
-
-def _status_change(trashed: bool, note: NoteState | None) -> StatusChange:
-    if trashed and (note is None or not note.zotero_deleted):
-        return StatusChange(mark_deleted=True)
-    if not trashed and note is not None and note.zotero_deleted:
-        return StatusChange(restore_to=note.prev_status or '"to-read"')
-    return StatusChange()
-
-
-def _create(desired: RenderedNote, path: str, trashed: bool) -> Action:
-    text = new_note_text(desired)
-    properties = {**desired.properties, **desired.initial_properties}
-    if trashed:
-        result = merge_note(path, text, None, None, StatusChange(mark_deleted=True))
-        text, properties = result.text, result.properties
-    state = NoteState(
-        desired.note_id, desired.kind, path, _base(desired), desired.render_hash, None,
-        zotero_deleted=trashed, content_hash=text_hash(text),
+    """Create, merge into, or leave alone one note (paper or method): `planner.plan_note`."""
+    return _decide(
+        lambda seen: planner.plan_note(desired, note, seen, ctx, trashed=trashed),
+        Sighting(path, vault.etag(path)), desired.note_id, note, vault, ctx,
     )  # fmt: skip
-    return Action(
-        ActionKind.CREATE,
-        desired.note_id,
-        path,
-        text=text,
-        state=state,
-        deleted=trashed,
-        properties=properties,
-    )
 
 
-def _merge(
+def _decide(
+    planned: Callable[[Sighting], Action | Look],
+    seen: Sighting,
     note_id: str,
-    path: str,
-    etag: str,
-    vault: VaultView,
-    desired: RenderedNote | None,
     note: NoteState | None,
-    status: StatusChange,
+    vault: VaultView,
     ctx: PlanContext,
 ) -> Action:
-    try:
-        text = vault.read(path)
-    except NoteError as exc:
-        return Action(ActionKind.SKIP, note_id, path, reason=exc.message)
-    held = _being_saved(note_id, path, etag, text, vault, note, ctx)
-    if held is not None:
-        return held
-    try:
-        result = merge_note(path, text, desired, note.base if note else None, status)
-    except NoteError as exc:
-        return Action(ActionKind.SKIP, note_id, path, reason=exc.message)
-    kind_of_note = desired.kind if desired is not None else (note.kind if note else "paper")
-    state = NoteState(
-        note_id, kind_of_note, path,
-        _base(desired, note, result.base_regions) if desired is not None
-        else (note.base if note else {}),
-        desired.render_hash if desired is not None else (note.render_hash if note else ""),
-        etag,
-        zotero_deleted=_zotero_deleted(status, note),
-        prev_status=result.prev_status if status.mark_deleted else (
-            note.prev_status if note and not status.restore_to else None),
-        content_hash=text_hash(result.text),
-    )  # fmt: skip
-    kind = ActionKind.UPDATE if result.text != text else ActionKind.TOUCH
-    seen_z = compress_text(text) if kind == ActionKind.TOUCH else None
-    return Action(
-        kind, note_id, path, text=result.text if kind == ActionKind.UPDATE else None,
-        expected_etag=etag, expected_hash=text_hash(text), state=state, conflicts=result.conflicts,
-        open_conflicts=result.open_conflicts, properties=result.properties,
-        deleted=status.mark_deleted, seen_z=seen_z,
-    )  # fmt: skip
+    """Ask the planner, gathering each fact it asks for (`Look`) until it has decided."""
+    while True:
+        step = planned(seen)
+        if isinstance(step, Action):
+            return step
+        if step.what in seen.looked:  # each fact is gathered once: a second ask is a bug
+            raise AssertionError(f"the planner asked twice for {step}")
+        seen = _look(step, seen, note_id, note, vault, ctx)
 
 
-def _being_saved(
-    note_id: str,
-    path: str,
-    etag: str,
-    text: str,
-    vault: VaultView,
-    note: NoteState | None,
+def _look(
+    look: Look, seen: Sighting, note_id: str, note: NoteState | None, vault: VaultView,
     ctx: PlanContext,
-) -> Action | None:
-    """A `defer` (or `skip`) action when `text` must not be merged into now: the note is
-    being saved, or was left cut short (`bridge.vault.inflight`). None: merge it."""
-    if note is not None and note.content_hash == text_hash(text):
-        return None  # as the bridge left it: no edit of the user's to misread
-    after = vault.etag(path)
-    if after != etag:  # it changed while it was read
-        return _defer(note_id, path, "it changed while it was read", after or etag, ctx)
-    last_size = _size(note.etag) if note is not None else None
-    seen = ctx.seen
-    why = in_flight(text, last_size, (lambda: seen(note_id)) if seen and note else None)
-    if settling(etag, ctx.settle_ns, path):
-        return _defer(note_id, path, why or "it was saved moments ago", etag, ctx)
-    if why is None or why == CUT_MID_LINE:
-        return None
-    return Action(
-        ActionKind.SKIP, note_id, path,
-        reason=f"{path}: {why}, so it looks like a save that did not finish; it was left"
-        f" alone. {remedy(why, note_id)}",
-    )  # fmt: skip
-
-
-def _defer(note_id: str, path: str, why: str, etag: str, ctx: PlanContext) -> Action:
-    return Action(
-        ActionKind.DEFER, note_id, path,
-        reason=f"{path}: being saved ({why}); merged once it settles",
-        settles_at=settles_at(etag, ctx.settle_ns),
-    )  # fmt: skip
-
-
-def _size(etag: str | None) -> int | None:
-    try:
-        return int(etag.split(";")[1]) if etag else None
-    except (IndexError, ValueError):
-        return None
-
-
-def _zotero_deleted(status: StatusChange, note: NoteState | None) -> bool:
-    if status.mark_deleted:
-        return True
-    if status.restore_to is not None:
-        return False
-    return bool(note and note.zotero_deleted)
+) -> Sighting:  # fmt: skip
+    """`seen` with the fact `look` asks for, read from the vault, the clock or the state DB."""
+    if look.what == FIND:
+        moved = vault.find_zotero_key(note_id, note.etag if note is not None else None)
+        moved_etag = vault.etag(moved) if moved is not None else None
+        return seen.having(FIND, moved_to=moved, moved_etag=moved_etag)
+    if look.what == READ:
+        try:
+            text = vault.read(look.path)
+        except NoteError as exc:
+            return seen.having(READ, text=None, unreadable=exc.message)
+        after = vault.etag(look.path)  # a save that began during the read moved it on
+        return seen.having(READ, text=text, etag_after=after, now_ns=time.time_ns())
+    if look.what == BEFORE:
+        before = ctx.seen(note_id) if ctx.seen is not None else None
+        return seen.having(BEFORE, before=before)
+    if look.what == FIRST_SEEN:
+        assert look.etag is not None
+        return seen.having(FIRST_SEEN, first_seen_ns=first_seen(look.path, look.etag, seen.now_ns))
+    if look.what == BASE:
+        assert note is not None
+        note.base  # noqa: B018 - fetched from the state DB now, kept on the note
+        return seen.having(BASE)
+    raise AssertionError(f"the planner asked for {look.what!r}")
 
 
 def _plan_erased(
@@ -454,39 +330,17 @@ def _plan_erased(
             continue
         if note.zotero_deleted or note.user_deleted:
             continue
-        path = note.path
-        etag = vault.etag(path)
-        if etag is None:
-            moved = vault.find_zotero_key(note.note_id, note.etag)
-            if moved is None:
-                actions.append(Action(ActionKind.USER_DELETED, note.note_id, path, state=note))
-                continue
-            path, etag = moved, vault.etag(moved)
-        assert etag is not None
         actions.append(
-            _merge(
-                note.note_id, path, etag, vault, None, note, StatusChange(mark_deleted=True), ctx
+            _decide(
+                lambda seen, note=note: planner.plan_erased(note, seen, ctx),
+                Sighting(note.path, vault.etag(note.path)),
+                note.note_id,
+                note,
+                vault,
+                ctx,
             )
         )
     return actions
-
-
-def _base(
-    desired: RenderedNote, note: NoteState | None = None, regions: dict[str, str] | None = None
-) -> dict | str:
-    """The merge base to remember; `regions`: those rendered from the merged note (the
-    header, `MergeResult.base_regions`) in place of Zotero's."""
-    hint = note is not None and note.base.get("reading_hint")  # given once per note, ever
-    if not desired.extra_base and not hint and not regions:
-        return desired.core_json  # the same JSON the render hash was made from
-    base = {
-        "properties": desired.properties,
-        "regions": {**desired.regions, **(regions or {})},
-        **desired.extra_base,
-    }
-    if hint:
-        base["reading_hint"] = True
-    return base
 
 
 def plan_copies(desired: RenderedNote, vault: VaultView) -> list[Action]:
@@ -497,12 +351,11 @@ def plan_copies(desired: RenderedNote, vault: VaultView) -> list[Action]:
             src = os.stat(source)
         except OSError:
             continue
-        etag = vault.etag(dest)
-        if etag is not None:
-            mtime_ns, size = (int(x) for x in etag.split(";")[:2])
-            if size == src.st_size and mtime_ns >= src.st_mtime_ns:
-                continue
-        actions.append(Action(ActionKind.COPY, desired.note_id, dest, source_path=source))
+        action = planner.plan_copy(
+            desired.note_id, source, dest, src.st_size, src.st_mtime_ns, vault.etag(dest)
+        )
+        if action is not None:
+            actions.append(action)
     return actions
 
 

@@ -17,14 +17,6 @@ BRIDGE = Path(__file__).resolve().parent.parent / "bridge"
 MAX_MODULE_LINES = 700
 MAX_FUNCTION_LINES = 60
 
-# Files over the limit (as paths) and functions (as module.qualname) that splits on other
-# branches are fixing right now (issue 17): each entry is removed when the split lands, and
-# this set then stays empty. Never add to it.
-KNOWN_OVER: set[str] = {
-    "bridge/vault/fs.py",
-    "bridge/vault/links.py",
-}
-
 
 def module_name(path: Path, root: Path = BRIDGE) -> str:
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
@@ -205,7 +197,7 @@ def test_no_module_is_over_the_limit() -> None:
     for path in sorted(BRIDGE.rglob("*.py")):
         lines = len(path.read_text(encoding="utf-8").splitlines())
         relative = path.relative_to(BRIDGE.parent).as_posix()
-        if lines > MAX_MODULE_LINES and relative not in KNOWN_OVER:
+        if lines > MAX_MODULE_LINES:
             over[relative] = lines
     assert not over, f"modules over {MAX_MODULE_LINES} lines (split them): {over}"
 
@@ -216,24 +208,6 @@ def test_no_function_is_over_the_limit() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for qualified, node in functions(tree, name):
             lines = node.end_lineno - node.lineno + 1  # type: ignore[attr-defined]
-            if lines > MAX_FUNCTION_LINES and qualified not in KNOWN_OVER:
+            if lines > MAX_FUNCTION_LINES:
                 over[qualified] = lines
     assert not over, f"functions over {MAX_FUNCTION_LINES} lines (split them): {over}"
-
-
-def test_known_violations_are_still_violations() -> None:
-    """An entry of KNOWN_OVER whose split has landed must leave the set."""
-    sizes = {
-        path.relative_to(BRIDGE.parent).as_posix(): len(path.read_text("utf-8").splitlines())
-        for path in BRIDGE.rglob("*.py")
-    }
-    lengths = {}
-    for name, path in modules().items():
-        for qualified, node in functions(ast.parse(path.read_text("utf-8")), name):
-            lengths[qualified] = node.end_lineno - node.lineno + 1  # type: ignore[attr-defined]
-    fixed = {
-        entry
-        for entry in KNOWN_OVER
-        if sizes.get(entry, 0) <= MAX_MODULE_LINES and lengths.get(entry, 0) <= MAX_FUNCTION_LINES
-    }
-    assert not fixed, f"no longer over the limit, take them out of KNOWN_OVER: {sorted(fixed)}"

@@ -518,10 +518,12 @@ class _SaveInWindow:
         for each in names:
             monkeypatch.setattr(os, each, self._hook(getattr(os, each), each))
         if name == "replace":  # the atomic swap that stands in for the rename on Linux
-            import bridge.vault.fs as fs
+            import bridge.vault.swap as swap_module
 
-            swap = fs._exchange
-            monkeypatch.setattr(fs, "_exchange", self._hook(lambda d, a, b: swap(d, a, b), "swap"))
+            swap = swap_module._exchange
+            monkeypatch.setattr(
+                swap_module, "_exchange", self._hook(lambda d, a, b: swap(d, a, b), "swap")
+            )
 
     def _hook(self, real: Callable[..., Any], name: str) -> Callable[..., Any]:
         def hooked(*args: Any, **kwargs: Any) -> Any:

@@ -16,7 +16,7 @@ from bridge.config import Config
 from bridge.errors import NoteError
 from bridge.state import State
 from bridge.sync import SyncOptions, sync
-from bridge.vault import fs
+from bridge.vault import fs, swap
 from tests.helpers import USER_LINE, ModelSource, make_item, one_paper_vault, settled
 from tests.helpers import retitle as _retitle
 
@@ -50,7 +50,7 @@ def test_without_swap_or_hard_links_the_user_s_file_is_set_aside_and_put_back(
     note.write_bytes(note.read_bytes() + USER_LINE.encode())
     _age(note)
     _retitle(source, item, "New title from Zotero")
-    monkeypatch.setattr(fs, "_RENAME2", None)
+    monkeypatch.setattr(swap, "_RENAME2", None)
     real_link = os.link
 
     def no_links(src, dst, *a, **k):
@@ -288,7 +288,7 @@ def test_put_back_never_deletes_a_save_made_into_the_bridge_s_file(tmp_path, mon
     O by inode only: an editor that saved in place into O meanwhile (open O_TRUNC, write —
     how Obsidian saves) has its newest save deleted with O."""
     vault, source, config, item, note = _edited_then_retitled(tmp_path)
-    real_x = fs._exchange
+    real_x = swap._exchange
     calls = []
 
     def hooked(folder, a, b):
@@ -303,7 +303,7 @@ def test_put_back_never_deletes_a_save_made_into_the_bridge_s_file(tmp_path, mon
                 handle.write(b"an older save\n")
         return done
 
-    monkeypatch.setattr(fs, "_exchange", hooked)
+    monkeypatch.setattr(swap, "_exchange", hooked)
     sync(config, source=source, options=SyncOptions(wait_for_saves=False))
     texts = b"".join(p.read_bytes() for p in note.parent.iterdir() if p.is_file())
     assert b"NEWEST SAVE" in texts, sorted(p.name for p in note.parent.iterdir())
@@ -318,7 +318,7 @@ def test_zob_new_during_a_sync_does_not_sweep_away_the_user_s_file(tmp_path, mon
 
     vault, source, config, item, note = _edited_then_retitled(tmp_path)
     source.put(make_item("Another paper entirely", key="WXYZ6789"))
-    real_x = fs._exchange
+    real_x = swap._exchange
     calls = []
 
     def hooked(folder, a, b):
@@ -339,7 +339,7 @@ def test_zob_new_during_a_sync_does_not_sweep_away_the_user_s_file(tmp_path, mon
         return done
 
     made: list[threading.Thread] = []
-    monkeypatch.setattr(fs, "_exchange", hooked)
+    monkeypatch.setattr(swap, "_exchange", hooked)
     sync(config, source=source, options=SyncOptions(wait_for_saves=False))
     assert calls and made
     made[0].join(timeout=60)

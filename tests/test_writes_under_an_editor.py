@@ -14,7 +14,7 @@ import pytest
 
 from bridge.config import Config
 from bridge.sync import sync
-from bridge.vault import fs
+from bridge.vault import fs, swap
 from tests.helpers import USER_LINE, ModelSource, make_item, one_paper_vault
 from tests.helpers import retitle as _retitle
 
@@ -62,7 +62,7 @@ def _editor_save_around(monkeypatch, note: Path, save: bytes, gap: float, hook: 
 
         monkeypatch.setattr(os, "replace", hooked)
     else:
-        real_x = fs._exchange
+        real_x = swap._exchange
 
         def hooked_x(folder, a, b):
             if not fired and b == note.name:
@@ -70,7 +70,7 @@ def _editor_save_around(monkeypatch, note: Path, save: bytes, gap: float, hook: 
                 start_save()
             return real_x(folder, a, b)
 
-        monkeypatch.setattr(fs, "_exchange", hooked_x)
+        monkeypatch.setattr(swap, "_exchange", hooked_x)
     return fired, threads
 
 
@@ -85,7 +85,7 @@ def test_fallback_without_rename_exchange_keeps_a_save_in_progress(tmp_path, mon
     base = _user_edit(note)
     _retitle(source, item, "New title from Zotero")
     save = base + b"A second paragraph typed just now.\n"
-    monkeypatch.setattr(fs, "_RENAME2", None)  # as on macOS
+    monkeypatch.setattr(swap, "_RENAME2", None)  # as on macOS
     fired, threads = _editor_save_around(monkeypatch, note, save, gap, "replace")
     sync(config, source=source)
     for t in threads:
@@ -191,7 +191,7 @@ def test_swap_back_when_the_note_was_renamed_keeps_the_save_visible(tmp_path, mo
     base = _user_edit(note)
     _retitle(source, item, "New title from Zotero")
     save = base + b"Saved while the bridge wrote.\n"
-    real_x = fs._exchange
+    real_x = swap._exchange
     calls = []
 
     def hooked(folder, a, b):
@@ -205,7 +205,7 @@ def test_swap_back_when_the_note_was_renamed_keeps_the_save_visible(tmp_path, mo
             return ok
         return real_x(folder, a, b)
 
-    monkeypatch.setattr(fs, "_exchange", hooked)
+    monkeypatch.setattr(swap, "_exchange", hooked)
     result = sync(config, source=source)
     monkeypatch.undo()
     visible = {p.name: p.read_bytes() for p in (vault / "Papers").iterdir()}

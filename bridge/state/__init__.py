@@ -17,6 +17,7 @@ All SQL on the state database lives in this package, in layers that import only 
 """
 
 from bridge.errors import StateError
+from bridge.notestate import NoteState, compress_text
 from bridge.state.core import SharedStateError, State
 from bridge.state.db import (
     DB_NAME,
@@ -29,7 +30,7 @@ from bridge.state.db import (
     state_error,
 )
 from bridge.state.marks import SyncMarks, cursor_key
-from bridge.state.notes import NoteIndex, NoteState, compress_text
+from bridge.state.notes import NoteIndex
 from bridge.state.schema import MIGRATIONS
 from bridge.statefolder import STATE_DIRNAME, StateFileRefused
 

@@ -12,56 +12,41 @@ saves in place — truncate, then write — at any moment; docs/RELIABILITY.md):
 1. the note is opened (no links followed) and must still be the file the merge read: the same
    etag and the same bytes;
 2. the merged text goes to a temp file, fsynced: the user's words live there;
-3. temp and note are swapped atomically (`renameat2(RENAME_EXCHANGE)`), so the user's file is
-   still there, under the temp name, held open since step 1;
-4. if it is still the same file with the same bytes, it is deleted: done. If anything wrote to
-   it, or replaced it, after step 1, the swap is undone — the user's file is back in place with
-   whatever they saved, and any write still coming from their editor lands in it — and the note
-   is tried again once it settles.
+3. temp and note are swapped atomically, and the swap undone if anything wrote to the note
+   after step 1 (`bridge.vault.swap`, which has the steps and the fallback where the kernel or
+   file system cannot swap).
 
-Where the kernel or file system cannot swap, the user's file keeps a second name during the
-replace (a hard link, or the file itself renamed aside) and is renamed back the same way.
 New notes skip the per-file fsync; folders are fsynced once per batch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
-import re
 import secrets
 import stat
-import sys
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from bridge.errors import NoteChangedError, NoteError
 from bridge.stamps import digest, text_hash
+from bridge.vault.etag import RECENT_NS, etag_of
+from bridge.vault.etag import etag_settled as _etag_settled
 from bridge.vault.guard import is_zotero_data_dir
+from bridge.vault.keyindex import ZOTERO_KEY, KeyIndex, frontmatter_head
+from bridge.vault.swap import changed, read_all, rename_noreplace, swap_in
+
+__all__ = ["RECENT_NS", "SKIP_DIRS", "Vault", "etag_of", "etag_settled"]
 
 SKIP_DIRS = {".obsidian", ".zotero-bridge", ".trash", ".git"}
-_ZOTERO_KEY = re.compile(r"^zotero_key:\s*['\"]?([23456789A-Z]{8})['\"]?\s*$", re.MULTILINE)
-
-
-RECENT_NS = 2_000_000_000
 
 
 def etag_settled(etag: str, now_ns: int | None = None) -> bool:
-    """True when a file's mtime is old enough that its etag can be trusted alone.
-
-    File systems stamp mtimes with a coarse clock (a few ms): two writes of the same size
-    within one tick share an etag. Recently touched files are therefore checked by content.
-    """
-    try:
-        mtime_ns = int(etag.split(";", 1)[0])
-    except ValueError:
-        return False
-    return (now_ns if now_ns is not None else time.time_ns()) - mtime_ns > RECENT_NS
+    """`bridge.vault.etag.etag_settled`, at this moment unless `now_ns` is given."""
+    return _etag_settled(etag, now_ns if now_ns is not None else time.time_ns())
 
 
 # `stat` relative to an open folder (POSIX; not Windows)
@@ -80,19 +65,7 @@ def _utf8(rel: str) -> bool:
     return True
 
 
-def _frontmatter(head: str) -> str:
-    """The frontmatter at the start of a note's first bytes ("" if none)."""
-    if not head.lstrip("\ufeff").startswith("---"):
-        return ""
-    end = head.find("\n---", 3)
-    return head[: end if end != -1 else len(head)]
-
-
-def etag_of(stat: os.stat_result) -> str:
-    return f"{stat.st_mtime_ns};{stat.st_size};{stat.st_ino}"
-
-
-class Vault:
+class Vault(KeyIndex):
     """File access confined to one vault folder."""
 
     def __init__(self, root: Path) -> None:
@@ -102,9 +75,7 @@ class Vault:
         self._fds: dict[str, int] = {}  # folder → handle (`_folder`), closed with the Vault
         self._finalizer = weakref.finalize(self, _close_all, self._fds)
         self._dirty: set[str] = set()  # folders written to since the last `sync_dirs`
-        self._key_index: dict[str, list[str]] | None = None
-        self._walked: set[str] = set()  # every note the key index's walk read
-        self._keyless: dict[str, str | None] = {}  # those without a key → etag (`zotero_keys`)
+        KeyIndex.__init__(self)
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -210,7 +181,7 @@ class Vault:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise NoteError(rel, "this is not a regular file; it was left untouched")
-            data = _read_all(fd)
+            data = read_all(fd)
         except OSError as exc:
             raise NoteError(rel, f"cannot read the note ({exc.strerror or exc})") from exc
         finally:
@@ -237,63 +208,8 @@ class Vault:
     def stems(self) -> set[str]:
         return {Path(p).stem for p in self.markdown_files()}
 
-    def find_zotero_key(self, key: str, etag: str | None = None) -> str | None:
-        """A note carrying `zotero_key: KEY` anywhere in the vault (moved/renamed notes)."""
-        if self._key_index is None:
-            files = self.markdown_files()
-            self._key_index = self.zotero_keys(files, self._keyless, self._walked)
-        return self.pick(self._key_index.get(key, []), etag)
-
-    def walked(self) -> set[str]:
-        """Every note `find_zotero_key`'s walk read (if it ran)."""
-        return set(self._walked)
-
-    def keyless(self) -> dict[str, str | None]:
-        """The notes of that walk without a `zotero_key` → their etag (`zotero_keys`)."""
-        return dict(self._keyless)
-
-    def zotero_keys(
-        self,
-        rels: Iterable[str],
-        keyless: dict[str, str | None] | None = None,
-        walked: set[str] | None = None,
-    ) -> dict[str, list[str]]:
-        """The notes among `rels` that carry a `zotero_key`, by key (their heads are read).
-
-        `keyless`, when given, receives the notes that were empty when read ("New note" in
-        Obsidian: a missing note's text may be pasted in later) with their etag, taken after
-        the read (a `stat` of every note would cost a walk ~10 %): "" when the note is not
-        empty now or changed within the clock's resolution — it changed after the read, or
-        may have: read it again. `walked` receives every name read."""
-        found: dict[str, list[str]] = {}
-        for rel in rels:
-            text = self._read_head(rel)
-            if walked is not None:
-                walked.add(rel)
-            head = _frontmatter(text) if text else ""
-            match = _ZOTERO_KEY.search(head) if head else None
-            if match:
-                found.setdefault(match.group(1), []).append(rel)
-            elif keyless is not None and text == "":
-                etag = self.etag_or_none(rel)
-                if etag is not None:
-                    settled = etag.split(";")[1] == "0" and etag_settled(etag)
-                    keyless[rel] = etag if settled else ""
-        return found
-
-    def pick(self, found: list[str], etag: str | None) -> str | None:
-        """Of several notes with one key (the user duplicated a note, then moved the
-        original), the one whose inode is `etag`'s — the note the bridge last wrote, as a
-        rename keeps the inode — else the first found."""
-        if not found:
-            return None
-        inode = etag.rsplit(";", 1)[-1] if etag else None
-        if inode is not None and len(found) > 1:
-            for rel in found:
-                current = self.etag(rel)
-                if current is not None and current.rsplit(";", 1)[-1] == inode:
-                    return rel
-        return found[0]
+    def _now_ns(self) -> int:
+        return time.time_ns()
 
     def _read_head(self, rel: str) -> str | None:
         """The note's first bytes, to the end of its frontmatter if it has one (bounded);
@@ -399,7 +315,7 @@ class Vault:
                 rel, "a file with this name appeared during the sync", "run the sync again"
             ) from exc
         except OSError:  # file systems without hard links: rename, never over a file
-            if not _rename_noreplace(folder, tmp, name):
+            if not rename_noreplace(folder, tmp, name):
                 raise NoteChangedError(
                     rel, "a file with this name appeared during the sync", "run the sync again"
                 ) from None
@@ -426,7 +342,7 @@ class Vault:
             folder = self._folder(head, create=False)
             note = os.open(name, _READ_NOTE, dir_fd=folder)
         except FileNotFoundError as exc:
-            raise _changed(rel) from exc
+            raise changed(rel) from exc
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise _link_error(rel) from exc
@@ -439,7 +355,7 @@ class Vault:
                 folder, text.encode("utf-8", "surrogatepass"), fsync=True,
                 mode=held.st_mode & 0o7777, owner=(held.st_uid, held.st_gid),
             )  # fmt: skip
-            self._swap_in(rel, folder, tmp, name, note, before)
+            swap_in(rel, folder, tmp, name, note, before)
         finally:
             os.close(note)
         self._dirty.add(head)
@@ -459,10 +375,10 @@ class Vault:
         if not stat.S_ISREG(stat_now.st_mode):
             raise NoteError(rel, "this is not a regular file; it was left untouched")
         if etag_of(stat_now) != expected_etag:
-            raise _changed(rel)
-        before = _read_all(note)
+            raise changed(rel)
+        before = read_all(note)
         if expected_hash is not None and digest(before) != expected_hash:
-            raise _changed(rel)
+            raise changed(rel)
         # the user's read-only bit is a wish, also when we run as root (os.access says yes)
         mode = stat_now.st_mode
         if not mode & stat.S_IWUSR or not os.access(name, os.W_OK, dir_fd=folder):
@@ -472,99 +388,6 @@ class Vault:
                 "make it writable to receive Zotero's changes",
             )
         return before
-
-    def _swap_in(
-        self, rel: str, folder: int, tmp: str, name: str, note: int, before: bytes
-    ) -> None:
-        """Put `tmp` in `name`'s place unless the note (open as `note`, holding `before`) was
-        written or replaced meanwhile; then the user's file stays and NoteChangedError says so.
-        `tmp` is gone afterwards, or kept visible when it may hold the user's words."""
-        written = os.stat(tmp, dir_fd=folder, follow_symlinks=False)
-        ours = (written.st_ino, etag_of(written))
-        try:
-            swapped = _exchange(folder, tmp, name)
-        except BaseException:
-            _unlink_if(folder, tmp, ours)
-            raise
-        if not swapped:
-            self._replace_keeping_a_link(rel, folder, tmp, name, note, before, ours)
-            return
-        displaced = os.stat(tmp, dir_fd=folder, follow_symlinks=False)
-        if displaced.st_ino == os.fstat(note).st_ino and _read_all(note) == before:
-            os.unlink(tmp, dir_fd=folder)
-            return
-        # saved (in place or by a rename) after the check: the user's file goes back
-        self._put_back(rel, folder, tmp, name, ours)
-        raise _saved_meanwhile(rel)
-
-    def _put_back(self, rel: str, folder: int, kept: str, name: str, ours: tuple[int, str]) -> None:
-        """The user's file (now named `kept`) goes back to `name`, which holds the bridge's
-        text — unless `name` changed again meanwhile (renamed by the user, saved over, saved
-        into in place): then nothing of theirs is overwritten or deleted, and their earlier
-        file stays visible beside the note."""
-        try:
-            if _exchange(folder, kept, name):
-                if _untouched(folder, kept, ours):
-                    os.unlink(kept, dir_fd=folder)
-                    return
-                _exchange(folder, kept, name)  # `name` had changed: undo
-            elif _untouched(folder, name, ours):  # no swap here: replace the bridge's text
-                os.replace(kept, name, src_dir_fd=folder, dst_dir_fd=folder)
-                return
-        except FileNotFoundError:  # the note was renamed meanwhile: its name is free
-            if _rename_noreplace(folder, kept, name):
-                return
-        except OSError:
-            pass
-        raise _kept_beside(rel, folder, kept, name, "saved (and changed again)", "that save")
-
-    def _replace_keeping_a_link(
-        self,
-        rel: str,
-        folder: int,
-        tmp: str,
-        name: str,
-        note: int,
-        before: bytes,
-        ours: tuple[int, str],
-    ) -> None:
-        """Without an atomic swap (macOS before 10.12, NFS, SMB, many FUSE mounts): the
-        user's file keeps a second name during the replace — a hard link, or, where there are
-        none (FAT, exFAT), the file itself renamed aside — so that it can be put back whole,
-        with any write their editor has yet to make landing in it."""
-        keep = f".zob-{secrets.token_hex(6)}.tmp"
-        try:
-            os.link(name, keep, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
-            linked = True
-        except OSError:
-            linked = False
-        try:
-            if not linked:
-                os.rename(name, keep, src_dir_fd=folder, dst_dir_fd=folder)
-            if os.stat(keep, dir_fd=folder, follow_symlinks=False).st_ino != os.fstat(note).st_ino:
-                # another file took the name before ours could: it goes back, untouched
-                self._restore_aside(rel, folder, keep, name, linked)
-                raise _changed(rel)
-            if linked:
-                os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
-            elif not _rename_noreplace(folder, tmp, name):  # the editor made the note anew
-                self._restore_aside(rel, folder, keep, name, linked)
-                raise _changed(rel)
-        except BaseException:
-            _unlink_if(folder, tmp, ours)
-            raise
-        if _read_all(note) == before:
-            os.unlink(keep, dir_fd=folder)
-            return
-        self._put_back(rel, folder, keep, name, ours)
-        raise _saved_meanwhile(rel)
-
-    def _restore_aside(self, rel: str, folder: int, keep: str, name: str, linked: bool) -> None:
-        """Undo `_replace_keeping_a_link`'s second name before the replace happened."""
-        if linked:
-            os.unlink(keep, dir_fd=folder)
-        elif not _rename_noreplace(folder, keep, name):
-            raise _kept_beside(rel, folder, keep, name, "replaced", "the earlier file")
 
     def _write_temp(
         self,
@@ -652,7 +475,7 @@ class Vault:
                 rel = path[len(self._root) + 1 :]
                 head = self._read_head(rel) or ""
                 with contextlib.suppress(OSError):
-                    if _ZOTERO_KEY.search(_frontmatter(head)):
+                    if ZOTERO_KEY.search(frontmatter_head(head)):
                         recovered.append(self._recover(path, rel))
                     else:
                         os.unlink(path)
@@ -701,9 +524,9 @@ class Vault:
         if os.path.islink(self.root / rel):
             raise _link_error(rel)
         if self.etag(rel) != expected_etag:
-            raise _changed(rel)
+            raise changed(rel)
         if expected_hash is not None and digest(path.read_bytes()) != expected_hash:
-            raise _changed(rel)
+            raise changed(rel)
         if not os.stat(path).st_mode & stat.S_IWUSR:
             raise NoteError(
                 rel,
@@ -735,88 +558,6 @@ _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _READ_NOTE = os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _O_CLOEXEC
 
 
-def _load_rename2() -> tuple[Any, int, int] | None:
-    """The C rename with flags, and its flags to swap two names and to never replace one:
-    Linux's `renameat2` (3.15+, glibc 2.28+) or macOS's `renameatx_np` (10.12+); None
-    elsewhere. Python's `os` has no binding, and the one PyPI wrapper (`renameat2`, last
-    released 2022, Linux only) adds nothing over these lines."""
-    if sys.platform.startswith("linux"):
-        symbol, swap, noreplace = "renameat2", 2, 1  # RENAME_EXCHANGE, RENAME_NOREPLACE
-    elif sys.platform == "darwin":
-        symbol, swap, noreplace = "renameatx_np", 2, 4  # RENAME_SWAP, RENAME_EXCL
-    else:
-        return None
-    try:
-        function = getattr(ctypes.CDLL(None, use_errno=True), symbol)
-    except (OSError, AttributeError):
-        return None
-    path, fd = ctypes.c_char_p, ctypes.c_int
-    function.argtypes = [fd, path, fd, path, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function, swap, noreplace
-
-
-_RENAME2 = _load_rename2()
-_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
-
-
-def _rename2(folder: int, src: str, dst: str, *, swap: bool) -> bool:
-    """Rename within one folder, swapping the two names (`swap`) or never over an existing
-    file; False when this kernel or file system cannot."""
-    if _RENAME2 is None:
-        return False
-    function, swap_flag, noreplace_flag = _RENAME2
-    flags = swap_flag if swap else noreplace_flag
-    if function(folder, os.fsencode(src), folder, os.fsencode(dst), flags) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in _UNSUPPORTED:
-        return False
-    raise OSError(code, os.strerror(code), dst)
-
-
-def _exchange(folder: int, a: str, b: str) -> bool:
-    """Swap two names in `folder` atomically; False when that cannot be done here."""
-    return _rename2(folder, a, b, swap=True)
-
-
-def _rename_noreplace(folder: int, src: str, dst: str) -> bool:
-    """Rename, never over an existing file; False when `dst` exists."""
-    try:
-        if _rename2(folder, src, dst, swap=False):
-            return True
-    except FileExistsError:
-        return False
-    try:  # no RENAME_NOREPLACE: check, then rename (a small window, only without hard links)
-        os.stat(dst, dir_fd=folder, follow_symlinks=False)
-        return False
-    except FileNotFoundError:
-        os.rename(src, dst, src_dir_fd=folder, dst_dir_fd=folder)
-        return True
-
-
-def _untouched(folder: int, name: str, ours: tuple[int, str]) -> bool:
-    """`name` is still the bridge's file as written (inode and etag)."""
-    try:
-        there = os.stat(name, dir_fd=folder, follow_symlinks=False)
-    except OSError:
-        return False
-    return (there.st_ino, etag_of(there)) == ours
-
-
-def _kept_beside(
-    rel: str, folder: int, kept: str, name: str, what: str, which: str
-) -> NoteChangedError:
-    """Give the user's file `kept` a visible name beside the note, and say so."""
-    visible = f"{name}.zob-kept-{secrets.token_hex(3)}"
-    os.rename(kept, visible, src_dir_fd=folder, dst_dir_fd=folder)
-    return NoteChangedError(
-        rel,
-        f"the note was {what} while the bridge wrote it; {which} is kept beside it as {visible}",
-        "compare the two and keep what you need; nothing was deleted",
-    )
-
-
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
@@ -831,46 +572,11 @@ def _writable_folder(rel: str, folder: int) -> None:
         )
 
 
-def _unlink_if(folder: int, name: str, ours: tuple[int, str]) -> None:
-    """Remove `name` if it is still the bridge's own temp file."""
-    with contextlib.suppress(OSError):
-        if os.stat(name, dir_fd=folder, follow_symlinks=False).st_ino == ours[0]:
-            os.unlink(name, dir_fd=folder)
-
-
-def _read_all(fd: int) -> bytes:
-    """Every byte of the open file `fd`, from its start."""
-    chunks = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 1 << 20, offset)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        offset += len(chunk)
-
-
 def _close_all(fds: dict[str, int]) -> None:
     for fd in fds.values():
         with contextlib.suppress(OSError):
             os.close(fd)
     fds.clear()
-
-
-def _changed(rel: str) -> NoteChangedError:
-    return NoteChangedError(
-        rel,
-        "the note changed while the bridge was syncing it",
-        "nothing was lost; it is merged once it settles",
-    )
-
-
-def _saved_meanwhile(rel: str) -> NoteChangedError:
-    return NoteChangedError(
-        rel,
-        "the note was saved while the bridge wrote it; the save was kept",
-        "nothing was lost; it is merged once it settles",
-    )
 
 
 def _link_error(rel: str) -> NoteError:

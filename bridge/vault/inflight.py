@@ -1,121 +1,52 @@
-"""Is a note the user's intent, or an editor's save caught halfway?
+"""The settle rules (`bridge.vault.settle`) fed with this process's clock and memory.
 
-Obsidian (like most editors) saves in place: it opens the note with truncate, then writes,
-sometimes in more than one write. Anything that reads the note meanwhile sees it empty or cut
-short. Read as the user's edit, that looks like "everything (or the tail) was deleted"; merged
-and written back, it would replace the user's words with the half the editor had written, and
-the rest of the save would go into the replaced file.
-
-So before a note the user changed is merged into, two questions:
-
-- `in_flight`: does its text look like a save in progress — empty, its frontmatter gone or cut
-  short, or a strict prefix of the text the bridge last wrote or saw that cuts a line in two
-  or loses a managed region? Such a note is never merged into. If it stays that way once
-  settled, it is left alone and reported (the user may have meant it; they are told).
-- `settling`: was it modified within the settle window (`sync.settle_seconds`, 2 s by
-  default: Obsidian saves about two seconds after the last keystroke)? Then it is merged once
-  it is quiet: `zob sync` waits for it, `zob watch` syncs again when it settles.
-
-What no rule here can catch: a save that stalls longer than the settle window between two of
-its writes, whose first part is complete and is not a prefix of what the bridge saw (the user
-added a line, then the save hung). The atomic swap in `bridge.vault.fs` still keeps whatever
-the editor writes *during* the bridge's write; a save that resumes after it goes into a file no
-longer in the vault. Editors write a note in milliseconds; the window is 2 s.
+The rules themselves are pure; what they need from outside is here: the time now, and when
+this process first saw a file whose mtime is ahead of its clock (`first_seen`: such a file
+counts as settled only once it has been seen unchanged for a whole window). The planner's
+driver (`bridge.plan`) and the held cursors (`bridge.retries`) share that memory.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-END_MARKER = "%% zob:end "
-EMPTY = "it is empty"
-NO_FRONTMATTER = "its properties (frontmatter) are missing or cut short"
-# a save caught mid-line while it is recent; once settled, the user's own cut (they deleted
-# the last word of a note that ends without a newline, as Obsidian writes it): merged
-CUT_MID_LINE = "it ends in the middle of a line it had (cut short)"
+from bridge.vault import settle
+from bridge.vault.settle import (
+    CUT_MID_LINE,
+    EMPTY,
+    END_MARKER,
+    NO_FRONTMATTER,
+    frontmatter_complete,
+    in_flight,
+    remedy,
+)
 
-
-def frontmatter_complete(text: str) -> bool:
-    """The text opens with a frontmatter block that is closed by a `---` line."""
-    body = text.lstrip("\ufeff")
-    if not (body.startswith("---\n") or body.startswith("---\r\n")):
-        return False
-    rest = body[3:]
-    return "\n---\n" in rest or "\n---\r\n" in rest or rest.endswith("\n---")
-
-
-def in_flight(
-    text: str, last_size: int | None, seen: Callable[[], str | None] | None
-) -> str | None:
-    """Why `text` looks like a save in progress, or None when it may be the user's intent.
-
-    `last_size`: the byte size of the note as the bridge last wrote or saw it (None: never);
-    `seen`: fetches that text (asked only when the note lost its frontmatter or shrank)."""
-    if not text.strip():
-        return EMPTY
-    if last_size is None:
-        return None
-    complete = frontmatter_complete(text)
-    shorter = len(text.encode("utf-8", "surrogatepass")) < last_size
-    if complete and not shorter:
-        return None
-    before = seen() if seen is not None else None
-    if not complete and (before is None or frontmatter_complete(before)):
-        return NO_FRONTMATTER
-    if before is None or not shorter or len(text) >= len(before) or not before.startswith(text):
-        return None
-    cut = before[len(text) :]
-    if END_MARKER in cut:
-        return "it ends before a managed region does (cut short)"
-    if not text.endswith("\n") and not cut.startswith(("\n", "\r\n")):
-        return CUT_MID_LINE
-    return None
+__all__ = [
+    "CUT_MID_LINE", "EMPTY", "END_MARKER", "NO_FRONTMATTER", "first_seen",
+    "frontmatter_complete", "in_flight", "remedy", "settles_at", "settling",
+]  # fmt: skip
 
 
 def settles_at(etag: str, settle_ns: int) -> float:
-    """When a file with this etag counts as quiet (epoch seconds; for an mtime ahead of the
-    clock, one window from now: `settling`)."""
-    now = time.time_ns()
-    try:
-        mtime_ns = min(int(etag.split(";", 1)[0]), now)
-    except ValueError:
-        return 0.0
-    return (mtime_ns + settle_ns) / 1e9
-
-
-def remedy(why: str, note_id: str) -> str:
-    """What the user can do about a note left alone because it looks cut short (`in_flight`)."""
-    fresh = f"run `zob new {note_id}` once it is deleted, for a fresh note"
-    recovery = "restore it from Obsidian's File recovery (Settings → Core plugins)"
-    if why == EMPTY:
-        return (
-            "If you emptied it on purpose, delete the file: the bridge will not make it again"
-            f" (or {fresh}); otherwise {recovery}"
-        )
-    if why == NO_FRONTMATTER:
-        return f"{recovery[0].upper()}{recovery[1:]}, or {fresh}"
-    return f"If you cut it on purpose, add a line at its end; otherwise {recovery}"
+    """`settle.settles_at` now."""
+    return settle.settles_at(etag, settle_ns, time.time_ns())
 
 
 def settling(etag: str, settle_ns: int, where: str = "", now_ns: int | None = None) -> bool:
-    """The file at `where` was modified within the settle window.
-
-    An mtime ahead of this machine's clock (a network share whose server runs ahead, a sync
-    service) cannot say how long ago the save was: such a file counts as settled only once this
-    process has seen it unchanged for the whole window by its own clock."""
+    """`settle.settling` for the file at `where`, at `now_ns` (now by default); a file with an
+    mtime ahead of the clock is remembered from the first time it is asked about."""
     now = time.time_ns() if now_ns is None else now_ns
-    try:
-        age = now - int(etag.split(";", 1)[0])
-    except ValueError:
-        return False
-    if age >= 0:
-        return age < settle_ns
-    first = _FIRST_SEEN.setdefault((where, etag), now)
+    seen = first_seen(where, etag, now) if settle.mtime_ahead(etag, now) else None
+    return settle.settling(etag, settle_ns, now, seen)
+
+
+def first_seen(where: str, etag: str, now_ns: int) -> int:
+    """When this process first saw the file at `where` with this etag (`now_ns` if never)."""
+    first = _FIRST_SEEN.setdefault((where, etag), now_ns)
     if len(_FIRST_SEEN) > _FIRST_SEEN_MAX:  # a long-lived daemon: forget the oldest
         for key in list(_FIRST_SEEN)[: _FIRST_SEEN_MAX // 2]:
             del _FIRST_SEEN[key]
-    return now - first < settle_ns
+    return first
 
 
 # (path, etag) → when this process first saw a file whose mtime was in its future

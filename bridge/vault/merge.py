@@ -26,7 +26,7 @@ from bridge.vault.notefile import (
     replace_regions,
     wrap_region,
 )
-from bridge.vault.render import LIST_KEYS, RenderedNote
+from bridge.vault.rendered import LIST_KEYS, RenderedNote
 
 DELETED_STATUS = "deleted-in-zotero"
 CALLOUT_HEAD = "> [!warning] zotero-bridge conflict:"

@@ -8,11 +8,9 @@ each managed region come from Jinja2 templates in `obsidian_templates/` or the u
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,68 +23,24 @@ from jinja2.sandbox import SandboxedEnvironment
 from bridge.errors import ConfigError
 from bridge.lineage import Method, MethodGraph, PaperInfo, is_lineage_tag, item_edges, mermaid
 from bridge.model import Annotation, Attachment, Item
-from bridge.stamps import digest
 from bridge.vault import neutralise
 from bridge.vault.header import HEADER, HeaderRenderer
 from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
+from bridge.vault.rendered import (  # the rendered note's types live there (no Jinja)
+    BRIDGE_KEYS,
+    LIST_KEYS,
+    METHOD_KEYS,
+    LinkNames,
+    RenderedNote,
+)
 
-BRIDGE_KEYS = (
-    "title", "aliases", "authors", "year", "venue", "venue_short", "item_type", "doi", "url",
-    "citekey",
-    "zotero_key", "zotero", "pdf", "tags", "collections", "proposes", "extends", "related",
-    "date_added", "date_modified",
-)  # fmt: skip
-METHOD_KEYS = ("type", "proposed_in", "extends")
-LIST_KEYS = frozenset({"aliases", "authors", "tags", "collections", "proposes", "extends",
-                       "proposed_in", "related"})  # fmt: skip
+__all__ = ["BRIDGE_KEYS", "LIST_KEYS", "METHOD_KEYS", "LinkNames", "RenderedNote", "Renderer"]
+
 _VENUE_FIELDS = (
     "publicationTitle", "proceedingsTitle", "conferenceName", "bookTitle", "websiteTitle",
     "repository", "university", "institution", "publisher",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RenderedNote:
-    """What the bridge wants a note to contain; `body` is used only when creating it."""
-
-    note_id: str
-    kind: str
-    properties: dict[str, Any]
-    regions: dict[str, str]
-    initial_properties: dict[str, Any] = field(default_factory=dict)
-    body: str = ""
-    owned_keys: tuple[str, ...] = BRIDGE_KEYS
-    extra_base: dict[str, Any] = field(default_factory=dict)  # remembered in the state DB
-    copies: tuple[tuple[str, str], ...] = ()  # (source file, vault path) to copy alongside
-    # renders the header region again from the note's merged properties (`vault/header.py`)
-    header: HeaderRenderer | None = field(default=None, compare=False, repr=False)
-
-    @cached_property
-    def core_json(self) -> str:
-        """The properties and regions as JSON: hashed for `render_hash`, and stored as the
-        merge base as it is (one serialisation per note, not two)."""
-        core = {"properties": self.properties, "regions": self.regions}
-        return json.dumps(core, sort_keys=True, ensure_ascii=False)
-
-    @cached_property
-    def render_hash(self) -> str:
-        data = self.core_json.encode()  # a lone surrogate raises: the item is skipped
-        return digest(data)
-
-
-@dataclass(frozen=True)
-class LinkNames:
-    """Link text for other notes: Zotero key → paper stem, method name → method stem."""
-
-    papers: Mapping[str, str]
-    methods: Mapping[str, str]
-
-    def paper(self, key: str) -> str | None:
-        return self.papers.get(key)
-
-    def method(self, name: str) -> str:
-        return self.methods.get(name.casefold(), name)
 
 
 class Renderer:
