@@ -58,3 +58,58 @@ def test_a_template_edited_during_a_full_sync_reaches_the_notes_at_the_next_sync
     assert texts and all("LINEAGE-B" in text for text in texts), (
         "the template saved during `sync --full` never reached the notes"
     )
+
+
+# every `meta` key as vaults synced before the typed marks (1c71627) have it, and the mark
+# that must read it: a respelled key loses an existing vault's cursor, hold or digest
+LEGACY_KEYS = {
+    "sync_pending": "pending",
+    "item_keys": "keys_digest",
+    "render_fingerprint": "render_fingerprint",
+    "source": "source",
+    "last_warnings": "last_warnings",
+    "temps_swept": "temps_swept",
+    "lineage_inputs": "lineage_digest",
+    "lineage_problems": "lineage_problems",
+    "missing_papers": "missing_papers",
+    "missing_names": "missing_names",
+    "missing_watch": "missing_watch",
+    "held_cursor_key": "last_cursor_key",
+    "reading_queue_inputs": "queue_digest",
+    "reading_queue_settings": "queue_settings",
+    "daemon": "daemon",
+    "vault_id": "vault_id",
+    "vault_path": "vault_path",
+}
+LEGACY_VALUES = {
+    "sync_pending": ("1", True),
+    "temps_swept": ("12.5", 12.5),
+    "last_warnings": ('["w"]', ["w"]),
+    "lineage_problems": ('["a cycle"]', ["a cycle"]),
+    "daemon": ('{"pid": 7}', {"pid": 7}),
+}
+
+
+def test_the_marks_read_every_key_an_existing_vault_has(tmp_path: Path) -> None:
+    """Rows written under the pre-refactor spellings (raw SQL, as an older build left them)
+    read back through `state.marks`, cursor and held cursor included."""
+    from bridge.state import State, cursor_key
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    key = cursor_key("sqlite", "/home/u/Zotero")
+    assert key == "cursor:sqlite:/home/u/Zotero"
+    with State(vault) as state:
+        here = state.marks.vault_path
+        rows = {name: LEGACY_VALUES.get(name, (f"v-{name}", f"v-{name}")) for name in LEGACY_KEYS}
+        rows["vault_path"] = (here, here)  # the claim stays this vault's
+        with state.transaction():
+            for name, (raw, _) in rows.items():
+                state.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, raw))
+            state.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, "C1"))
+            state.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("held:" + key, "{}"))
+    with State(vault) as state:
+        marks = state.marks
+        for name, attribute in LEGACY_KEYS.items():
+            assert getattr(marks, attribute) == rows[name][1], name
+        assert marks.cursor(key) == "C1" and marks.held(key) == "{}"
