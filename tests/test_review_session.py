@@ -3,6 +3,10 @@ and did not. Each test runs the real sync on a real vault folder."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,3 +117,24 @@ def test_the_marks_read_every_key_an_existing_vault_has(tmp_path: Path) -> None:
         for name, attribute in LEGACY_KEYS.items():
             assert getattr(marks, attribute) == rows[name][1], name
         assert marks.cursor(key) == "C1" and marks.held(key) == "{}"
+
+
+def _zob(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point in a subprocess (its own interpreter, as a user runs it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", *args],
+        capture_output=True, text=True, env=dict(os.environ), timeout=120,
+    )  # fmt: skip
+
+
+def test_status_and_lineage_leave_an_unsynced_vault_untouched(tmp_path: Path) -> None:
+    """`zob status` and `zob lineage` open `reading` sessions: on a vault no sync has seen
+    they must not make the state folder (the vault may be an empty mount point)."""
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    status = _zob("status", "--vault", str(vault), "--source", "sample", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["synced"] is False
+    lineage = _zob("lineage", "NMS", "--vault", str(vault))
+    assert lineage.returncode != 0 and "zob sync" in lineage.stderr + lineage.stdout
+    assert list(vault.iterdir()) == []
