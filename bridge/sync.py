@@ -209,7 +209,10 @@ def read_stage(session: Session, run: SyncRun) -> None:
     start when the settings or templates changed — and keep the items `[filters]` let in."""
     config, state, marks = session.config, session.state, session.marks
     key = cursor_key(run.source.name, _source_id(config))
-    full = run.options.full or marks.render_fingerprint != session.render_fingerprint
+    # taken now, before any note is rendered, even with --full: the marks stage records it
+    # as what the notes were rendered with (a template saved mid-sync must differ from it)
+    fingerprint = session.render_fingerprint
+    full = run.options.full or marks.render_fingerprint != fingerprint
     held = Held.load(state, key)
     # `due` also notes what the held notes are like now (for a full read too)
     due = held is not None and held.due(session.vault_root)
