@@ -21,11 +21,18 @@ import jinja2.bccache
 from jinja2.sandbox import SandboxedEnvironment
 
 from bridge.errors import ConfigError
-from bridge.lineage import Method, MethodGraph, PaperInfo, is_lineage_tag, item_edges, mermaid
+from bridge.lineage import (
+    Method,
+    MethodGraph,
+    PaperInfo,
+    is_lineage_tag,
+    item_edges,
+    mermaid,
+    short_venue,
+)  # fmt: skip
 from bridge.model import Annotation, Attachment, Item
 from bridge.stamps import digest
 from bridge.vault import neutralise
-from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
 
 BRIDGE_KEYS = (
@@ -33,7 +40,7 @@ BRIDGE_KEYS = (
     "zotero_key", "zotero", "pdf", "tags", "collections", "proposes", "extends", "related",
     "date_added", "date_modified",
 )  # fmt: skip
-METHOD_KEYS = ("type", "proposed_in", "extends")
+METHOD_KEYS = ("type", "method_id", "aliases", "proposed_in", "extends")
 LIST_KEYS = frozenset({"aliases", "authors", "tags", "collections", "proposes", "extends",
                        "proposed_in", "related"})  # fmt: skip
 _VENUE_FIELDS = (
@@ -221,21 +228,25 @@ class Renderer:
     # --- method notes --------------------------------------------------------------------
 
     def method(self, method: Method, graph: MethodGraph, depth: int) -> RenderedNote:
-        """A method note: which papers propose it, what it extends, who extends it."""
-        parents = sorted((graph.methods[p].name for p in method.parents), key=str.casefold)
+        """A method note: the papers proposing it, its ancestors and descendants as methods
+        (with the paper that made each step), the papers extending it, and a diagram."""
+        parents = sorted(method.parents, key=graph.order)
         papers = [_paper_row(p) for p in method.proposed_in]
-        extended_by = [_paper_row(p) for p in method.extended_by]
         properties = {
             "type": "method",
+            "method_id": method.key,
+            "aliases": sorted(method.aliases, key=str.casefold),
             "proposed_in": [link(p["stem"]) for p in papers],
-            "extends": [link(method_stem(name)) for name in parents],
+            "extends": [link(graph.stem(key)) for key in parents],
         }
         properties = {k: v for k, v in properties.items() if v not in (None, "", [])}
-        children = sorted((graph.methods[c].name for c in method.children), key=str.casefold)
         context = {
             "name": neutralise.inline(method.name), "papers": papers,
-            "parents": [method_stem(p) for p in parents],
-            "children": [method_stem(c) for c in children], "extended_by": extended_by,
+            "parents": [graph.stem(key) for key in parents],
+            "children": [graph.stem(key) for key in sorted(method.children, key=graph.order)],
+            "ancestors": method_tree(graph, method.key, depth, up=True),
+            "descendants": method_tree(graph, method.key, depth, up=False),
+            "extended_by": [_paper_row(p) for p in method.extended_by],
         }  # fmt: skip
         regions = {
             name: self.render_template("method-region.md.j2", region=name, **context).strip("\n")
@@ -249,9 +260,11 @@ class Renderer:
             "method.md.j2", **context,
             region=lambda name: wrap_region(name, regions.get(name, "")),
         )  # fmt: skip
+        from_papers = sorted(key for key in parents if method.steps.get(key))
         return RenderedNote(
-            note_id=f"method:{method.name.casefold()}", kind="method", properties=properties,
+            note_id=f"method:{method.key}", kind="method", properties=properties,
             regions=regions, body=body, owned_keys=METHOD_KEYS,
+            extra_base={"paper_parents": from_papers},
         )  # fmt: skip
 
     # --- annotations ---------------------------------------------------------------------
@@ -370,12 +383,37 @@ def nearest_color(color: str, palette: list[str]) -> str:
 # --- small helpers ---------------------------------------------------------------------------
 
 
-def _paper_row(paper: PaperInfo) -> dict[str, Any]:
-    return {
-        "stem": paper.stem, "title": neutralise.inline(paper.title),
-        "year": paper.year or "",
-        "venue": neutralise.inline(paper.venue), "pass": paper.reading_pass, "status": paper.status,
-    }  # fmt: skip
+def _paper_row(paper: PaperInfo) -> TemplateRow:
+    return TemplateRow(
+        stem=paper.stem, title=neutralise.inline(paper.title), year=paper.year or "",
+        venue=neutralise.inline(short_venue(paper)),
+        status=neutralise.inline(paper.status), citekey=neutralise.inline(paper.citekey),
+        **{"pass": paper.reading_pass},
+    )  # fmt: skip
+
+
+def method_tree(graph: MethodGraph, key: str, depth: int, *, up: bool) -> list[TemplateRow]:
+    """The ancestors (`up`) or descendants of a method as rows, depth first, each with its
+    `level` (0: next to the method), note name `stem`, and `via`: the papers that made the
+    step (`declared`: the step is written in the method note, no paper makes it)."""
+    rows: list[TemplateRow] = []
+
+    def walk(node: str, level: int, path: frozenset[str]) -> None:
+        method = graph.methods[node]
+        for other in sorted(method.parents if up else method.children, key=graph.order):
+            if other in path:
+                continue  # a cycle: reported elsewhere, shown once
+            child, parent = (node, other) if up else (other, node)
+            via = graph.methods[child].steps.get(parent, [])
+            rows.append(TemplateRow(
+                level=level, stem=graph.stem(other), via=[_paper_row(p) for p in via],
+                declared=not via,
+            ))  # fmt: skip
+            if level + 1 < depth:
+                walk(other, level + 1, path | {other})
+
+    walk(key, 0, frozenset({key}))
+    return rows
 
 
 def link(stem: str) -> str:
