@@ -515,12 +515,13 @@ def plan_methods(
         desired = ctx.renderer.method(method, graph, depth)
         seen.add(desired.note_id)
         note = notes.get(desired.note_id)
-        path = note.path if note else f"{methods_folder}/{method_stem(method.name)}.md"
+        path = note.path if note else f"{methods_folder}/{graph.stem(key)}.md"
         actions.append(plan_note(desired, note, path, vault, ctx))
     for note_id, note in sorted(notes.items()):
         if note.kind != "method" or note_id in seen or note.user_deleted:
             continue
-        orphan = Method(PurePosixPath(note.path).stem)
-        desired = replace(ctx.renderer.method(orphan, graph, depth), note_id=note_id)
+        key, stem = note_id.removeprefix("method:"), PurePosixPath(note.path).stem
+        orphan = Method(stem if stem.casefold() == key else key, stem=stem)
+        desired = ctx.renderer.method(orphan, graph, depth)
         actions.append(plan_note(desired, note, note.path, vault, ctx))
     return actions

@@ -8,6 +8,8 @@ from typing import Any
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError
 from bridge.lineage import MethodGraph, PaperInfo
+from bridge.lineage_notes import read_method_notes
+from bridge.lineage_stage import build_graph
 from bridge.state import STATE_DIRNAME, State
 from bridge.vault.fs import Vault
 from bridge.vault.links import LinkIndex
@@ -23,8 +25,10 @@ def method_graph(config: Config) -> MethodGraph:
     if not (vault_root / STATE_DIRNAME / "state.sqlite").exists():
         raise NotFoundError(f"{vault_root} has not been synced yet", hint="run `zob sync` first")
     with State(vault_root) as state:
-        papers, _ = collect_papers(Vault(vault_root), state, write_cache=False)
-    return MethodGraph.build(papers)
+        vault = Vault(vault_root)
+        papers, _ = collect_papers(vault, state, write_cache=False)
+        notes = read_method_notes(vault, state, config.methods_folder)
+    return build_graph(config, papers, notes.infos)
 
 
 def _paper_json(paper: PaperInfo) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from bridge.actions import Action, ActionKind, Receipt
 from bridge.apply import SyncResult, apply
 from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import ConfigError, NoSpaceError, is_no_space
-from bridge.lineage import MethodGraph, PaperInfo
+from bridge.lineage import PaperInfo
+from bridge.lineage_stage import lineage_inputs, plan_lineage
 from bridge.model import LibrarySnapshot
-from bridge.plan import PlanContext, plan_iter, plan_methods
+from bridge.plan import PlanContext, plan_iter
 from bridge.retries import Held, update_held_cursor
 from bridge.session import Writing, writing
 from bridge.sources import Source
@@ -391,7 +392,7 @@ def _plan_methods(
         return [], None, set()
     fresh, problems = refresh_papers(vault, state, scan, write_cache=write_cache)
     changed = written | set(fresh) | set(scan.dropped)
-    digest = _lineage_digest(config, state) if write_cache else ""
+    digest = _lineage_digest(config, state, vault) if write_cache else ""
     if (
         incremental
         and state.get_meta(LINEAGE_DIGEST) == digest
@@ -400,11 +401,10 @@ def _plan_methods(
         _replay_lineage_problems(state, result, problems)
         return [], None, changed
     papers = all_papers(state, scan, fresh)
-    graph = MethodGraph.build(papers)
-    result.warnings.extend(problems + graph.problems)
-    actions = plan_methods(
-        graph, state.notes("method"), vault, ctx, config.methods_folder, config.mermaid_depth
-    )
+    result.warnings.extend(problems)
+    actions, graph = plan_lineage(
+        config, state, vault, ctx, papers, fresh, result, write=write_cache
+    )  # bridge/lineage_stage.py: method notes, paper Lineage regions, canvases
     if write_cache:
         state.set_meta(LINEAGE_PROBLEMS, json.dumps(graph.problems))
         state.set_meta(LINEAGE_DIGEST, digest)  # forgotten again if a note fails to write
@@ -441,9 +441,13 @@ def _keys_digest(snapshot: LibrarySnapshot) -> str | None:
     return text_hash(text)
 
 
-def _lineage_digest(config: Config, state: State) -> str:
-    """What method notes are rendered from: two settings and the lineage papers' facts."""
-    return json.dumps([config.methods_folder, config.mermaid_depth, state.lineage_facts_digest()])
+def _lineage_digest(config: Config, state: State, vault: Vault) -> str:
+    """What method notes are rendered from: two settings, the lineage papers' facts, and the
+    method notes' own facts and aliases (`lineage_stage.lineage_inputs`)."""
+    return json.dumps(
+        [config.methods_folder, config.mermaid_depth, state.lineage_facts_digest(),
+         lineage_inputs(config, state, vault)]
+    )  # fmt: skip
 
 
 def _same_lineage_settings(digest: str | None, config: Config) -> bool:
@@ -454,8 +458,9 @@ def _same_lineage_settings(digest: str | None, config: Config) -> bool:
 
 
 def _replay_lineage_problems(state: State, result: SyncResult, problems: list[str]) -> None:
-    """The method graph was not rebuilt: its problems are those found when it last was."""
-    result.warnings.extend(problems + json.loads(state.get_meta(LINEAGE_PROBLEMS) or "[]"))
+    """The method graph was not rebuilt: its problems were said when it last was (`zob
+    status` lists them); only the paper notes' own problems are said again."""
+    result.warnings.extend(problems)
     result.unchanged += state.count_notes("method")
 
 

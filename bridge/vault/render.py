@@ -244,8 +244,8 @@ class Renderer:
             "name": neutralise.inline(method.name), "papers": papers,
             "parents": [graph.stem(key) for key in parents],
             "children": [graph.stem(key) for key in sorted(method.children, key=graph.order)],
-            "ancestors": method_tree(graph, method.key, depth, up=True),
-            "descendants": method_tree(graph, method.key, depth, up=False),
+            "ancestors": method_tree(graph, method, depth, up=True),
+            "descendants": method_tree(graph, method, depth, up=False),
             "extended_by": [_paper_row(p) for p in method.extended_by],
         }  # fmt: skip
         regions = {
@@ -392,27 +392,26 @@ def _paper_row(paper: PaperInfo) -> TemplateRow:
     )  # fmt: skip
 
 
-def method_tree(graph: MethodGraph, key: str, depth: int, *, up: bool) -> list[TemplateRow]:
+def method_tree(graph: MethodGraph, root: Method, depth: int, *, up: bool) -> list[TemplateRow]:
     """The ancestors (`up`) or descendants of a method as rows, depth first, each with its
     `level` (0: next to the method), note name `stem`, and `via`: the papers that made the
     step (`declared`: the step is written in the method note, no paper makes it)."""
     rows: list[TemplateRow] = []
 
-    def walk(node: str, level: int, path: frozenset[str]) -> None:
-        method = graph.methods[node]
+    def walk(method: Method, level: int, path: frozenset[str]) -> None:
         for other in sorted(method.parents if up else method.children, key=graph.order):
             if other in path:
                 continue  # a cycle: reported elsewhere, shown once
-            child, parent = (node, other) if up else (other, node)
-            via = graph.methods[child].steps.get(parent, [])
+            child, parent = (method, graph.methods[other]) if up else (graph.methods[other], method)
+            via = child.steps.get(parent.key, [])
             rows.append(TemplateRow(
                 level=level, stem=graph.stem(other), via=[_paper_row(p) for p in via],
                 declared=not via,
             ))  # fmt: skip
             if level + 1 < depth:
-                walk(other, level + 1, path | {other})
+                walk(graph.methods[other], level + 1, path | {other})
 
-    walk(key, 0, frozenset({key}))
+    walk(root, 0, frozenset({root.key}))
     return rows
 
 

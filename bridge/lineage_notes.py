@@ -1,0 +1,176 @@
+"""What the method notes themselves say, for the method graph: the `extends:` the user
+declared there (as `zob new --method X --extends Y` writes it), their `aliases`, and where
+each note is now.
+
+A method note carries a stable id, `method_id: soft-nms`, so a note the user moved to another
+folder or renamed is found again and updated in place rather than counted as deleted. The
+`extends` the bridge itself wrote (from papers) are told apart from the user's by the merge
+base: the bridge remembers which parents came from papers (`paper_parents`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from bridge.errors import NoteError
+from bridge.lineage import MethodNoteInfo, method_names
+from bridge.stamps import digest
+from bridge.state import NoteState, State
+from bridge.vault.fs import Vault
+from bridge.vault.inflight import frontmatter_complete
+from bridge.vault.notefile import parse_note
+
+METHOD_FACTS = "method_note_facts"  # state meta: the last facts read of each method note
+
+
+@dataclass
+class MethodNotes:
+    """Every method note's facts, and the notes found at a new path (note id → path)."""
+
+    infos: list[MethodNoteInfo]
+    moved: dict[str, str]
+    problems: list[str]
+
+    def digest(self) -> str:
+        rows = sorted((i.note_id, i.path, i.declared, i.aliases) for i in self.infos)
+        return digest(json.dumps(rows, ensure_ascii=False).encode())
+
+
+def read_method_notes(vault: Vault, state: State, methods_folder: str) -> MethodNotes:
+    """The method notes the bridge knows (found again when moved) and the notes in the
+    methods folder it does not know yet (made by hand from the core template)."""
+    known = {
+        note_id: note for note_id, note in state.notes("method").items() if not note.user_deleted
+    }
+    cached = _cached(state)
+    folder = _folder_notes(vault, methods_folder)
+    infos: dict[str, MethodNoteInfo] = {}
+    moved: dict[str, str] = {}
+    problems: list[str] = []
+    for note_id, note in sorted(known.items()):
+        path = note.path
+        if vault.etag(path) is None:
+            found = _find_moved(vault, note_id, note.path, folder)
+            if found is None:
+                continue  # deleted by the user: `plan_note` records it
+            path = moved[note_id] = found
+        info = _read_one(vault, note_id, path, note, cached, problems)
+        if info is not None:
+            infos[note_id] = info
+    taken = {i.path for i in infos.values()}
+    for path in folder:
+        if path in taken or path in {n.path for n in known.values()}:
+            continue
+        info = _read_one(vault, None, path, None, cached, problems)
+        if info is not None and info.note_id not in infos and info.note_id not in known:
+            infos[info.note_id] = info
+    return MethodNotes(sorted(infos.values(), key=lambda i: i.note_id), moved, problems)
+
+
+def remember_method_notes(state: State, notes: MethodNotes) -> None:
+    """Record where moved notes are now, and the facts read (used while a note is being
+    saved or has broken YAML)."""
+    for note_id, path in notes.moved.items():
+        state.move_note(note_id, path)
+    facts = {i.note_id: [i.path, list(i.declared), list(i.aliases)] for i in notes.infos}
+    text = json.dumps(facts, ensure_ascii=False, sort_keys=True)
+    if text != state.get_meta(METHOD_FACTS):
+        state.set_meta(METHOD_FACTS, text)
+
+
+def _folder_notes(vault: Vault, folder: str) -> list[str]:
+    """The notes in the methods folder and its subfolders (not the whole vault)."""
+    folder = folder.strip("/")
+    try:
+        root = vault.abs(f"{folder}/x.md").parent
+    except NoteError:
+        return []
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        head = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        prefix = folder if head == "." else f"{folder}/{head}"
+        found += [f"{prefix}/{n}" for n in sorted(filenames) if n.endswith(".md")]
+    return found
+
+
+class _Saving(Exception):
+    """A note being saved (empty, or its frontmatter cut short)."""
+
+
+def _cached(state: State) -> dict[str, list]:
+    try:
+        facts = json.loads(state.get_meta(METHOD_FACTS) or "{}")
+    except ValueError:
+        return {}
+    return facts if isinstance(facts, dict) else {}
+
+
+def _find_moved(vault: Vault, note_id: str, old: str, folder: list[str]) -> str | None:
+    """The note carrying `method_id` of `note_id`: first where a move or a rename most
+    likely took it (the same name anywhere, the methods folder), then anywhere."""
+    stem = PurePosixPath(old).name.casefold()
+    files = list(vault.markdown_files())  # a walk of the vault: only while a note is missing
+    likely = [p for p in files if PurePosixPath(p).name.casefold() == stem] + folder
+    rest = [p for p in files if p not in set(likely)]
+    key = note_id.removeprefix("method:")
+    for path in [*likely, *rest]:
+        if _method_id(vault, path) == key:
+            return path
+    return None
+
+
+def _method_id(vault: Vault, path: str) -> str | None:
+    try:
+        text = vault.read(path)
+    except NoteError:
+        return None
+    if "method_id:" not in text[:4096]:
+        return None
+    try:
+        value = parse_note(path, text).properties.get("method_id")
+    except NoteError:
+        return None
+    return " ".join(str(value).split()).casefold() if isinstance(value, str | int) else None
+
+
+def _read_one(
+    vault: Vault,
+    note_id: str | None,
+    path: str,
+    note: NoteState | None,
+    cached: dict[str, list],
+    problems: list[str],
+) -> MethodNoteInfo | None:
+    """One method note's facts; its last known ones while it is being saved or broken."""
+    try:
+        text = vault.read(path)
+        if not text.strip() or not frontmatter_complete(text):
+            raise _Saving
+        props = parse_note(path, text).properties
+    except (NoteError, _Saving) as exc:
+        if isinstance(exc, NoteError) and note is not None:
+            problems.append(exc.message)
+        last = cached.get(note_id or "")
+        if note_id and isinstance(last, list) and len(last) == 3:
+            return MethodNoteInfo(note_id, path, tuple(last[1]), tuple(last[2]))
+        return None
+    if note_id is None:
+        if props.get("type") != "method" and "method_id" not in props:
+            return None  # some other note in the methods folder
+        own = props.get("method_id")
+        name = own if isinstance(own, str) and own.strip() else PurePosixPath(path).stem
+        note_id = f"method:{' '.join(name.split()).casefold()}"
+    from_papers = {s.casefold() for s in (note.base.get("paper_parents", []) if note else [])}
+    declared = [n for n in method_names(props.get("extends")) if n.casefold() not in from_papers]
+    aliases = [str(a) for a in _list(props.get("aliases")) if str(a).strip()]
+    return MethodNoteInfo(note_id, path, tuple(declared), tuple(aliases))
+
+
+def _list(value: object) -> list:
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str | int | float) and not isinstance(v, bool)]
+    return [value] if isinstance(value, str) else []

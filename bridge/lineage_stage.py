@@ -1,0 +1,188 @@
+"""The methods stage of a sync, lineage side: the method graph from the paper notes AND the
+method notes, method notes planned, paper notes' Lineage regions made to show their own
+properties, the lineage canvases, and problems said once.
+
+`bridge/sync.py` calls `plan_lineage` once per rebuild; everything lineage-specific lives here
+and in `lineage.py`, `lineage_notes.py`, `lineage_canvas.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bridge.actions import Action, ActionKind
+from bridge.config import Config
+from bridge.errors import NoteError
+from bridge.lineage import METHOD_SUFFIX, MethodGraph, MethodNoteInfo, PaperInfo, method_names
+from bridge.lineage_notes import MethodNotes, read_method_notes, remember_method_notes
+from bridge.plan import PlanContext, plan_methods, plan_note
+from bridge.state import State
+from bridge.vault.fs import Vault
+from bridge.vault.inflight import frontmatter_complete
+from bridge.vault.names import method_stem, sanitize
+from bridge.vault.notefile import parse_note, region_texts
+from bridge.vault.render import RenderedNote, link
+
+if TYPE_CHECKING:
+    from bridge.apply import SyncResult
+
+LINEAGE_PROBLEMS = "lineage_problems"  # state meta: the method graph's problems, last found
+
+
+def build_graph(
+    config: Config, papers: list[PaperInfo], notes: list[MethodNoteInfo]
+) -> MethodGraph:
+    """The method graph with every method's note name (`Method.stem`)."""
+    graph = MethodGraph.build(papers, notes, config.lineage_aliases)
+    assign_stems(graph, papers, notes)
+    return graph
+
+
+def assign_stems(graph: MethodGraph, papers: list[PaperInfo], notes: list[MethodNoteInfo]) -> None:
+    """A method's note name: its note's name as it is now (renamed notes included); a new
+    note is named after the method, with ` (method)` when a paper note has that name — a
+    paper note and a method note never share one, so `[[X]]` is never ambiguous."""
+    paper_stems = {p.stem.casefold() for p in papers}
+    current = {graph.aliases.resolve(n.key).casefold(): n.stem for n in notes}
+    for key, method in graph.methods.items():
+        stem = current.get(key) or method_stem(method.name)
+        if key not in current and stem.casefold() in paper_stems:
+            stem += METHOD_SUFFIX
+        method.stem = stem
+
+
+def lineage_inputs(config: Config, state: State, vault: Vault) -> str:
+    """What method notes are rendered from besides the papers' facts: the method notes' own
+    facts and the configured aliases (part of the sync's lineage digest)."""
+    notes = read_method_notes(vault, state, config.methods_folder)
+    return json.dumps([notes.digest(), sorted(config.lineage_aliases.items())])
+
+
+def plan_lineage(
+    config: Config,
+    state: State,
+    vault: Vault,
+    ctx: PlanContext,
+    papers: list[PaperInfo],
+    fresh: dict[str, PaperInfo],
+    result: SyncResult,
+    *,
+    write: bool,
+) -> tuple[list[Action], MethodGraph]:
+    """The method notes' actions, then the paper notes whose Lineage region is behind their
+    own properties. `write` (not a dry run): moved method notes are recorded where they are
+    now, and the lineage canvases are written."""
+    notes = read_method_notes(vault, state, config.methods_folder)
+    graph = build_graph(config, papers, notes.infos)
+    say_once(state, result, notes.problems + graph.problems)
+    known = _known_notes(state, notes, write=write)
+    actions = plan_methods(graph, known, vault, ctx, config.methods_folder, config.mermaid_depth)
+    actions += paper_lineage_actions(graph, state, vault, ctx, fresh)
+    if write:
+        from bridge.lineage_canvas import write_canvases  # noqa: PLC0415 - only when writing
+
+        write_canvases(
+            graph, vault, state, result, planned=actions, methods_folder=config.methods_folder
+        )
+    return actions, graph
+
+
+def _known_notes(state: State, notes: MethodNotes, *, write: bool) -> dict:
+    """The method notes in the state DB, at the path each is found at now."""
+    if write:
+        with state.transaction():
+            remember_method_notes(state, notes)
+        return state.notes("method")
+    known = state.notes("method")
+    for note_id, path in notes.moved.items():
+        if note_id in known:
+            known[note_id] = replace(known[note_id], path=path)
+    return known
+
+
+def say_once(state: State, result: SyncResult, problems: list[str]) -> None:
+    """Warn about the problems not warned about at the last rebuild: a problem that stays
+    is listed by `zob status`, not repeated at every sync."""
+    try:
+        before = set(json.loads(state.get_meta(LINEAGE_PROBLEMS) or "[]"))
+    except ValueError:
+        before = set()
+    result.warnings.extend(p for p in dict.fromkeys(problems) if p not in before)
+
+
+def open_problems(state: State) -> list[str]:
+    """The lineage problems found at the last rebuild (for `zob status`)."""
+    try:
+        problems = json.loads(state.get_meta(LINEAGE_PROBLEMS) or "[]")
+    except ValueError:
+        return []
+    return [str(p) for p in problems] if isinstance(problems, list) else []
+
+
+# --- a paper note's Lineage region follows its own properties --------------------------------
+
+
+def paper_lineage_actions(
+    graph: MethodGraph,
+    state: State,
+    vault: Vault,
+    ctx: PlanContext,
+    fresh: dict[str, PaperInfo],
+) -> list[Action]:
+    """Paper notes read again this sync (edited, or written) whose Lineage region does not
+    show their own `proposes` / `extends` / `related` properties (the user added
+    `extends: ['[[Kalman Filter]]']` in Obsidian): the region is brought in line, merged
+    like any other change (a note being saved is waited for, never written over)."""
+    actions: list[Action] = []
+    for note_id, paper in sorted(fresh.items()):
+        note = state.note(note_id)
+        if note is None or note.kind != "paper" or note.user_deleted:
+            continue
+        regions = note.base.get("regions", {})
+        if "lineage" not in regions:
+            continue
+        if not (paper.proposes or paper.extends) and not regions["lineage"].strip():
+            continue  # nine papers in ten: no lineage, and none shown
+        wanted = _wanted_region(graph, vault, ctx, paper)
+        if wanted is None:
+            continue
+        desired = RenderedNote(
+            note_id, "paper", properties=note.base.get("properties", {}),
+            regions={**regions, "lineage": wanted},
+        )  # fmt: skip
+        action = plan_note(desired, note, paper.path, vault, ctx)
+        if action.kind not in (ActionKind.UNCHANGED, ActionKind.USER_DELETED):
+            actions.append(action)
+    return actions
+
+
+def _wanted_region(
+    graph: MethodGraph, vault: Vault, ctx: PlanContext, paper: PaperInfo
+) -> str | None:
+    """The Lineage region the note's properties call for; None when it shows that already
+    (or the note cannot be read now: being saved, broken)."""
+    try:
+        text = vault.read(paper.path)
+        if not frontmatter_complete(text):
+            return None
+        note = parse_note(paper.path, text)
+        current = region_texts(paper.path, note.body).get("lineage")
+    except NoteError:
+        return None
+    if current is None:
+        return None  # the user removed the region: respect that
+    related = note.properties.get("related")
+    links = {
+        "proposes": [link(_stem(graph, n)) for n in paper.proposes],
+        "extends": [link(_stem(graph, n)) for n in paper.extends],
+        "related": [link(s) for n in method_names(related) if (s := sanitize(n))],
+    }
+    wanted = ctx.renderer.paper_lineage(links)
+    return None if wanted == current else wanted
+
+
+def _stem(graph: MethodGraph, name: str) -> str:
+    method = graph.get(name)
+    return graph.stem(method.key) if method is not None else method_stem(name)
