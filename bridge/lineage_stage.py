@@ -66,20 +66,30 @@ def plan_lineage(
     vault: Vault,
     ctx: PlanContext,
     papers: list[PaperInfo],
-    fresh: dict[str, PaperInfo],
+    changed: set[str],
     result: SyncResult,
     *,
     write: bool,
 ) -> tuple[list[Action], MethodGraph]:
     """The method notes' actions, then the paper notes whose Lineage region is behind their
-    own properties. `write` (not a dry run): moved method notes are recorded where they are
-    now, and the lineage canvases are written."""
+    own properties (`changed`: the paper notes written by this sync or edited). `write`
+    (not a dry run): moved method notes are recorded where they are now, and the lineage
+    canvases are written."""
     notes = read_method_notes(vault, state, config.methods_folder)
     graph = build_graph(config, papers, notes.infos)
     say_once(state, result, notes.problems + graph.problems)
     known = _known_notes(state, notes, write=write)
     actions = plan_methods(graph, known, vault, ctx, config.methods_folder, config.mermaid_depth)
+    edges = _paper_edges(papers)
+    looked = _looked_at(state)
+    fresh = {
+        p.note_id: p
+        for p in papers
+        if p.note_id in changed or looked.get(p.note_id) != edges.get(p.note_id)
+    }
     actions += paper_lineage_actions(graph, state, vault, ctx, fresh)
+    if write and looked != edges:
+        state.set_meta(PAPER_EDGES, json.dumps(edges, sort_keys=True))
     if write:
         from bridge.lineage_canvas import write_canvases  # noqa: PLC0415 - only when writing
 
@@ -87,6 +97,27 @@ def plan_lineage(
             graph, vault, state, result, planned=actions, methods_folder=config.methods_folder
         )
     return actions, graph
+
+
+PAPER_EDGES = "paper_lineage_edges"  # state meta: the edges each paper's region was checked for
+
+
+def _paper_edges(papers: list[PaperInfo]) -> dict[str, str]:
+    """Paper note id → its edges, for the papers with any."""
+    return {
+        p.note_id: json.dumps([p.proposes, p.extends], ensure_ascii=False)
+        for p in papers
+        if p.proposes or p.extends
+    }
+
+
+def _looked_at(state: State) -> dict[str, str]:
+    """The edges each paper note's Lineage region was last checked against."""
+    try:
+        found = json.loads(state.get_meta(PAPER_EDGES) or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _known_notes(state: State, notes: MethodNotes, *, write: bool) -> dict:

@@ -403,7 +403,7 @@ def _plan_methods(
     papers = all_papers(state, scan, fresh)
     result.warnings.extend(problems)
     actions, graph = plan_lineage(
-        config, state, vault, ctx, papers, fresh, result, write=write_cache
+        config, state, vault, ctx, papers, changed, result, write=write_cache
     )  # bridge/lineage_stage.py: method notes, paper Lineage regions, canvases
     if write_cache:
         state.set_meta(LINEAGE_PROBLEMS, json.dumps(graph.problems))

@@ -154,7 +154,7 @@ def _refresh_methods(
     """The new paper may propose or extend methods: method notes follow, as after a sync."""
     papers, problems = collect_papers(vault, state, write_cache=True)
     result.warnings.extend(problems)
-    actions, _ = plan_lineage(config, state, vault, ctx, papers, {}, result, write=True)
+    actions, _ = plan_lineage(config, state, vault, ctx, papers, set(), result, write=True)
     apply(actions, vault, state, result)
     result.actions = actions
 
