@@ -340,25 +340,60 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print {method, proposed_in, extends, extended_by, descendants} as JSON.",
+    help="Print {method, proposed_in, extends, extended_by, descendants} as JSON"
+    " (with --story: the outline's steps).",
+)
+@click.option(
+    "--story",
+    is_flag=True,
+    help="Print a related-work outline (Markdown) of the line through METHOD.",
 )
 def lineage(
-    method: str, config_path: Path | None, vault: Path | None, depth: int, as_json: bool
+    method: str,
+    config_path: Path | None,
+    vault: Path | None,
+    depth: int,
+    as_json: bool,
+    story: bool,
 ) -> None:
     """Print METHOD's lineage: who proposed it, what it extends, what extends it.
 
-    Read from the paper notes as they are now (your own `extends` edits included).
-    Example: `zob lineage NMS` shows Soft-NMS and the papers behind both.
+    Read from the paper notes and method notes as they are now (your own `extends` edits
+    included). METHOD may be an alias, in any case (`zob lineage bn`).
+
+    --story prints the skeleton of a related-work section instead: each step from the
+    earliest ancestor on, with the problem, the paper and year, what it changed and the
+    limit the next step addressed — from your method notes' sections and pass notes, with
+    [[links]] and [@citekeys]; parts still empty are marked with the note to write them in.
+
+    \b
+      zob lineage NMS
+      zob lineage "group normalization" --story > related-work.md
     """
+    config = load(config_path, vault=vault)
+    if story:
+        _print_story(config, method, as_json)
+        return
     from bridge.queries import lineage as query
 
-    info = query(load(config_path, vault=vault), method, depth)
+    info = query(config, method, depth)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
     from bridge.render_terminal import print_lineage
 
     print_lineage(info)
+
+
+def _print_story(config: Any, method: str, as_json: bool) -> None:
+    from bridge.lineage_story import story_markdown
+    from bridge.queries import story
+
+    outline = story(config, method)
+    if as_json:
+        click.echo(json.dumps(outline, ensure_ascii=False, indent=2))
+    else:
+        click.echo(story_markdown(outline), nl=False)
 
 
 @main.command(epilog=EPILOG)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bridge import lineage_story
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError
-from bridge.lineage import MethodGraph, PaperInfo
+from bridge.lineage import Method, MethodGraph, PaperInfo
 from bridge.lineage_notes import read_method_notes
 from bridge.lineage_stage import build_graph
 from bridge.state import STATE_DIRNAME, State
@@ -21,6 +22,11 @@ class NotFoundError(BridgeError):
 
 
 def method_graph(config: Config) -> MethodGraph:
+    return _graph_and_notes(config)[0]
+
+
+def _graph_and_notes(config: Config) -> tuple[MethodGraph, dict[str, str], Vault]:
+    """The method graph, each method note's path by method key, and the vault."""
     vault_root = require_vault(config)
     if not (vault_root / STATE_DIRNAME / "state.sqlite").exists():
         raise NotFoundError(f"{vault_root} has not been synced yet", hint="run `zob sync` first")
@@ -28,7 +34,19 @@ def method_graph(config: Config) -> MethodGraph:
         vault = Vault(vault_root)
         papers, _ = collect_papers(vault, state, write_cache=False)
         notes = read_method_notes(vault, state, config.methods_folder)
-    return build_graph(config, papers, notes.infos)
+    graph = build_graph(config, papers, notes.infos)
+    paths = {k: f"{config.methods_folder}/{graph.stem(k)}.md" for k in graph.methods}
+    for info in notes.infos:
+        key = graph.aliases.resolve(info.key).casefold()
+        paths[key] = info.path
+    return graph, paths, vault
+
+
+def story(config: Config, name: str) -> dict[str, Any]:
+    """`zob lineage METHOD --story`: the related-work outline (`lineage_story.story`)."""
+    graph, paths, vault = _graph_and_notes(config)
+    _known(graph, name)
+    return lineage_story.story(graph, vault, name, paths)
 
 
 def _paper_json(paper: PaperInfo) -> dict[str, Any]:
@@ -45,6 +63,19 @@ def _paper_json(paper: PaperInfo) -> dict[str, Any]:
 def lineage(config: Config, name: str, depth: int) -> dict[str, Any]:
     """The method, who proposed it, what it extends (up), and what extends it (down)."""
     graph = method_graph(config)
+    method = _known(graph, name)
+    return {
+        "method": method.name,
+        "proposed_in": [_paper_json(p) for p in method.proposed_in],
+        "extends": _tree(graph, method.name, depth, up=True),
+        "extended_by": [_paper_json(p) for p in method.extended_by],
+        "descendants": _tree(graph, method.name, depth, up=False),
+        "problems": [p for p in graph.problems if method.name in p],
+    }
+
+
+def _known(graph: MethodGraph, name: str) -> Method:
+    """The method NAME (or an alias of it, any case), or NotFoundError listing some."""
     method = graph.get(name)
     if method is None:
         known = ", ".join(sorted(m.name for m in graph.methods.values())[:20])
@@ -54,14 +85,7 @@ def lineage(config: Config, name: str, depth: int) -> dict[str, Any]:
             if known
             else "tag papers with proposes:X / extends:Y in Zotero, then sync",
         )
-    return {
-        "method": method.name,
-        "proposed_in": [_paper_json(p) for p in method.proposed_in],
-        "extends": _tree(graph, method.name, depth, up=True),
-        "extended_by": [_paper_json(p) for p in method.extended_by],
-        "descendants": _tree(graph, method.name, depth, up=False),
-        "problems": [p for p in graph.problems if method.name in p],
-    }
+    return method
 
 
 def _tree(
