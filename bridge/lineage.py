@@ -216,6 +216,7 @@ class Aliases:
 
     def __init__(self, pairs: Mapping[str, str] | None = None) -> None:
         self._names: dict[str, str] = {}
+        self._written: dict[str, str] = {}  # casefolded alias → as first written
         for alias, name in (pairs or {}).items():
             self.add(alias, name)
 
@@ -223,6 +224,7 @@ class Aliases:
         alias, name = " ".join(alias.split()), " ".join(name.split())
         if alias and name and alias.casefold() != name.casefold():
             self._names.setdefault(alias.casefold(), self.resolve(name))
+            self._written.setdefault(alias.casefold(), alias)
 
     def resolve(self, name: str) -> str:
         seen: set[str] = set()
@@ -234,7 +236,7 @@ class Aliases:
     def of(self, name: str) -> list[str]:
         """Every alias that resolves to `name`, as written."""
         key = name.casefold()
-        return [a for a in self._names if self.resolve(a).casefold() == key]
+        return [self._written[a] for a in self._names if self.resolve(a).casefold() == key]
 
     def items(self) -> list[tuple[str, str]]:
         return sorted(self._names.items())

@@ -45,12 +45,40 @@ def assign_stems(graph: MethodGraph, papers: list[PaperInfo], notes: list[Method
     note is named after the method, with ` (method)` when a paper note has that name — a
     paper note and a method note never share one, so `[[X]]` is never ambiguous."""
     paper_stems = {p.stem.casefold() for p in papers}
-    current = {graph.aliases.resolve(n.key).casefold(): n.stem for n in notes}
+    # a note's own method first: a note named after what is now an alias keeps its name
+    current = {n.key: n.stem for n in notes if n.key in graph.methods}
+    for note in notes:
+        current.setdefault(graph.aliases.resolve(note.key).casefold(), note.stem)
     for key, method in graph.methods.items():
         stem = current.get(key) or method_stem(method.name)
         if key not in current and stem.casefold() in paper_stems:
             stem += METHOD_SUFFIX
         method.stem = stem
+
+
+METHOD_LINKS = "method_links"  # state meta: `method_links`, from the last rebuild
+
+
+def link_names(graph: MethodGraph) -> dict[str, str]:
+    """Method name or alias (casefolded) → its note's name, where that differs from what
+    the name alone gives (`method_stem`): what links to methods in paper notes must target."""
+    names: dict[str, str] = {}
+    for key, method in graph.methods.items():
+        if graph.stem(key) != method_stem(method.name):
+            names[key] = graph.stem(key)
+    for alias, name in graph.aliases.items():
+        method = graph.get(name)
+        if method is not None and graph.stem(method.key) != method_stem(alias):
+            names[alias] = graph.stem(method.key)
+    return names
+
+
+def method_links(state: State) -> dict[str, str]:
+    try:
+        found = json.loads(state.get_meta(METHOD_LINKS) or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def lineage_inputs(config: Config, state: State, vault: Vault) -> str:
@@ -80,7 +108,7 @@ def plan_lineage(
     say_once(state, result, notes.problems + graph.problems)
     known = _known_notes(state, notes, write=write)
     actions = plan_methods(graph, known, vault, ctx, config.methods_folder, config.mermaid_depth)
-    edges = _paper_edges(papers)
+    edges = _paper_edges(graph, papers)
     looked = _looked_at(state)
     fresh = {
         p.note_id: p
@@ -90,6 +118,10 @@ def plan_lineage(
     actions += paper_lineage_actions(graph, state, vault, ctx, fresh)
     if write and looked != edges:
         state.set_meta(PAPER_EDGES, json.dumps(edges, sort_keys=True))
+    links = link_names(graph)
+    if write and links != method_links(state):
+        state.set_meta(METHOD_LINKS, json.dumps(links, ensure_ascii=False, sort_keys=True))
+    ctx.renderer.method_links = links
     if write:
         from bridge.lineage_canvas import write_canvases  # noqa: PLC0415 - only when writing
 
@@ -102,10 +134,13 @@ def plan_lineage(
 PAPER_EDGES = "paper_lineage_edges"  # state meta: the edges each paper's region was checked for
 
 
-def _paper_edges(papers: list[PaperInfo]) -> dict[str, str]:
-    """Paper note id → its edges, for the papers with any."""
+def _paper_edges(graph: MethodGraph, papers: list[PaperInfo]) -> dict[str, str]:
+    """Paper note id → the notes its edges link to, for the papers with any."""
     return {
-        p.note_id: json.dumps([p.proposes, p.extends], ensure_ascii=False)
+        p.note_id: json.dumps(
+            [[_stem(graph, n) for n in p.proposes], [_stem(graph, n) for n in p.extends]],
+            ensure_ascii=False,
+        )
         for p in papers
         if p.proposes or p.extends
     }
@@ -176,24 +211,35 @@ def paper_lineage_actions(
             continue
         if not (paper.proposes or paper.extends) and not regions["lineage"].strip():
             continue  # nine papers in ten: no lineage, and none shown
-        wanted = _wanted_region(graph, vault, ctx, paper)
-        if wanted is None:
-            continue
+        found = _wanted_region(graph, vault, ctx, paper)
+        properties = note.base.get("properties", {})
+        relinked = _relinked(graph, properties)
+        if found is None or (found[0] == found[1] and relinked == properties):
+            continue  # as it should be (or cannot be read now: being saved, broken)
         desired = RenderedNote(
-            note_id, "paper", properties=note.base.get("properties", {}),
-            regions={**regions, "lineage": wanted},
-        )  # fmt: skip
+            note_id, "paper", properties=relinked, regions={**regions, "lineage": found[0]}
+        )
         action = plan_note(desired, note, paper.path, vault, ctx)
         if action.kind not in (ActionKind.UNCHANGED, ActionKind.USER_DELETED):
             actions.append(action)
     return actions
 
 
+def _relinked(graph: MethodGraph, properties: dict) -> dict:
+    """The bridge's `proposes` / `extends` links, to the method notes' names as they are
+    now (as `Renderer.method_link` gives them at the paper's next render)."""
+    relinked = dict(properties)
+    for key in ("proposes", "extends"):
+        if isinstance(properties.get(key), list):
+            relinked[key] = [link(_stem(graph, n)) for n in method_names(properties[key])]
+    return relinked
+
+
 def _wanted_region(
     graph: MethodGraph, vault: Vault, ctx: PlanContext, paper: PaperInfo
-) -> str | None:
-    """The Lineage region the note's properties call for; None when it shows that already
-    (or the note cannot be read now: being saved, broken)."""
+) -> tuple[str, str] | None:
+    """The Lineage region the note's properties call for, and the one it has; None when
+    the note cannot be read now (being saved, broken) or has no such region."""
     try:
         text = vault.read(paper.path)
         if not frontmatter_complete(text):
@@ -210,8 +256,7 @@ def _wanted_region(
         "extends": [link(_stem(graph, n)) for n in paper.extends],
         "related": [link(s) for n in method_names(related) if (s := sanitize(n))],
     }
-    wanted = ctx.renderer.paper_lineage(links)
-    return None if wanted == current else wanted
+    return ctx.renderer.paper_lineage(links), current
 
 
 def _stem(graph: MethodGraph, name: str) -> str:

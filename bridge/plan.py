@@ -25,7 +25,7 @@ from bridge.state import NoteState, compress_text
 from bridge.vault.fs import etag_settled
 from bridge.vault.inflight import CUT_MID_LINE, in_flight, remedy, settles_at, settling
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
-from bridge.vault.names import NameRegistry, method_stem, paper_stem
+from bridge.vault.names import NameRegistry, paper_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
 
 DEFAULT_SETTLE_NS = 2_000_000_000
@@ -157,7 +157,7 @@ def _library_names(
         for item in items:
             edges = item_edges(item, renderer.proposes_prefix, renderer.extends_prefix)
             for name in (*edges.proposes, *edges.extends):
-                methods.setdefault(name.casefold(), method_stem(name))
+                methods.setdefault(name.casefold(), renderer.method_link(name))
             yield item
 
     paths = _assign_paths(noting_methods(items), notes, vault, ctx.papers_folder, lazy=lazy)

@@ -17,7 +17,7 @@ from bridge.apply import SyncResult, apply
 from bridge.config import APP_NAME, Config, require_vault
 from bridge.errors import ConfigError, NoSpaceError, is_no_space
 from bridge.lineage import PaperInfo
-from bridge.lineage_stage import lineage_inputs, plan_lineage
+from bridge.lineage_stage import lineage_inputs, method_links, plan_lineage
 from bridge.model import LibrarySnapshot
 from bridge.plan import PlanContext, plan_iter
 from bridge.retries import Held, update_held_cursor
@@ -107,6 +107,7 @@ def plan_context(
 ) -> PlanContext:
     """What planning a note needs beside the note: settings, and the texts last seen.
     `wait`: wait for a note being saved before planning it again (`plan.when_quiet`)."""
+    renderer.method_links = method_links(state)  # links to methods: aliases, renamed notes
     return PlanContext(
         config.papers_folder, renderer, force=force,
         settle_ns=int(config.settle_seconds * 1e9), seen=state.seen_text, wait_for_saves=wait,

@@ -33,6 +33,7 @@ from bridge.lineage import (
 from bridge.model import Annotation, Attachment, Item
 from bridge.stamps import digest
 from bridge.vault import neutralise
+from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
 
 BRIDGE_KEYS = (
@@ -105,6 +106,10 @@ class Renderer:
         cache_dir: Path | None = None,
     ) -> None:
         self._lineage_cache: dict[tuple[tuple[str, ...], ...], str] = {}
+        # method name or alias (casefolded) → its note's name, where that is not the name
+        # itself (an alias, ` (method)` beside a paper note, a renamed note): set from the
+        # state by `plan_context` (`lineage_stage.method_links`)
+        self.method_links: dict[str, str] = {}
         self.language = language
         self.env = _environment(templates_dir, cache_dir)
         self.color_sections = color_sections or {}
@@ -226,6 +231,10 @@ class Renderer:
         }
 
     # --- method notes --------------------------------------------------------------------
+
+    def method_link(self, name: str) -> str:
+        """The note name a link to the method NAME (or an alias of it) targets."""
+        return self.method_links.get(name.casefold()) or method_stem(name)
 
     def method(self, method: Method, graph: MethodGraph, depth: int) -> RenderedNote:
         """A method note: the papers proposing it, its ancestors and descendants as methods
