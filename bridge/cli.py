@@ -223,6 +223,14 @@ def sync(
     _finish(result)
 
 
+# the demo shows aliases at work: `zob lineage bn`, `extends: ['[[GN]]']` (see [lineage.aliases])
+DEMO_ALIASES = {
+    "BN": "Batch Normalization",
+    "IN": "Instance Normalization",
+    "GN": "Group Normalization",
+}
+
+
 @main.command(epilog=EPILOG)
 @click.argument("vault", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
@@ -237,7 +245,9 @@ def demo(vault: Path, language: str, as_json: bool) -> None:
     """Sync the bundled sample library (19 classic papers) into VAULT.
 
     No Zotero needed: this shows what the bridge makes — three-pass paper notes, highlights
-    grouped by colour, and method lineage (NMS → Soft-NMS, BN + IN → GN, VAE → CVAE).
+    grouped by colour, and method lineage (NMS → Soft-NMS, BN + IN → GN, VAE → CVAE): method
+    notes with clickable diagrams, a canvas per lineage in Lineage/, and
+    `zob lineage gn --story` for a related-work outline.
     Run it again on the same vault and it re-syncs like `zob sync`, keeping your edits.
     """
     from bridge.config import Config
@@ -249,13 +259,16 @@ def demo(vault: Path, language: str, as_json: bool) -> None:
         vault.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.UsageError(f"cannot create {vault}: {exc.strerror or exc}") from exc
-    config = Config().with_overrides(vault=vault, source="sample", language=language)
+    config = Config().with_overrides(
+        vault=vault, source="sample", language=language, lineage_aliases=DEMO_ALIASES
+    )
     result = run_sync(config)
     print_result(result, as_json)
     if not as_json:
         click.echo(
             f"Open {config.vault} as a vault in Obsidian; start with "
-            f"{config.papers_folder}/ and {config.methods_folder}/."
+            f"{config.papers_folder}/, {config.methods_folder}/ and Lineage/ (canvases);"
+            f" try `zob lineage gn --story --vault {config.vault}`."
         )
     _finish(result)
 
