@@ -176,6 +176,7 @@ class MethodNoteInfo:
     path: str
     declared: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    etag: str | None = field(default=None, compare=False)  # when its facts were read
 
     @property
     def stem(self) -> str:

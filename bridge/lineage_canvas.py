@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from bridge.actions import Action, ActionKind, Receipt
 from bridge.errors import NoteError
 from bridge.lineage import MethodGraph
 from bridge.stamps import digest, text_hash
@@ -24,7 +25,6 @@ from bridge.vault import neutralise
 from bridge.vault.fs import Vault
 
 if TYPE_CHECKING:
-    from bridge.actions import Action, Receipt
     from bridge.apply import SyncResult
 
 CANVAS_FOLDER = "Lineage"
@@ -59,7 +59,8 @@ def canvas_path(graph: MethodGraph, part: list[str]) -> str:
 
 
 def build_canvas(graph: MethodGraph, part: list[str], paths: dict[str, str]) -> dict[str, Any]:
-    """The JSON Canvas of one lineage. `paths`: method key → its note's vault path."""
+    """The JSON Canvas of one lineage. `paths`: method key → its note's vault path (a
+    method without one, its note deleted by the user, is a text node)."""
     columns: dict[int, list[str]] = {}
     years = sorted({graph.methods[k].year or 9999 for k in part})
     for key in sorted(part, key=graph.order):
@@ -68,7 +69,7 @@ def build_canvas(graph: MethodGraph, part: list[str], paths: dict[str, str]) -> 
     for column, keys in sorted(columns.items()):
         x, y = column * (GROUP_W + COLUMN_GAP), 0
         for key in keys:
-            y = _method_group(graph, key, paths[key], x, y, nodes) + ROW_GAP
+            y = _method_group(graph, key, paths.get(key), x, y, nodes) + ROW_GAP
     edges = []
     for key in part:
         for child in sorted(graph.methods[key].children, key=graph.order):
@@ -81,7 +82,7 @@ def build_canvas(graph: MethodGraph, part: list[str], paths: dict[str, str]) -> 
 
 
 def _method_group(
-    graph: MethodGraph, key: str, path: str, x: int, y: int, nodes: list[dict[str, Any]]
+    graph: MethodGraph, key: str, path: str | None, x: int, y: int, nodes: list[dict[str, Any]]
 ) -> int:
     """The group of one method at (x, y): its note, then its papers. Returns its bottom."""
     method = graph.methods[key]
@@ -92,8 +93,13 @@ def _method_group(
         "height": height, "label": neutralise.inline(method.name),
     })  # fmt: skip
     inner_x, inner_y = x + PAD, y + LABEL + PAD
+    shown = (
+        {"type": "file", "file": path}
+        if path
+        else {"type": "text", "text": neutralise.inline(method.name)}
+    )
     nodes.append({
-        "id": _id("method", key), "type": "file", "file": path, "x": inner_x, "y": inner_y,
+        "id": _id("method", key), **shown, "x": inner_x, "y": inner_y,
         "width": METHOD_W, "height": METHOD_H, "color": "6",
     })  # fmt: skip
     inner_y += METHOD_H + PAD
@@ -127,11 +133,16 @@ def write_canvases(
 ) -> list[str]:
     """Write each lineage's canvas when it changed and the user has not edited it. Returns
     the paths written. `planned`: the method notes' actions (where each note will be)."""
-    where = {a.note_id: a.path for a in planned}
+    where = {a.note_id: a.path for a in planned if not _gone(a)}
+    gone = {a.note_id for a in planned if _gone(a)}
     managed = _managed(state)
     written: list[str] = []
     for part in lineages(graph):
-        paths = {k: where.get(f"method:{k}", f"{methods_folder}/{graph.stem(k)}.md") for k in part}
+        paths = {
+            k: where.get(f"method:{k}", f"{methods_folder}/{graph.stem(k)}.md")
+            for k in part
+            if f"method:{k}" not in gone
+        }
         path = canvas_path(graph, part)
         text = canvas_text(build_canvas(graph, part, paths))
         try:
@@ -142,6 +153,13 @@ def write_canvases(
     if written or json.dumps(managed, sort_keys=True) != state.get_meta(CANVASES):
         state.set_meta(CANVASES, json.dumps(managed, sort_keys=True))
     return written
+
+
+def _gone(action: Action | Receipt) -> bool:
+    """A method note the user deleted (it is not made again): shown as text, not a file."""
+    return action.kind == ActionKind.USER_DELETED or (
+        action.kind == ActionKind.UNCHANGED and action.reason.startswith("deleted by the user")
+    )
 
 
 def _managed(state: State) -> dict[str, str]:

@@ -19,7 +19,7 @@ from bridge.errors import NoteError
 from bridge.lineage import MethodNoteInfo, method_names
 from bridge.stamps import digest
 from bridge.state import NoteState, State
-from bridge.vault.fs import Vault
+from bridge.vault.fs import Vault, etag_settled
 from bridge.vault.inflight import frontmatter_complete
 from bridge.vault.notefile import parse_note
 
@@ -28,7 +28,9 @@ METHOD_FACTS = "method_note_facts"  # state meta: the last facts read of each me
 
 @dataclass
 class MethodNotes:
-    """Every method note's facts, and the notes found at a new path (note id → path)."""
+    """Every method note's facts, and the notes found at a new path (note id → path).
+    The facts are cached by etag (state meta `method_note_facts`): a sync reads only the
+    method notes that changed."""
 
     infos: list[MethodNoteInfo]
     moved: dict[str, str]
@@ -75,7 +77,12 @@ def remember_method_notes(state: State, notes: MethodNotes) -> None:
     saved or has broken YAML)."""
     for note_id, path in notes.moved.items():
         state.move_note(note_id, path)
-    facts = {i.note_id: [i.path, list(i.declared), list(i.aliases)] for i in notes.infos}
+    remember_facts(state, notes)
+
+
+def remember_facts(state: State, notes: MethodNotes) -> None:
+    """Cache the facts read, by each note's etag."""
+    facts = {i.note_id: [i.path, list(i.declared), list(i.aliases), i.etag] for i in notes.infos}
     text = json.dumps(facts, ensure_ascii=False, sort_keys=True)
     if text != state.get_meta(METHOD_FACTS):
         state.set_meta(METHOD_FACTS, text)
@@ -146,6 +153,13 @@ def _read_one(
     problems: list[str],
 ) -> MethodNoteInfo | None:
     """One method note's facts; its last known ones while it is being saved or broken."""
+    last = cached.get(note_id or "")
+    etag = vault.etag_or_none(path)
+    if (
+        note_id and isinstance(last, list) and len(last) == 4 and last[0] == path
+        and etag is not None and last[3] == etag and etag_settled(etag)
+    ):  # fmt: skip
+        return MethodNoteInfo(note_id, path, tuple(last[1]), tuple(last[2]), etag)
     try:
         text = vault.read(path)
         if not text.strip() or not frontmatter_complete(text):
@@ -154,8 +168,7 @@ def _read_one(
     except (NoteError, _Saving) as exc:
         if isinstance(exc, NoteError) and note is not None:
             problems.append(exc.message)
-        last = cached.get(note_id or "")
-        if note_id and isinstance(last, list) and len(last) == 3:
+        if note_id and isinstance(last, list) and len(last) == 4:
             return MethodNoteInfo(note_id, path, tuple(last[1]), tuple(last[2]))
         return None
     if note_id is None:
@@ -167,7 +180,7 @@ def _read_one(
     from_papers = {s.casefold() for s in (note.base.get("paper_parents", []) if note else [])}
     declared = [n for n in method_names(props.get("extends")) if n.casefold() not in from_papers]
     aliases = [str(a) for a in _list(props.get("aliases")) if str(a).strip()]
-    return MethodNoteInfo(note_id, path, tuple(declared), tuple(aliases))
+    return MethodNoteInfo(note_id, path, tuple(declared), tuple(aliases), etag)
 
 
 def _list(value: object) -> list:

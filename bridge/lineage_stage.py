@@ -16,7 +16,12 @@ from bridge.actions import Action, ActionKind
 from bridge.config import Config
 from bridge.errors import NoteError
 from bridge.lineage import METHOD_SUFFIX, MethodGraph, MethodNoteInfo, PaperInfo, method_names
-from bridge.lineage_notes import MethodNotes, read_method_notes, remember_method_notes
+from bridge.lineage_notes import (
+    MethodNotes,
+    read_method_notes,
+    remember_facts,
+    remember_method_notes,
+)  # fmt: skip
 from bridge.plan import PlanContext, plan_methods, plan_note
 from bridge.state import State
 from bridge.vault.fs import Vault
@@ -85,6 +90,7 @@ def lineage_inputs(config: Config, state: State, vault: Vault) -> str:
     """What method notes are rendered from besides the papers' facts: the method notes' own
     facts and the configured aliases (part of the sync's lineage digest)."""
     notes = read_method_notes(vault, state, config.methods_folder)
+    remember_facts(state, notes)  # the next sync reads only the notes changed since
     return json.dumps([notes.digest(), sorted(config.lineage_aliases.items())])
 
 
@@ -106,6 +112,8 @@ def plan_lineage(
     notes = read_method_notes(vault, state, config.methods_folder)
     graph = build_graph(config, papers, notes.infos)
     say_once(state, result, notes.problems + graph.problems)
+    if write:
+        state.set_meta(LINEAGE_PROBLEMS, json.dumps(graph.problems))
     known = _known_notes(state, notes, write=write)
     actions = plan_methods(graph, known, vault, ctx, config.methods_folder, config.mermaid_depth)
     edges = _paper_edges(graph, papers)

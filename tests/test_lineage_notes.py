@@ -298,14 +298,14 @@ def assert_json_canvas(vault: Path, path: Path) -> dict:
     ids = [n["id"] for n in canvas["nodes"]] + [e["id"] for e in canvas["edges"]]
     assert len(ids) == len(set(ids))
     for node in canvas["nodes"]:
-        assert node["type"] in ("file", "group")
+        assert node["type"] in ("file", "group", "text")
         assert all(isinstance(node[k], int) for k in ("x", "y", "width", "height"))
         if node["type"] == "file":
             assert (vault / node["file"]).is_file(), node["file"]
     for edge in canvas["edges"]:
         assert {edge["fromNode"], edge["toNode"]} <= set(ids) and edge["label"] == "extends"
-    for kind in ("file", "group"):  # papers sit inside their method's group, nothing else overlaps
-        same = [n for n in canvas["nodes"] if n["type"] == kind]
+    for kinds in (("file", "text"), ("group",)):  # papers sit in their method's group
+        same = [n for n in canvas["nodes"] if n["type"] in kinds]
         assert not any(nodes_overlap(a, b) for a, b in combinations(same, 2))
     return canvas
 
@@ -373,3 +373,14 @@ def test_story_runs_from_bn_and_in_to_gn(demo_copy: Path) -> None:
     assert [s["method"] for s in data["steps"]][-1] == "Group Normalization"
     assert data["steps"][0]["parts"]["limitation"]["empty"] is False
     assert data["empty_parts"] > 0
+
+
+def test_a_deleted_method_note_stays_out_of_the_canvas(demo_copy: Path) -> None:
+    (demo_copy / "Methods" / "Soft-NMS.md").unlink()
+    run("new", "--vault", str(demo_copy), "--source", "sample", "--method", "Soft-NMS v2",
+        "--extends", "Soft-NMS")  # fmt: skip
+    assert not (demo_copy / "Methods" / "Soft-NMS.md").exists()  # not made again
+    canvas = assert_json_canvas(demo_copy, demo_copy / "Lineage" / "NMS.canvas")
+    texts = [n["text"] for n in canvas["nodes"] if n["type"] == "text"]
+    assert texts == ["Soft-NMS"]  # shown by name, its arrows kept
+    assert len(canvas["edges"]) == 2
