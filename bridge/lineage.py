@@ -199,6 +199,7 @@ class Method:
     steps: dict[str, list[PaperInfo]] = field(default_factory=dict)
     aliases: set[str] = field(default_factory=set)
     stem: str = ""  # its note's name (`Soft-NMS`, or `X (method)` beside a paper note X)
+    path: str = ""  # where its note is, when it has one (moved, or made by hand in a subfolder)
     declared: set[str] = field(default_factory=set)  # parent keys from its own note
 
     @property

@@ -52,10 +52,12 @@ def read_method_notes(vault: Vault, state: State, methods_folder: str) -> Method
     infos: dict[str, MethodNoteInfo] = {}
     moved: dict[str, str] = {}
     problems: list[str] = []
+    everywhere: list[str] = []  # the vault's notes, listed once if a note is missing
     for note_id, note in sorted(known.items()):
         path = note.path
         if vault.etag(path) is None:
-            found = _find_moved(vault, note_id, note.path, folder)
+            everywhere = everywhere or list(vault.markdown_files())
+            found = _find_moved(vault, note_id, note.path, folder, everywhere)
             if found is None:
                 continue  # deleted by the user: `plan_note` records it
             path = moved[note_id] = found
@@ -116,11 +118,12 @@ def _cached(state: State) -> dict[str, list]:
     return facts if isinstance(facts, dict) else {}
 
 
-def _find_moved(vault: Vault, note_id: str, old: str, folder: list[str]) -> str | None:
+def _find_moved(
+    vault: Vault, note_id: str, old: str, folder: list[str], files: list[str]
+) -> str | None:
     """The note carrying `method_id` of `note_id`: first where a move or a rename most
     likely took it (the same name anywhere, the methods folder), then anywhere."""
     stem = PurePosixPath(old).name.casefold()
-    files = list(vault.markdown_files())  # a walk of the vault: only while a note is missing
     likely = [p for p in files if PurePosixPath(p).name.casefold() == stem] + folder
     rest = [p for p in files if p not in set(likely)]
     key = note_id.removeprefix("method:")

@@ -51,14 +51,15 @@ def assign_stems(graph: MethodGraph, papers: list[PaperInfo], notes: list[Method
     paper note and a method note never share one, so `[[X]]` is never ambiguous."""
     paper_stems = {p.stem.casefold() for p in papers}
     # a note's own method first: a note named after what is now an alias keeps its name
-    current = {n.key: n.stem for n in notes if n.key in graph.methods}
+    current = {n.key: n for n in notes if n.key in graph.methods}
     for note in notes:
-        current.setdefault(graph.aliases.resolve(note.key).casefold(), note.stem)
+        current.setdefault(graph.aliases.resolve(note.key).casefold(), note)
     for key, method in graph.methods.items():
-        stem = current.get(key) or method_stem(method.name)
-        if key not in current and stem.casefold() in paper_stems:
+        note = current.get(key)
+        stem = note.stem if note else method_stem(method.name)
+        if note is None and stem.casefold() in paper_stems:
             stem += METHOD_SUFFIX
-        method.stem = stem
+        method.stem, method.path = stem, note.path if note else ""
 
 
 METHOD_LINKS = "method_links"  # state meta: `method_links`, from the last rebuild

@@ -515,7 +515,7 @@ def plan_methods(
         desired = ctx.renderer.method(method, graph, depth)
         seen.add(desired.note_id)
         note = notes.get(desired.note_id)
-        path = note.path if note else f"{methods_folder}/{graph.stem(key)}.md"
+        path = note.path if note else method.path or f"{methods_folder}/{graph.stem(key)}.md"
         actions.append(plan_note(desired, note, path, vault, ctx))
     for note_id, note in sorted(notes.items()):
         if note.kind != "method" or note_id in seen or note.user_deleted:

@@ -384,3 +384,21 @@ def test_a_deleted_method_note_stays_out_of_the_canvas(demo_copy: Path) -> None:
     texts = [n["text"] for n in canvas["nodes"] if n["type"] == "text"]
     assert texts == ["Soft-NMS"]  # shown by name, its arrows kept
     assert len(canvas["edges"]) == 2
+
+
+def test_a_method_note_made_by_hand_in_a_subfolder_is_used(tmp_path: Path) -> None:
+    mine = tmp_path / "Methods" / "Vision" / "NMS.md"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("---\ntype: method\n---\n# NMS\n\nMy own words.\n")
+    settled(mine)
+    items = [
+        make_item("NMS paper", citation_key="n2006", tags=("proposes:NMS",)),
+        make_item("Soft paper", citation_key="b2017", tags=("proposes:Soft-NMS", "extends:NMS")),
+    ]
+    result = sync(vault_config(tmp_path), source=ModelSource(items))
+    assert result.ok, result.errors
+    assert not (tmp_path / "Methods" / "NMS.md").exists()
+    text = mine.read_text()
+    assert "My own words." in text and "method_id: nms" in text
+    assert "'[[n2006]]'" in text  # proposed_in, merged into the user's note
+    assert unresolved(tmp_path) == {}
