@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from bridge.errors import NoteError
@@ -35,10 +36,20 @@ class MethodNotes:
     infos: list[MethodNoteInfo]
     moved: dict[str, str]
     problems: list[str]
+    untracked: list[str] = field(default_factory=list)  # notes made by hand, not yet filled
 
-    def digest(self) -> str:
-        rows = sorted((i.note_id, i.path, i.declared, i.aliases) for i in self.infos)
-        return digest(json.dumps(rows, ensure_ascii=False).encode())
+    def digest(self, config_aliases: Iterable[str] = ()) -> str:
+        """What the user said in the method notes: declared edges, their own aliases, moved
+        and new notes. Not what the bridge writes there (the aliases from the config), so a
+        sync that only wrote method notes finds the same digest at the next one."""
+        ours = {a.casefold() for a in config_aliases}
+        rows = sorted(
+            (i.note_id, i.declared, own)
+            for i in self.infos
+            if (own := tuple(a for a in i.aliases if a.casefold() not in ours)) or i.declared
+        )
+        said = [rows, sorted(self.moved.items()), sorted(self.untracked)]
+        return digest(json.dumps(said, ensure_ascii=False).encode())
 
 
 def read_method_notes(vault: Vault, state: State, methods_folder: str) -> MethodNotes:
@@ -65,13 +76,16 @@ def read_method_notes(vault: Vault, state: State, methods_folder: str) -> Method
         if info is not None:
             infos[note_id] = info
     taken = {i.path for i in infos.values()}
+    untracked: list[str] = []
     for path in folder:
         if path in taken or path in {n.path for n in known.values()}:
             continue
         info = _read_one(vault, None, path, None, cached, problems)
         if info is not None and info.note_id not in infos and info.note_id not in known:
             infos[info.note_id] = info
-    return MethodNotes(sorted(infos.values(), key=lambda i: i.note_id), moved, problems)
+            untracked.append(path)
+    ordered = sorted(infos.values(), key=lambda i: i.note_id)
+    return MethodNotes(ordered, moved, problems, untracked)
 
 
 def remember_method_notes(state: State, notes: MethodNotes) -> None:

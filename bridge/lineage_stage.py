@@ -92,7 +92,8 @@ def lineage_inputs(config: Config, state: State, vault: Vault) -> str:
     facts and the configured aliases (part of the sync's lineage digest)."""
     notes = read_method_notes(vault, state, config.methods_folder)
     remember_facts(state, notes)  # the next sync reads only the notes changed since
-    return json.dumps([notes.digest(), sorted(config.lineage_aliases.items())])
+    aliases = sorted(config.lineage_aliases.items())
+    return json.dumps([notes.digest(config.lineage_aliases), aliases])
 
 
 def plan_lineage(
@@ -124,9 +125,13 @@ def plan_lineage(
         for p in papers
         if p.note_id in changed or looked.get(p.note_id) != edges.get(p.note_id)
     }
-    actions += paper_lineage_actions(graph, state, vault, ctx, fresh)
-    if write and looked != edges:
-        state.set_meta(PAPER_EDGES, json.dumps(edges, sort_keys=True))
+    pending: set[str] = set()
+    actions += paper_lineage_actions(graph, state, vault, ctx, fresh, pending)
+    # a note being saved is looked at again (its edges are not recorded as checked)
+    checked = {k: v for k, v in edges.items() if k not in pending}
+    checked.update({k: looked[k] for k in pending if k in looked})
+    if write and looked != checked:
+        state.set_meta(PAPER_EDGES, json.dumps(checked, sort_keys=True))
     links = link_names(graph)
     if write and links != method_links(state):
         state.set_meta(METHOD_LINKS, json.dumps(links, ensure_ascii=False, sort_keys=True))
@@ -205,11 +210,16 @@ def paper_lineage_actions(
     vault: Vault,
     ctx: PlanContext,
     fresh: dict[str, PaperInfo],
+    pending: set[str] | None = None,
 ) -> list[Action]:
     """Paper notes read again this sync (edited, or written) whose Lineage region does not
     show their own `proposes` / `extends` / `related` properties (the user added
     `extends: ['[[Kalman Filter]]']` in Obsidian): the region is brought in line, merged
-    like any other change (a note being saved is waited for, never written over)."""
+    like any other change (a note being saved is waited for, never written over; its id
+    goes into `pending`, as does a note that cannot be read now).
+
+    The merge base keeps the region Zotero's edges give: the next render from Zotero then
+    equals the base and leaves the note's region as it is (no write back and forth)."""
     actions: list[Action] = []
     for note_id, paper in sorted(fresh.items()):
         note = state.note(note_id)
@@ -223,14 +233,26 @@ def paper_lineage_actions(
         found = _wanted_region(graph, vault, ctx, paper)
         properties = note.base.get("properties", {})
         relinked = _relinked(graph, properties)
-        if found is None or (found[0] == found[1] and relinked == properties):
-            continue  # as it should be (or cannot be read now: being saved, broken)
+        if found is None:
+            if pending is not None:
+                pending.add(note_id)  # cannot be read now: being saved, broken
+            continue
+        if found[0] == found[1] and relinked == properties:
+            continue  # as it should be
         desired = RenderedNote(
             note_id, "paper", properties=relinked, regions={**regions, "lineage": found[0]}
         )
         action = plan_note(desired, note, paper.path, vault, ctx)
-        if action.kind not in (ActionKind.UNCHANGED, ActionKind.USER_DELETED):
-            actions.append(action)
+        if action.kind in (ActionKind.UNCHANGED, ActionKind.USER_DELETED):
+            continue
+        if action.kind in (ActionKind.DEFER, ActionKind.SKIP) and pending is not None:
+            pending.add(note_id)
+        if action.state is not None:  # the merge base stays what Zotero renders
+            zotero = RenderedNote(note_id, "paper", properties=relinked, regions=regions)
+            base = {**note.base, "properties": relinked, "regions": regions}
+            state_row = replace(action.state, base_raw=base, render_hash=zotero.render_hash)
+            action = replace(action, state=state_row)
+        actions.append(action)
     return actions
 
 
@@ -247,8 +269,9 @@ def _relinked(graph: MethodGraph, properties: dict) -> dict:
 def _wanted_region(
     graph: MethodGraph, vault: Vault, ctx: PlanContext, paper: PaperInfo
 ) -> tuple[str, str] | None:
-    """The Lineage region the note's properties call for, and the one it has; None when
-    the note cannot be read now (being saved, broken) or has no such region."""
+    """The Lineage region the note's properties call for, and the one it has (both "" when
+    the user removed the region); None when the note cannot be read now (being saved,
+    broken)."""
     try:
         text = vault.read(paper.path)
         if not frontmatter_complete(text):
@@ -258,7 +281,7 @@ def _wanted_region(
     except NoteError:
         return None
     if current is None:
-        return None  # the user removed the region: respect that
+        return "", ""  # the user removed the region: respect that
     related = note.properties.get("related")
     links = {
         "proposes": [link(_stem(graph, n)) for n in paper.proposes],
