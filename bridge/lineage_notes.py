@@ -22,6 +22,7 @@ from bridge.stamps import digest
 from bridge.state import NoteState, State
 from bridge.vault.fs import Vault, etag_settled
 from bridge.vault.inflight import frontmatter_complete
+from bridge.vault.neutralise import ZWSP
 from bridge.vault.notefile import parse_note
 
 METHOD_FACTS = "method_note_facts"  # state meta: the last facts read of each method note
@@ -158,7 +159,12 @@ def _method_id(vault: Vault, path: str) -> str | None:
         value = parse_note(path, text).properties.get("method_id")
     except NoteError:
         return None
-    return " ".join(str(value).split()).casefold() if isinstance(value, str | int) else None
+    return _id_text(value) if isinstance(value, str | int) else None
+
+
+def _id_text(value: object) -> str:
+    """A `method_id` as written, without the neutraliser's zero-width spaces."""
+    return " ".join(str(value).replace(ZWSP, "").split()).casefold()
 
 
 def _read_one(
@@ -193,7 +199,7 @@ def _read_one(
             return None  # some other note in the methods folder
         own = props.get("method_id")
         name = own if isinstance(own, str) and own.strip() else PurePosixPath(path).stem
-        note_id = f"method:{' '.join(name.split()).casefold()}"
+        note_id = f"method:{_id_text(name)}"
     from_papers = {s.casefold() for s in (note.base.get("paper_parents", []) if note else [])}
     declared = [n for n in method_names(props.get("extends")) if n.casefold() not in from_papers]
     aliases = [str(a) for a in _list(props.get("aliases")) if str(a).strip()]

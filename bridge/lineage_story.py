@@ -16,6 +16,7 @@ from typing import Any
 
 from bridge.errors import NoteError
 from bridge.lineage import MethodGraph, PaperInfo, short_venue
+from bridge.vault import neutralise
 from bridge.vault.fs import Vault
 from bridge.vault.notefile import parse_note
 
@@ -164,7 +165,7 @@ def _clean(lines: list[str]) -> str:
 def story_markdown(outline: dict) -> str:
     """The outline as Markdown for a draft: `[[links]]` to the notes, citekeys as `[@key]`."""
     lines = [
-        f"# Related work: {outline['method']}",
+        f"# Related work: {neutralise.inline(outline['method'])}",
         "",
         "*A chronological outline from your method notes and pass notes. Parts marked"
         " ✎ are still empty: write them in the notes named there.*",

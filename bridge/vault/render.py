@@ -243,8 +243,8 @@ class Renderer:
         papers = [_paper_row(p) for p in method.proposed_in]
         properties = {
             "type": "method",
-            "method_id": method.key,
-            "aliases": sorted(method.aliases, key=str.casefold),
+            "method_id": neutralise.prop(method.key),  # Zotero's text: nothing may run
+            "aliases": neutralise.props(sorted(method.aliases, key=str.casefold)),
             "proposed_in": [link(p["stem"]) for p in papers],
             "extends": [link(graph.stem(key)) for key in parents],
         }
