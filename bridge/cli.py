@@ -223,14 +223,6 @@ def sync(
     _finish(result)
 
 
-# the demo shows aliases at work: `zob lineage bn`, `extends: ['[[GN]]']` (see [lineage.aliases])
-DEMO_ALIASES = {
-    "BN": "Batch Normalization",
-    "IN": "Instance Normalization",
-    "GN": "Group Normalization",
-}
-
-
 @main.command(epilog=EPILOG)
 @click.argument("vault", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
@@ -251,6 +243,7 @@ def demo(vault: Path, language: str, as_json: bool) -> None:
     Run it again on the same vault and it re-syncs like `zob sync`, keeping your edits.
     """
     from bridge.config import Config
+    from bridge.lineage import DEMO_ALIASES
     from bridge.sync import sync as run_sync
     from bridge.vault.guard import check_vault_location
 
@@ -353,8 +346,7 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print {method, proposed_in, extends, extended_by, descendants} as JSON"
-    " (with --story: the outline's steps).",
+    help="Print {method, proposed_in, extends, extended_by, descendants} (or the story) as JSON.",
 )
 @click.option(
     "--story",
@@ -374,10 +366,9 @@ def lineage(
     Read from the paper notes and method notes as they are now (your own `extends` edits
     included). METHOD may be an alias, in any case (`zob lineage bn`).
 
-    --story prints the skeleton of a related-work section instead: each step from the
-    earliest ancestor on, with the problem, the paper and year, what it changed and the
-    limit the next step addressed — from your method notes' sections and pass notes, with
-    [[links]] and [@citekeys]; parts still empty are marked with the note to write them in.
+    --story prints a related-work skeleton instead: each step from the earliest ancestor
+    on — the problem, the paper and year, what it changed, the limit the next step fixed —
+    from your method notes and pass notes; empty parts name the note to write them in.
 
     \b
       zob lineage NMS
@@ -385,7 +376,9 @@ def lineage(
     """
     config = load(config_path, vault=vault)
     if story:
-        _print_story(config, method, as_json)
+        from bridge.lineage_story import print_story
+
+        print_story(config, method, as_json)
         return
     from bridge.queries import lineage as query
 
@@ -396,17 +389,6 @@ def lineage(
     from bridge.render_terminal import print_lineage
 
     print_lineage(info)
-
-
-def _print_story(config: Any, method: str, as_json: bool) -> None:
-    from bridge.lineage_story import story_markdown
-    from bridge.queries import story
-
-    outline = story(config, method)
-    if as_json:
-        click.echo(json.dumps(outline, ensure_ascii=False, indent=2))
-    else:
-        click.echo(story_markdown(outline), nl=False)
 
 
 @main.command(epilog=EPILOG)

@@ -15,6 +15,12 @@ from bridge.vault import neutralise
 from bridge.vault.names import method_stem
 
 _SPLIT = re.compile(r"[;,]")
+# `zob demo`'s `[lineage.aliases]`: shows aliases at work (`zob lineage bn`)
+DEMO_ALIASES = {
+    "BN": "Batch Normalization",
+    "IN": "Instance Normalization",
+    "GN": "Group Normalization",
+}
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,15 @@ nobody wrote yet are marked, with the note to read or fill in next.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.config import Config
 from bridge.errors import NoteError
 from bridge.lineage import MethodGraph, PaperInfo, short_venue
+from bridge.queries import graph_and_notes, known_method
 from bridge.vault import neutralise
 from bridge.vault.fs import Vault
 from bridge.vault.notefile import parse_note
@@ -160,6 +163,19 @@ def _clean(lines: list[str]) -> str:
         and not (line.startswith("%%") and line.endswith("%%"))
     ]
     return "\n".join(kept).strip()
+
+
+def print_story(config: Config, name: str, as_json: bool) -> None:
+    """`zob lineage NAME --story [--json]`."""
+    import click  # noqa: PLC0415 - the CLI's own dependency
+
+    graph, paths, vault = graph_and_notes(config)
+    known_method(graph, name)
+    outline = story(graph, vault, name, paths)
+    if as_json:
+        click.echo(json.dumps(outline, ensure_ascii=False, indent=2))
+    else:
+        click.echo(story_markdown(outline), nl=False)
 
 
 def story_markdown(outline: dict) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bridge import lineage_story
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError
 from bridge.lineage import Method, MethodGraph, PaperInfo
@@ -22,10 +21,10 @@ class NotFoundError(BridgeError):
 
 
 def method_graph(config: Config) -> MethodGraph:
-    return _graph_and_notes(config)[0]
+    return graph_and_notes(config)[0]
 
 
-def _graph_and_notes(config: Config) -> tuple[MethodGraph, dict[str, str], Vault]:
+def graph_and_notes(config: Config) -> tuple[MethodGraph, dict[str, str], Vault]:
     """The method graph, each method note's path by method key, and the vault."""
     vault_root = require_vault(config)
     if not (vault_root / STATE_DIRNAME / "state.sqlite").exists():
@@ -42,13 +41,6 @@ def _graph_and_notes(config: Config) -> tuple[MethodGraph, dict[str, str], Vault
     return graph, paths, vault
 
 
-def story(config: Config, name: str) -> dict[str, Any]:
-    """`zob lineage METHOD --story`: the related-work outline (`lineage_story.story`)."""
-    graph, paths, vault = _graph_and_notes(config)
-    _known(graph, name)
-    return lineage_story.story(graph, vault, name, paths)
-
-
 def _paper_json(paper: PaperInfo) -> dict[str, Any]:
     return {
         "note": paper.path,
@@ -63,7 +55,7 @@ def _paper_json(paper: PaperInfo) -> dict[str, Any]:
 def lineage(config: Config, name: str, depth: int) -> dict[str, Any]:
     """The method, who proposed it, what it extends (up), and what extends it (down)."""
     graph = method_graph(config)
-    method = _known(graph, name)
+    method = known_method(graph, name)
     return {
         "method": method.name,
         "proposed_in": [_paper_json(p) for p in method.proposed_in],
@@ -74,7 +66,7 @@ def lineage(config: Config, name: str, depth: int) -> dict[str, Any]:
     }
 
 
-def _known(graph: MethodGraph, name: str) -> Method:
+def known_method(graph: MethodGraph, name: str) -> Method:
     """The method NAME (or an alias of it, any case), or NotFoundError listing some."""
     method = graph.get(name)
     if method is None:
