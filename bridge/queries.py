@@ -91,10 +91,14 @@ def _tree(
         if key in seen or key == name.casefold():
             continue  # a cycle: stop rather than loop
         other = graph.methods[key]
+        child, parent = (method, other) if up else (other, method)
         nodes.append(
             {
                 "method": other.name,
+                "note": graph.stem(key),
                 "papers": [p.path for p in other.proposed_in],
+                # the papers that made this step; none: declared in the method note
+                "via": [p.path for p in child.steps.get(parent.key, [])],
                 "children": _tree(
                     graph, other.name, depth - 1, up=up, seen=seen | {name.casefold()}
                 ),

@@ -154,7 +154,10 @@ def test_method_note_edge_reaches_the_ancestor(demo_copy: Path) -> None:
         diagram = region(soft, "lineage")
         assert '["Soft-NMS v2"]' in diagram
         info = json.loads(run("lineage", "NMS", "--vault", vault, "--json"))
-        assert info["descendants"][0]["children"][0]["method"] == "Soft-NMS v2"
+        soft_nms = info["descendants"][0]
+        assert soft_nms["via"] == ["Papers/bodla2017softnms.md"]
+        assert soft_nms["children"][0]["method"] == "Soft-NMS v2"
+        assert soft_nms["children"][0]["via"] == []  # declared in its note
         canvas = json.loads((demo_copy / "Lineage" / "NMS.canvas").read_text())
         assert "Methods/Soft-NMS v2.md" in {n.get("file") for n in canvas["nodes"]}
         run("sync", "--vault", vault, "--source", "sample", "--full")
