@@ -274,7 +274,8 @@ class MethodGraph:
         the method notes (`extends:` the user declared there); names through `aliases`
         (`[lineage.aliases]` and the notes' own `aliases`), ignoring case."""
         notes = list(notes)
-        graph = cls(aliases=_all_aliases(notes, aliases))
+        proposed = {name.casefold() for paper in papers for name in paper.proposes}
+        graph = cls(aliases=_all_aliases(notes, aliases, proposed))
         for paper in sorted(papers, key=_paper_order):
             for name in paper.proposes:
                 graph._method(name).proposed_in.append(paper)
@@ -391,14 +392,19 @@ def _note_name(note: MethodNoteInfo, *, exact: bool = False) -> str:
     return note.key if exact and name.casefold() != note.key else name
 
 
-def _all_aliases(notes: list[MethodNoteInfo], config: Mapping[str, str] | None) -> Aliases:
+def _all_aliases(
+    notes: list[MethodNoteInfo], config: Mapping[str, str] | None, proposed: set[str]
+) -> Aliases:
     """`[lineage.aliases]` first, then each method note's own `aliases` and its file name
-    (a renamed note: links to its new name mean the same method)."""
+    (a renamed note: links to its new name mean the same method). A name a paper proposes
+    (`proposed`, casefolded) is never taken as another method's alias from a note: an
+    `aliases: [NMS]` in Soft-NMS's note must not fold NMS into Soft-NMS."""
     aliases = Aliases(config)
     for note in notes:
         name = aliases.resolve(note.key)
         for alias in (*note.aliases, _note_name(note)):
-            aliases.add(alias, name)
+            if alias.casefold() not in proposed or alias.casefold() == note.key:
+                aliases.add(alias, name)
     return aliases
 
 

@@ -405,3 +405,16 @@ def test_a_method_note_made_by_hand_in_a_subfolder_is_used(tmp_path: Path) -> No
     assert "My own words." in text and "method_id: nms" in text
     assert "'[[n2006]]'" in text  # proposed_in, merged into the user's note
     assert unresolved(tmp_path) == {}
+
+
+def test_an_alias_naming_another_method_does_not_merge_them(demo_copy: Path) -> None:
+    soft = demo_copy / "Methods" / "Soft-NMS.md"
+    soft.write_text(
+        soft.read_text().replace("type: method\n", "type: method\naliases:\n- NMS\n", 1)
+    )
+    settled(soft)
+    run("sync", "--vault", str(demo_copy), "--source", "sample", "--full")
+    info = json.loads(run("lineage", "nms", "--vault", str(demo_copy), "--json"))
+    assert info["method"] == "NMS"
+    assert [p["note"] for p in info["proposed_in"]] == ["Papers/neubeck2006efficient.md"]
+    assert "[[Soft-NMS]] — via" in region(method_note(demo_copy, "NMS"), "extended-by")
