@@ -253,10 +253,13 @@ def demo(vault: Path, language: str, as_json: bool) -> None:
     """Sync the bundled sample library (19 classic papers) into VAULT.
 
     No Zotero needed: this shows what the bridge makes — three-pass paper notes, highlights
-    grouped by colour, and method lineage (NMS → Soft-NMS, BN + IN → GN, VAE → CVAE).
+    grouped by colour, and method lineage (NMS → Soft-NMS, BN + IN → GN, VAE → CVAE): method
+    notes with clickable diagrams, a canvas per lineage in Lineage/, and
+    `zob lineage gn --story` for a related-work outline.
     Run it again on the same vault and it re-syncs like `zob sync`, keeping your edits.
     """
     from bridge.config import Config
+    from bridge.lineage import DEMO_ALIASES
     from bridge.sync import sync as run_sync
     from bridge.vault.guard import check_vault_location
 
@@ -265,13 +268,16 @@ def demo(vault: Path, language: str, as_json: bool) -> None:
         vault.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.UsageError(f"cannot create {vault}: {exc.strerror or exc}") from exc
-    config = Config().with_overrides(vault=vault, source="sample", language=language)
+    config = Config().with_overrides(
+        vault=vault, source="sample", language=language, lineage_aliases=DEMO_ALIASES
+    )
     result = run_sync(config)
     print_result(result, as_json)
     if not as_json:
         click.echo(
             f"Open {config.vault} as a vault in Obsidian; start with "
-            f"{config.papers_folder}/ and {config.methods_folder}/."
+            f"{config.papers_folder}/, {config.methods_folder}/ and Lineage/ (canvases);"
+            f" try `zob lineage gn --story --vault {config.vault}`."
         )
     _finish(result)
 
@@ -358,18 +364,44 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
     show_default=True,
     help="Generations to show above and below.",
 )
-@json_option("Print {method, proposed_in, extends, extended_by, descendants} as JSON.")
+@json_option(
+    "Print {method, proposed_in, extends, extended_by, descendants} (or the story) as JSON."
+)
+@click.option(
+    "--story",
+    is_flag=True,
+    help="Print a related-work outline (Markdown) of the line through METHOD.",
+)
 def lineage(
-    method: str, config_path: Path | None, vault: Path | None, depth: int, as_json: bool
+    method: str,
+    config_path: Path | None,
+    vault: Path | None,
+    depth: int,
+    as_json: bool,
+    story: bool,
 ) -> None:
     """Print METHOD's lineage: who proposed it, what it extends, what extends it.
 
-    Read from the paper notes as they are now (your own `extends` edits included).
-    Example: `zob lineage NMS` shows Soft-NMS and the papers behind both.
+    Read from the paper notes and method notes as they are now (your own `extends` edits
+    included). METHOD may be an alias, in any case (`zob lineage bn`).
+
+    --story prints a related-work skeleton instead: each step from the earliest ancestor
+    on — the problem, the paper and year, what it changed, the limit the next step fixed —
+    from your method notes and pass notes; empty parts name the note to write them in.
+
+    \b
+      zob lineage NMS
+      zob lineage "group normalization" --story > related-work.md
     """
+    config = load(config_path, vault=vault)
+    if story:
+        from bridge.lineage_story import print_story
+
+        print_story(config, method, as_json)
+        return
     from bridge.queries import lineage as query
 
-    info = query(load(config_path, vault=vault), method, depth)
+    info = query(config, method, depth)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return

@@ -64,6 +64,8 @@ class Config:
     proposes_prefix: str = "proposes:"
     extends_prefix: str = "extends:"
     mermaid_depth: int = 3
+    # `[lineage.aliases]`: another name → the method's own name (BN = "Batch Normalization")
+    lineage_aliases: dict[str, str] = field(default_factory=dict)
     colors: dict[str, str] = field(default_factory=dict)
     debounce_seconds: float = 0.5
     # a note saved less than this ago is merged once it is quiet (bridge/vault/inflight.py)
@@ -292,6 +294,8 @@ def _collect(
         dotted = (*prefix, key)
         if prefix == ("annotations",) and key == "colors":
             values["colors"] = _colors(value, problems)
+        elif prefix == ("lineage",) and key == "aliases":
+            values["lineage_aliases"] = _aliases(value, problems)
         elif dotted in _KEYS:
             _set_value(_KEYS[dotted], ".".join(dotted), value, values, problems, base_dir)
         elif not prefix and key in _TABLES and isinstance(value, dict):
@@ -335,6 +339,20 @@ def _colors(value: Any, problems: list[str]) -> dict[str, str]:
     return colors
 
 
+def _aliases(value: Any, problems: list[str]) -> dict[str, str]:
+    """`[lineage.aliases]`: `BN = "Batch Normalization"` (an alias to a method's name)."""
+    if not isinstance(value, dict):
+        problems.append('lineage.aliases must be a table of alias = "Method name"')
+        return {}
+    aliases: dict[str, str] = {}
+    for alias, name in value.items():
+        if not isinstance(name, str) or not name.strip() or not str(alias).strip():
+            problems.append(f'lineage.aliases: {alias!r} = {name!r} must be alias = "Method name"')
+            continue
+        aliases[" ".join(str(alias).split())] = " ".join(name.split())
+    return aliases
+
+
 def _is_hex(text: str) -> bool:
     return (
         len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:])
@@ -342,7 +360,7 @@ def _is_hex(text: str) -> bool:
 
 
 def _unknown(dotted: str) -> str:
-    known = [".".join(k) for k in _KEYS] + ["annotations.colors"]
+    known = [".".join(k) for k in _KEYS] + ["annotations.colors", "lineage.aliases"]
     close = difflib.get_close_matches(dotted, known, n=1, cutoff=0.5)
     suggestion = f" (did you mean '{close[0]}'?)" if close else ""
     return f"unknown key '{dotted}'{suggestion}"

@@ -7,12 +7,20 @@ Edges come from Zotero (tags `proposes:X` / `extends:Y`, Extra lines `proposes: 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bridge.model import Item
 from bridge.vault import neutralise
+from bridge.vault.names import method_stem
 
 _SPLIT = re.compile(r"[;,]")
+# `zob demo`'s `[lineage.aliases]`: shows aliases at work (`zob lineage bn`)
+DEMO_ALIASES = {
+    "BN": "Batch Normalization",
+    "IN": "Instance Normalization",
+    "GN": "Group Normalization",
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,8 @@ class PaperInfo:
     status: str
     proposes: tuple[str, ...]
     extends: tuple[str, ...]
+    venue_short: str = ""  # the note's own `venue_short` property, when it has one
+    citekey: str = ""
 
     @property
     def stem(self) -> str:
@@ -115,7 +125,83 @@ class PaperInfo:
             status=str(props.get("status") or ""),
             proposes=tuple(method_names(props.get("proposes"))),
             extends=tuple(method_names(props.get("extends"))),
+            venue_short=_text(props.get("venue_short")), citekey=_text(props.get("citekey")),
         )  # fmt: skip
+
+
+def _text(value: object) -> str:
+    plain = isinstance(value, str | int | float) and not isinstance(value, bool)
+    return str(value) if plain else ""
+
+
+# Well-known venues, longest first where one name contains another.
+_VENUES = (
+    ("north american chapter of the association for computational linguistics", "NAACL"),
+    ("association for computational linguistics", "ACL"),
+    ("neural information processing systems", "NeurIPS"),
+    ("computer vision and pattern recognition", "CVPR"),
+    ("international conference on computer vision", "ICCV"),
+    ("european conference on computer vision", "ECCV"),
+    ("international conference on machine learning", "ICML"),
+    ("international conference on learning representations", "ICLR"),
+    ("journal of machine learning research", "JMLR"),
+    ("pattern analysis and machine intelligence", "TPAMI"),
+    ("international conference on pattern recognition", "ICPR"),
+)
+_ACRONYM = re.compile(r"\(([A-Z][A-Za-z]{1,9})(?:['’]\d\d)?\)|\b([A-Z]{3,8})\s+(?:19|20)\d\d\b")
+_MAX_VENUE = 24
+
+
+def short_venue(paper: PaperInfo) -> str:
+    """The paper's venue as a method note shows it (beside the year): its `venue_short`
+    property when it has one, without a year that repeats the paper's ("ICLR 2015" → "ICLR"),
+    else a known acronym (`2017 IEEE International Conference on Computer Vision (ICCV)`
+    → `ICCV`), else the venue cut short."""
+    if paper.venue_short:
+        if paper.year is not None:
+            return paper.venue_short.removesuffix(f" {paper.year}")
+        return paper.venue_short
+    return abbreviate_venue(paper.venue)
+
+
+def known_venue(venue: str) -> str | None:
+    """The acronym of a well-known venue named in full ("… Conference on Pattern
+    Recognition" → "ICPR"), or None."""
+    lowered = venue.casefold()
+    return next((acronym for words, acronym in _VENUES if words in lowered), None)
+
+
+def abbreviate_venue(venue: str) -> str:
+    match = _ACRONYM.search(venue)
+    if match:
+        return match.group(1) or match.group(2)
+    lowered = venue.casefold()
+    for words, acronym in _VENUES:
+        if words in lowered:
+            return acronym
+    if len(venue) <= _MAX_VENUE:
+        return venue
+    return venue[: _MAX_VENUE - 1].rstrip(" ,.;:–-") + "…"
+
+
+@dataclass(frozen=True)
+class MethodNoteInfo:
+    """What a method note itself says: its stable id, where it is, the methods the user
+    declared it extends (`extends:` the bridge did not write) and its `aliases`."""
+
+    note_id: str  # `method:<name casefolded>`, kept in the note's `method_id` property
+    path: str
+    declared: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    etag: str | None = field(default=None, compare=False)  # when its facts were read
+
+    @property
+    def stem(self) -> str:
+        return self.path.rsplit("/", 1)[-1].removesuffix(".md")
+
+    @property
+    def key(self) -> str:
+        return self.note_id.removeprefix("method:")
 
 
 @dataclass
@@ -125,22 +211,82 @@ class Method:
     extended_by: list[PaperInfo] = field(default_factory=list)
     parents: set[str] = field(default_factory=set)  # casefolded names this method extends
     children: set[str] = field(default_factory=set)
+    # parent key → the papers that made the step (propose this method, extend the parent);
+    # an empty list: the step is declared in this method's own note
+    steps: dict[str, list[PaperInfo]] = field(default_factory=dict)
+    aliases: set[str] = field(default_factory=set)
+    stem: str = ""  # its note's name (`Soft-NMS`, or `X (method)` beside a paper note X)
+    path: str = ""  # where its note is, when it has one (moved, or made by hand in a subfolder)
+    declared: set[str] = field(default_factory=set)  # parent keys from its own note
+
+    @property
+    def key(self) -> str:
+        return self.name.casefold()
+
+    @property
+    def year(self) -> int | None:
+        """When it was proposed: the earliest year of a paper proposing it."""
+        years = [p.year for p in self.proposed_in if p.year]
+        return min(years) if years else None
+
+
+class Aliases:
+    """Method names as written (an alias, any case) → the method's own name."""
+
+    def __init__(self, pairs: Mapping[str, str] | None = None) -> None:
+        self._names: dict[str, str] = {}
+        self._written: dict[str, str] = {}  # casefolded alias → as first written
+        for alias, name in (pairs or {}).items():
+            self.add(alias, name)
+
+    def add(self, alias: str, name: str) -> None:
+        alias, name = " ".join(alias.split()), " ".join(name.split())
+        if alias and name and alias.casefold() != name.casefold():
+            self._names.setdefault(alias.casefold(), self.resolve(name))
+            self._written.setdefault(alias.casefold(), alias)
+
+    def resolve(self, name: str) -> str:
+        seen: set[str] = set()
+        while name.casefold() in self._names and name.casefold() not in seen:
+            seen.add(name.casefold())
+            name = self._names[name.casefold()]
+        return name
+
+    def of(self, name: str) -> list[str]:
+        """Every alias that resolves to `name`, as written."""
+        key = name.casefold()
+        return [self._written[a] for a in self._names if self.resolve(a).casefold() == key]
+
+    def items(self) -> list[tuple[str, str]]:
+        return sorted(self._names.items())
 
 
 @dataclass
 class MethodGraph:
     methods: dict[str, Method] = field(default_factory=dict)  # casefolded name → Method
     problems: list[str] = field(default_factory=list)
+    aliases: Aliases = field(default_factory=Aliases)
 
     def get(self, name: str) -> Method | None:
-        return self.methods.get(name.casefold())
+        return self.methods.get(self.aliases.resolve(name).casefold())
 
     def _method(self, name: str) -> Method:
+        name = self.aliases.resolve(name)
         return self.methods.setdefault(name.casefold(), Method(name))
 
     @classmethod
-    def build(cls, papers: list[PaperInfo]) -> MethodGraph:
-        graph = cls()
+    def build(
+        cls,
+        papers: list[PaperInfo],
+        notes: Iterable[MethodNoteInfo] = (),
+        aliases: Mapping[str, str] | None = None,
+    ) -> MethodGraph:
+        """Edges from the papers (a paper proposing X and extending Y: X extends Y) and from
+        the method notes (`extends:` the user declared there); names through `aliases`
+        (`[lineage.aliases]` and the notes' own `aliases`), ignoring case."""
+        notes = list(notes)
+        proposed = {name.casefold() for paper in papers for name in paper.proposes}
+        graph = cls(aliases=_all_aliases(notes, aliases, proposed))
         for paper in sorted(papers, key=_paper_order):
             for name in paper.proposes:
                 graph._method(name).proposed_in.append(paper)
@@ -148,21 +294,32 @@ class MethodGraph:
                 graph._method(name).extended_by.append(paper)
             for child in paper.proposes:
                 for parent in paper.extends:
-                    graph._edge(child, parent, paper)
+                    graph._edge(child, parent, paper, paper.path)
+        for note in sorted(notes, key=lambda n: n.note_id):
+            child = graph.methods.get(note.key) or graph._method(_note_name(note, exact=True))
+            for parent in note.declared:
+                graph._edge(child.name, parent, None, note.path)
+                graph._method(child.name).declared.add(graph.aliases.resolve(parent).casefold())
+        for method in graph.methods.values():
+            method.aliases = {a for a in graph.aliases.of(method.name)}
         graph._report_unproposed()
         graph._report_cycles()
         return graph
 
-    def _edge(self, child: str, parent: str, paper: PaperInfo) -> None:
-        if child.casefold() == parent.casefold():
-            self.problems.append(f"self-loop: {paper.path} says {child} extends itself")
+    def _edge(self, child: str, parent: str, paper: PaperInfo | None, where: str) -> None:
+        node, other = self._method(child), self._method(parent)
+        if node.key == other.key:
+            self.problems.append(f"self-loop: {where} says {node.name} extends itself")
             return
-        self._method(child).parents.add(parent.casefold())
-        self._method(parent).children.add(child.casefold())
+        node.parents.add(other.key)
+        other.children.add(node.key)
+        papers = node.steps.setdefault(other.key, [])
+        if paper is not None and paper not in papers:
+            papers.append(paper)
 
     def _report_unproposed(self) -> None:
         for method in self.methods.values():
-            if not method.proposed_in:
+            if not method.proposed_in and not method.declared:
                 self.problems.append(
                     f"unknown method: no paper in the library proposes {method.name!r}"
                     " (its note lists what extends it)"
@@ -193,6 +350,11 @@ class MethodGraph:
             if node not in state:
                 visit(node)
 
+    def stem(self, key: str) -> str:
+        """The note name of the method `key` (casefolded name)."""
+        method = self.methods[key]
+        return method.stem or method_stem(method.name)
+
     def ancestors(self, name: str, depth: int) -> list[tuple[str, str]]:
         """(child, parent) edges up to `depth` generations above `name`."""
         return self._walk(name, depth, lambda m: m.parents, upward=True)
@@ -202,7 +364,8 @@ class MethodGraph:
 
     def _walk(self, name: str, depth: int, step, upward: bool) -> list[tuple[str, str]]:
         edges: list[tuple[str, str]] = []
-        frontier, seen = [name.casefold()], {name.casefold()}
+        start = self.aliases.resolve(name).casefold()
+        frontier, seen = [start], {start}
         for _ in range(depth):
             nxt = []
             for node in frontier:
@@ -216,23 +379,69 @@ class MethodGraph:
             frontier = nxt
         return edges
 
+    def component(self, key: str) -> list[str]:
+        """Every method joined to `key` by extends edges either way (its whole lineage)."""
+        seen, todo = {key}, [key]
+        while todo:
+            method = self.methods[todo.pop()]
+            for other in sorted(method.parents | method.children):
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return sorted(seen, key=lambda k: self.order(k))
+
+    def order(self, key: str) -> tuple:
+        """Chronological: the year it was proposed, then its name."""
+        method = self.methods[key]
+        return (method.year or 9999, method.name.casefold())
+
+
+def _note_name(note: MethodNoteInfo, *, exact: bool = False) -> str:
+    """The method name a note's file name says; `exact`: the name of its method (the file
+    name unless the note was renamed, then its stable id)."""
+    name = note.stem.removesuffix(METHOD_SUFFIX)
+    return note.key if exact and name.casefold() != note.key else name
+
+
+def _all_aliases(
+    notes: list[MethodNoteInfo], config: Mapping[str, str] | None, proposed: set[str]
+) -> Aliases:
+    """`[lineage.aliases]` first, then each method note's own `aliases` and its file name
+    (a renamed note: links to its new name mean the same method). A name a paper proposes
+    (`proposed`, casefolded) is never taken as another method's alias from a note: an
+    `aliases: [NMS]` in Soft-NMS's note must not fold NMS into Soft-NMS."""
+    aliases = Aliases(config)
+    for note in notes:
+        name = aliases.resolve(note.key)
+        for alias in (*note.aliases, _note_name(note)):
+            if alias.casefold() not in proposed or alias.casefold() == note.key:
+                aliases.add(alias, name)
+    return aliases
+
 
 def _paper_order(paper: PaperInfo) -> tuple:
     return (paper.year or 9999, paper.title.casefold(), paper.path)
 
 
+METHOD_SUFFIX = " (method)"  # a method note's name beside a paper note of the same name
+
+
 def mermaid(graph: MethodGraph, name: str, depth: int) -> str:
-    """A Mermaid `flowchart LR` of the method's ancestors and descendants (parent --> child)."""
-    key = name.casefold()
+    """A Mermaid `flowchart LR` of the method's ancestors and descendants (parent --> child).
+
+    Each node's label is its note's name and the node has the `internal-link` class, so in
+    Obsidian a click opens the note."""
+    key = graph.aliases.resolve(name).casefold()
     edges = graph.ancestors(name, depth) + graph.descendants(name, depth)
-    nodes = [key] + sorted({n for edge in edges for n in edge} - {key})
+    nodes = [key] + sorted({n for edge in edges for n in edge} - {key}, key=graph.order)
     ids = {node: f"m{i}" for i, node in enumerate(nodes)}
     lines = ["```mermaid", "flowchart LR"]
     for node in nodes:
-        label = neutralise.mermaid_label(graph.methods[node].name)
+        label = neutralise.mermaid_label(graph.stem(node))
         lines.append(f'    {ids[node]}["{label}"]')
     for child, parent in sorted(set(edges), key=lambda e: (ids[e[1]], ids[e[0]])):
         lines.append(f"    {ids[parent]} --> {ids[child]}")
+    lines.append(f"    class {','.join(ids[n] for n in nodes)} internal-link")
     lines.append(f"    style {ids[key]} stroke-width:3px")
     lines.append("```")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import os
 import time
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Protocol
 
@@ -27,7 +27,7 @@ from bridge.model import Item, LibrarySnapshot
 from bridge.notestate import NoteState
 from bridge.planner import BASE, BEFORE, FIND, FIRST_SEEN, READ, Look, Sighting
 from bridge.vault.inflight import first_seen
-from bridge.vault.names import NameRegistry, method_stem, paper_stem
+from bridge.vault.names import NameRegistry, paper_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
 
 DEFAULT_SETTLE_NS = 2_000_000_000
@@ -147,7 +147,7 @@ def _library_names(
         for item in items:
             edges = item_edges(item, renderer.proposes_prefix, renderer.extends_prefix)
             for name in (*edges.proposes, *edges.extends):
-                methods.setdefault(name.casefold(), method_stem(name))
+                methods.setdefault(name.casefold(), renderer.method_link(name))
             yield item
 
     paths = _assign_paths(noting_methods(items), notes, vault, ctx.papers_folder, lazy=lazy)
@@ -376,12 +376,13 @@ def plan_methods(
         desired = ctx.renderer.method(method, graph, depth)
         seen.add(desired.note_id)
         note = notes.get(desired.note_id)
-        path = note.path if note else f"{methods_folder}/{method_stem(method.name)}.md"
+        path = note.path if note else method.path or f"{methods_folder}/{graph.stem(key)}.md"
         actions.append(plan_note(desired, note, path, vault, ctx))
     for note_id, note in sorted(notes.items()):
         if note.kind != "method" or note_id in seen or note.user_deleted:
             continue
-        orphan = Method(PurePosixPath(note.path).stem)
-        desired = replace(ctx.renderer.method(orphan, graph, depth), note_id=note_id)
+        key, stem = note_id.removeprefix("method:"), PurePosixPath(note.path).stem
+        orphan = Method(stem if stem.casefold() == key else key, stem=stem)
+        desired = ctx.renderer.method(orphan, graph, depth)
         actions.append(plan_note(desired, note, note.path, vault, ctx))
     return actions

@@ -7,8 +7,11 @@ from typing import Any
 
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError
-from bridge.lineage import MethodGraph, PaperInfo
+from bridge.lineage import Method, MethodGraph, PaperInfo
+from bridge.lineage_notes import read_method_notes
+from bridge.lineage_stage import build_graph
 from bridge.session import reading, state_exists
+from bridge.vault.fs import Vault
 from bridge.vault.links import LinkIndex
 from bridge.vault.papers import collect_papers
 
@@ -18,12 +21,24 @@ class NotFoundError(BridgeError):
 
 
 def method_graph(config: Config) -> MethodGraph:
+    return graph_and_notes(config)[0]
+
+
+def graph_and_notes(config: Config) -> tuple[MethodGraph, dict[str, str], Vault]:
+    """The method graph, each method note's path by method key, and the vault."""
     vault_root = require_vault(config)
     if not state_exists(vault_root):
         raise NotFoundError(f"{vault_root} has not been synced yet", hint="run `zob sync` first")
     with reading(config, root=vault_root) as session:
-        papers, _ = collect_papers(session.vault, session.state, write_cache=False)
-    return MethodGraph.build(papers)
+        vault = session.vault
+        papers, _ = collect_papers(vault, session.state, write_cache=False)
+        notes = read_method_notes(vault, session.state, config.methods_folder)
+    graph = build_graph(config, papers, notes.infos)
+    paths = {k: f"{config.methods_folder}/{graph.stem(k)}.md" for k in graph.methods}
+    for info in notes.infos:
+        key = graph.aliases.resolve(info.key).casefold()
+        paths[key] = info.path
+    return graph, paths, vault
 
 
 def _paper_json(paper: PaperInfo) -> dict[str, Any]:
@@ -40,6 +55,19 @@ def _paper_json(paper: PaperInfo) -> dict[str, Any]:
 def lineage(config: Config, name: str, depth: int) -> dict[str, Any]:
     """The method, who proposed it, what it extends (up), and what extends it (down)."""
     graph = method_graph(config)
+    method = known_method(graph, name)
+    return {
+        "method": method.name,
+        "proposed_in": [_paper_json(p) for p in method.proposed_in],
+        "extends": _tree(graph, method.name, depth, up=True),
+        "extended_by": [_paper_json(p) for p in method.extended_by],
+        "descendants": _tree(graph, method.name, depth, up=False),
+        "problems": [p for p in graph.problems if method.name in p],
+    }
+
+
+def known_method(graph: MethodGraph, name: str) -> Method:
+    """The method NAME (or an alias of it, any case), or NotFoundError listing some."""
     method = graph.get(name)
     if method is None:
         known = ", ".join(sorted(m.name for m in graph.methods.values())[:20])
@@ -49,14 +77,7 @@ def lineage(config: Config, name: str, depth: int) -> dict[str, Any]:
             if known
             else "tag papers with proposes:X / extends:Y in Zotero, then sync",
         )
-    return {
-        "method": method.name,
-        "proposed_in": [_paper_json(p) for p in method.proposed_in],
-        "extends": _tree(graph, method.name, depth, up=True),
-        "extended_by": [_paper_json(p) for p in method.extended_by],
-        "descendants": _tree(graph, method.name, depth, up=False),
-        "problems": [p for p in graph.problems if method.name in p],
-    }
+    return method
 
 
 def _tree(
@@ -70,10 +91,14 @@ def _tree(
         if key in seen or key == name.casefold():
             continue  # a cycle: stop rather than loop
         other = graph.methods[key]
+        child, parent = (method, other) if up else (other, method)
         nodes.append(
             {
                 "method": other.name,
+                "note": graph.stem(key),
                 "papers": [p.path for p in other.proposed_in],
+                # the papers that made this step; none: declared in the method note
+                "via": [p.path for p in child.steps.get(parent.key, [])],
                 "children": _tree(
                     graph, other.name, depth - 1, up=up, seen=seen | {name.casefold()}
                 ),

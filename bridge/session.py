@@ -29,6 +29,7 @@ from pathlib import Path
 import obsidian_templates
 from bridge import __version__
 from bridge.config import APP_NAME, Config, require_vault
+from bridge.lineage_stage import method_links
 from bridge.locks import sync_lock
 from bridge.plan import PlanContext
 from bridge.stamps import digest
@@ -153,6 +154,7 @@ def plan_context(
 ) -> PlanContext:
     """What planning a note needs beside the note: settings, and the texts last seen.
     `wait`: wait for a note being saved before planning it again (`plan.when_quiet`)."""
+    renderer.method_links = method_links(state)  # links to methods: aliases, renamed notes
     return PlanContext(
         config.papers_folder, renderer, force=force,
         settle_ns=int(config.settle_seconds * 1e9), seen=state.seen_text, wait_for_saves=wait,

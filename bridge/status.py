@@ -6,6 +6,7 @@ from typing import Any
 
 from bridge.config import Config, require_vault
 from bridge.daemon import daemon_status
+from bridge.lineage_stage import open_problems
 from bridge.session import reading, state_exists
 
 
@@ -18,7 +19,10 @@ def vault_status(config: Config) -> dict[str, Any]:
         "synced": state_exists(vault),
     }
     if not info["synced"]:
-        info.update(last_sync=None, notes={}, conflicts=[], daemon=daemon_status(vault, None))
+        info.update(
+            last_sync=None, notes={}, conflicts=[], lineage_problems=[],
+            daemon=daemon_status(vault, None),
+        )  # fmt: skip
         return info
     with reading(config, root=vault) as session:
         state = session.state
@@ -34,6 +38,7 @@ def vault_status(config: Config) -> dict[str, Any]:
             {"key": key, "path": path, "field": field, "since": since}
             for key, path, field, since in state.conflicts()
         ]
+        info["lineage_problems"] = open_problems(state)
         info["state_schema"] = state.schema_version
         info["daemon"] = daemon_status(vault, state.marks.daemon)
     return info
@@ -75,6 +80,20 @@ def print_status(info: dict[str, Any]) -> None:
         console.print(table)
     else:
         console.print("No open conflicts.")
+    _print_lineage_problems(console, info.get("lineage_problems") or [])
+
+
+def _print_lineage_problems(console: Any, problems: list[str]) -> None:
+    """Open lineage problems (said once as warnings when they appeared)."""
+    from rich.markup import escape
+
+    if not problems:
+        return
+    console.print(
+        f"[bold]Lineage problems[/bold] ({len(problems)}; fix them in Zotero or the notes)"
+    )
+    for problem in problems:
+        console.print(f"  [yellow]•[/yellow] {escape(problem)}")
 
 
 def _print_daemon(console: Any, daemon: dict[str, Any]) -> None:

@@ -30,9 +30,10 @@ from bridge.actions import Action, ActionKind, Receipt
 from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import ConfigError, NoSpaceError, is_no_space
-from bridge.lineage import MethodGraph, PaperInfo
+from bridge.lineage import PaperInfo
+from bridge.lineage_stage import lineage_inputs, plan_lineage
 from bridge.model import LibrarySnapshot
-from bridge.plan import plan_iter, plan_methods
+from bridge.plan import plan_iter
 from bridge.remembered import source_settings
 from bridge.retries import Held, update_held_cursor
 from bridge.session import Planning, Session, writing
@@ -396,12 +397,10 @@ def _plan_methods(
         _replay_lineage_problems(session, result, problems)
         return [], None, changed
     papers = all_papers(state, scan, fresh)
-    graph = MethodGraph.build(papers)
-    result.warnings.extend(problems + graph.problems)
-    actions = plan_methods(
-        graph, state.notes("method"), vault, session.plan_context, config.methods_folder,
-        config.mermaid_depth,
-    )  # fmt: skip
+    result.warnings.extend(problems)
+    actions, graph = plan_lineage(
+        config, state, vault, session.plan_context, papers, changed, result, write=write_cache
+    )  # bridge/lineage_stage.py: method notes, paper Lineage regions, canvases
     if write_cache:
         marks.lineage_problems = graph.problems
         marks.lineage_digest = digest  # forgotten again if a note fails to write
@@ -409,10 +408,12 @@ def _plan_methods(
 
 
 def _lineage_digest(session: Session) -> str:
-    """What method notes are rendered from: two settings and the lineage papers' facts."""
-    config = session.config
-    facts = session.state.lineage_facts_digest()
-    return json.dumps([config.methods_folder, config.mermaid_depth, facts])
+    """What method notes are rendered from: two settings, the lineage papers' facts, and the
+    method notes' own facts and aliases (`lineage_stage.lineage_inputs`)."""
+    config, state = session.config, session.state
+    facts = state.lineage_facts_digest()
+    inputs = lineage_inputs(config, state, session.vault)
+    return json.dumps([config.methods_folder, config.mermaid_depth, facts, inputs])
 
 
 def _same_lineage_settings(digest: str | None, config: Config) -> bool:
@@ -423,8 +424,9 @@ def _same_lineage_settings(digest: str | None, config: Config) -> bool:
 
 
 def _replay_lineage_problems(session: Session, result: SyncResult, problems: list[str]) -> None:
-    """The method graph was not rebuilt: its problems are those found when it last was."""
-    result.warnings.extend(problems + session.marks.lineage_problems)
+    """The method graph was not rebuilt: its problems were said when it last was (`zob
+    status` lists them); only the paper notes' own problems are said again."""
+    result.warnings.extend(problems)
     result.unchanged += session.state.count_notes("method")
 
 

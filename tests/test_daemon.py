@@ -196,12 +196,15 @@ def test_property_edit_updates_the_method_note_once(library, watchers) -> None:
     note.write_text(re.sub(r"\npass:", '\nextends: ["[[X]]"]\npass:', text, count=1))
     method = vault / "Methods" / "X.md"
     wait_for("Methods/X.md listing the paper", contains(method, f"[[{note.stem}]]"))
-    # exactly one sync for the user's edit; writing X.md and the queue caused no other
-    assert watcher.settle() == before + 1, watcher.output()
+    # the paper's own Lineage region follows its new `extends` once the note settles
+    wait_for("the paper's Lineage region", contains(note, "**Extends:** [[X]]"))
+    # one sync for the user's edit and one when the note settled (the region is merged
+    # only into a quiet note); writing X.md, the paper note and the queue caused no other
+    assert watcher.settle() == before + 2, watcher.output()
     status = CliRunner().invoke(main, ["status", "--vault", str(vault), "--json"])
     daemon = json.loads(status.output)["daemon"]
     assert daemon["running"] and daemon["pid"] == watcher.pid
-    assert daemon["syncs"] == before + 1 and daemon["last_error"] is None
+    assert daemon["syncs"] == before + 2 and daemon["last_error"] is None
     human = CliRunner().invoke(main, ["status", "--vault", str(vault)])
     assert f"running, pid {watcher.pid}" in human.output
     assert watcher.stop() == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from zotero_db import ZoteroDB
 
-import bridge.sync as sync_module
+import bridge.lineage_stage as lineage_stage
 import bridge.workflow.queue as queue_module
 from bridge.state import MIGRATIONS, State
 from bridge.sync import PENDING, SyncOptions, sync
@@ -56,7 +56,7 @@ def test_a_change_outside_any_lineage_renders_no_method_note(
 ) -> None:
     config = vault_config(tmp_path)
     sync(config, source=lineage_library)
-    planned = Calls(monkeypatch, sync_module, "plan_methods")
+    planned = Calls(monkeypatch, lineage_stage, "plan_methods")
     lineage_library.put(make_item("Unrelated, renamed", key="PLAIN001", citation_key="plain2020"))
     result = sync(config, source=lineage_library)
     assert result.updated == 1
@@ -69,7 +69,7 @@ def test_a_change_to_a_lineage_paper_reaches_its_method_note(
 ) -> None:
     config = vault_config(tmp_path)
     sync(config, source=lineage_library)
-    planned = Calls(monkeypatch, sync_module, "plan_methods")
+    planned = Calls(monkeypatch, lineage_stage, "plan_methods")
     lineage_library.put(
         make_item("Soft-NMS, improved", key="SOFTNMS1", citation_key="bodla2017",
                   tags=("extends:NMS",))
@@ -88,7 +88,7 @@ def test_a_user_edit_of_a_method_note_is_seen_without_any_paper_change(
     method = tmp_path / "Methods" / "NMS.md"
     method.write_text(method.read_text() + "\nMy own thoughts.\n")
     settled(method)
-    planned = Calls(monkeypatch, sync_module, "plan_methods")
+    planned = Calls(monkeypatch, lineage_stage, "plan_methods")
     result = sync(config, source=lineage_library)
     assert planned.count == 1 and result.ok
     assert method.read_text().endswith("My own thoughts.\n")
@@ -99,7 +99,7 @@ def test_a_no_op_sync_renders_neither_method_notes_nor_the_queue(
 ) -> None:
     config = vault_config(tmp_path)
     sync(config, source=lineage_library)
-    planned = Calls(monkeypatch, sync_module, "plan_methods")
+    planned = Calls(monkeypatch, lineage_stage, "plan_methods")
     rendered = Calls(monkeypatch, queue_module, "render_queue")
     result = sync(config, source=lineage_library)
     assert (planned.count, rendered.count) == (0, 0)

@@ -126,6 +126,9 @@ def assert_inert(vault: Path) -> None:
         else:  # the queue's own text has code; what came from Zotero is in its regions
             lines = [x for r in regions.values() for x in note.body[r.start : r.end].splitlines()]
         assert_inert_lines(where, lines)
+    for path in vault.rglob("*.canvas"):  # lineage canvases: labels and cards shown as text
+        text = path.read_text(encoding="utf-8")
+        assert "<%" not in text and not _TAG.search(text), path
     unresolved = {k: v for k, v in LinkIndex.build(vault).unresolved_links().items() if v}
     assert unresolved == {}
 

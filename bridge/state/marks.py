@@ -26,6 +26,10 @@ CURSOR_PREFIX = "cursor:"  # + source name + ":" + source id → that source's c
 # method notes
 LINEAGE_DIGEST = "lineage_inputs"  # what the method notes were last rendered from
 LINEAGE_PROBLEMS = "lineage_problems"  # the method graph's problems, then (JSON list)
+METHOD_FACTS = "method_note_facts"  # the last facts read of each method note (JSON)
+METHOD_LINKS = "method_links"  # method name/alias → note name, from the last rebuild (JSON)
+PAPER_EDGES = "paper_lineage_edges"  # the edges each paper's Lineage region was checked for
+CANVASES = "lineage_canvases"  # canvas path → hash of the text last written (JSON)
 # paper notes not where the state DB says (`bridge.vault.papers.PaperScan`)
 MISSING_PAPERS = "missing_papers"  # the digest of the missing notes' ids, once looked for
 MISSING_NAMES = "missing_names"  # the vault's note names then
@@ -64,6 +68,15 @@ def cursor_key(source: str, source_id: str) -> str:
 
 def _json_list(text: str | None) -> list[str]:
     return list(json.loads(text or "[]"))
+
+
+def _json_dict(text: str | None) -> dict[str, Any]:
+    """A JSON object mark; a damaged one reads as empty (it is a cache, rebuilt)."""
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 class SyncMarks:
@@ -160,11 +173,55 @@ class SyncMarks:
 
     @property
     def lineage_problems(self) -> list[str]:
-        return _json_list(self._get(LINEAGE_PROBLEMS))
+        try:
+            return [str(p) for p in _json_list(self._get(LINEAGE_PROBLEMS))]
+        except (ValueError, TypeError):
+            return []
 
     @lineage_problems.setter
     def lineage_problems(self, value: list[str]) -> None:
         self._set(LINEAGE_PROBLEMS, json.dumps(value))
+
+    def _set_dict(self, key: str, value: dict[str, Any]) -> None:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if text != self._get(key):  # written only when it changed
+            self._set(key, text)
+
+    @property
+    def method_facts(self) -> dict[str, Any]:
+        """Method note id → [path, declared parents, aliases, etag], as last read."""
+        return _json_dict(self._get(METHOD_FACTS))
+
+    @method_facts.setter
+    def method_facts(self, value: dict[str, Any]) -> None:
+        self._set_dict(METHOD_FACTS, value)
+
+    @property
+    def method_links(self) -> dict[str, str]:
+        """Method name or alias (casefolded) → its note's name, where they differ."""
+        return _json_dict(self._get(METHOD_LINKS))
+
+    @method_links.setter
+    def method_links(self, value: dict[str, str]) -> None:
+        self._set_dict(METHOD_LINKS, value)
+
+    @property
+    def paper_edges(self) -> dict[str, Any]:
+        """Paper note id → the edges its Lineage region was last checked against."""
+        return _json_dict(self._get(PAPER_EDGES))
+
+    @paper_edges.setter
+    def paper_edges(self, value: dict[str, Any]) -> None:
+        self._set_dict(PAPER_EDGES, value)
+
+    @property
+    def canvases(self) -> dict[str, str]:
+        """Lineage canvas path → the hash of the text the bridge last wrote there."""
+        return _json_dict(self._get(CANVASES))
+
+    @canvases.setter
+    def canvases(self, value: dict[str, str]) -> None:
+        self._set_dict(CANVASES, value)
 
     # --- missing paper notes -------------------------------------------------------------
 

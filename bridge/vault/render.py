@@ -21,7 +21,16 @@ import jinja2.bccache
 from jinja2.sandbox import SandboxedEnvironment
 
 from bridge.errors import ConfigError
-from bridge.lineage import Method, MethodGraph, PaperInfo, is_lineage_tag, item_edges, mermaid
+from bridge.lineage import (
+    Method,
+    MethodGraph,
+    PaperInfo,
+    is_lineage_tag,
+    item_edges,
+    known_venue,
+    mermaid,
+)  # fmt: skip
+from bridge.lineage import short_venue as paper_venue
 from bridge.model import Annotation, Attachment, Item
 from bridge.vault import neutralise
 from bridge.vault.header import HEADER, HeaderRenderer
@@ -58,7 +67,11 @@ class Renderer:
         attachments_folder: str = "Attachments/zotero",
         cache_dir: Path | None = None,
     ) -> None:
-        self._lineage_cache: dict[tuple[Any, ...], str] = {}
+        self._lineage_cache: dict[tuple[tuple[str, ...], ...], str] = {}
+        # method name or alias (casefolded) → its note's name, where that is not the name
+        # itself (an alias, ` (method)` beside a paper note, a renamed note): set from the
+        # state by `plan_context` (`lineage_stage.method_links`)
+        self.method_links: dict[str, str] = {}
         self.language = language
         self.env = _environment(templates_dir, cache_dir)
         self.color_sections = color_sections or {}
@@ -214,22 +227,30 @@ class Renderer:
 
     # --- method notes --------------------------------------------------------------------
 
+    def method_link(self, name: str) -> str:
+        """The note name a link to the method NAME (or an alias of it) targets."""
+        return self.method_links.get(name.casefold()) or method_stem(name)
+
     def method(self, method: Method, graph: MethodGraph, depth: int) -> RenderedNote:
-        """A method note: which papers propose it, what it extends, who extends it."""
-        parents = sorted((graph.methods[p].name for p in method.parents), key=str.casefold)
+        """A method note: the papers proposing it, its ancestors and descendants as methods
+        (with the paper that made each step), the papers extending it, and a diagram."""
+        parents = sorted(method.parents, key=graph.order)
         papers = [_paper_row(p) for p in method.proposed_in]
-        extended_by = [_paper_row(p) for p in method.extended_by]
         properties = {
             "type": "method",
+            "method_id": neutralise.prop(method.key),  # Zotero's text: nothing may run
+            "aliases": neutralise.props(sorted(method.aliases, key=str.casefold)),
             "proposed_in": [link(p["stem"]) for p in papers],
-            "extends": [link(method_stem(name)) for name in parents],
+            "extends": [link(graph.stem(key)) for key in parents],
         }
         properties = {k: v for k, v in properties.items() if v not in (None, "", [])}
-        children = sorted((graph.methods[c].name for c in method.children), key=str.casefold)
         context = {
             "name": neutralise.inline(method.name), "papers": papers,
-            "parents": [method_stem(p) for p in parents],
-            "children": [method_stem(c) for c in children], "extended_by": extended_by,
+            "parents": [graph.stem(key) for key in parents],
+            "children": [graph.stem(key) for key in sorted(method.children, key=graph.order)],
+            "ancestors": method_tree(graph, method, depth, up=True),
+            "descendants": method_tree(graph, method, depth, up=False),
+            "extended_by": [_paper_row(p) for p in method.extended_by],
         }  # fmt: skip
         regions = {
             name: self.render_template("method-region.md.j2", region=name, **context).strip("\n")
@@ -243,9 +264,11 @@ class Renderer:
             "method.md.j2", **context,
             region=lambda name: wrap_region(name, regions.get(name, "")),
         )  # fmt: skip
+        from_papers = sorted(key for key in parents if method.steps.get(key))
         return RenderedNote(
-            note_id=f"method:{method.name.casefold()}", kind="method", properties=properties,
+            note_id=f"method:{method.key}", kind="method", properties=properties,
             regions=regions, body=body, owned_keys=METHOD_KEYS,
+            extra_base={"paper_parents": from_papers},
         )  # fmt: skip
 
     # --- annotations ---------------------------------------------------------------------
@@ -389,12 +412,36 @@ def detect_language(field: str | None, title: str | None) -> str:
     return "zh" if han >= len(_LATIN.findall(title)) / 2 else "en"
 
 
-def _paper_row(paper: PaperInfo) -> dict[str, Any]:
-    return {
-        "stem": paper.stem, "title": neutralise.inline(paper.title),
-        "year": paper.year or "",
-        "venue": neutralise.inline(paper.venue), "pass": paper.reading_pass, "status": paper.status,
-    }  # fmt: skip
+def _paper_row(paper: PaperInfo) -> TemplateRow:
+    return TemplateRow(
+        stem=paper.stem, title=neutralise.inline(paper.title), year=paper.year or "",
+        venue=neutralise.inline(paper_venue(paper)),
+        status=neutralise.inline(paper.status), citekey=neutralise.inline(paper.citekey),
+        **{"pass": paper.reading_pass},
+    )  # fmt: skip
+
+
+def method_tree(graph: MethodGraph, root: Method, depth: int, *, up: bool) -> list[TemplateRow]:
+    """The ancestors (`up`) or descendants of a method as rows, depth first, each with its
+    `level` (0: next to the method), note name `stem`, and `via`: the papers that made the
+    step (`declared`: the step is written in the method note, no paper makes it)."""
+    rows: list[TemplateRow] = []
+
+    def walk(method: Method, level: int, path: frozenset[str]) -> None:
+        for other in sorted(method.parents if up else method.children, key=graph.order):
+            if other in path:
+                continue  # a cycle: reported elsewhere, shown once
+            child, parent = (method, graph.methods[other]) if up else (graph.methods[other], method)
+            via = child.steps.get(parent.key, [])
+            rows.append(TemplateRow(
+                level=level, stem=graph.stem(other), via=[_paper_row(p) for p in via],
+                declared=not via,
+            ))  # fmt: skip
+            if level + 1 < depth:
+                walk(graph.methods[other], level + 1, path | {other})
+
+    walk(root, 0, frozenset({root.key}))
+    return rows
 
 
 def link(stem: str) -> str:
@@ -455,6 +502,9 @@ def short_venue(item: Item) -> str | None:
             return f"{match.group(1)} {match.group(2)}"
         if (match := _ACRONYM.search(text)) is not None:
             return f"{match.group(1)} {item.year}" if item.year else match.group(1)
+    for text in long:
+        if (known := known_venue(text)) is not None:
+            return f"{known} {item.year}" if item.year else known
     for name in ("series", "conferenceName"):
         text = fields.get(name, "").strip()
         if text and len(text) <= _SHORT:

@@ -24,7 +24,7 @@ BRIDGE_KEYS = (
     "zotero_key", "zotero", "pdf", "tags", "collections", "proposes", "extends", "related",
     "date_added", "date_modified",
 )  # fmt: skip
-METHOD_KEYS = ("type", "proposed_in", "extends")
+METHOD_KEYS = ("type", "method_id", "aliases", "proposed_in", "extends")
 LIST_KEYS = frozenset({"aliases", "authors", "tags", "collections", "proposes", "extends",
                        "proposed_in", "related"})  # fmt: skip
 

@@ -24,7 +24,9 @@ from bridge.apply import SyncResult, apply
 from bridge.config import Config, require_vault
 from bridge.errors import BridgeError, ConfigError
 from bridge.lineage import Method, MethodGraph
-from bridge.plan import plan, plan_methods, when_quiet
+from bridge.lineage_notes import read_method_notes
+from bridge.lineage_stage import build_graph, plan_lineage
+from bridge.plan import plan, when_quiet
 from bridge.session import Session, writing
 from bridge.sources import Source
 from bridge.stamps import iso, text_hash
@@ -148,12 +150,10 @@ def _refresh_methods(session: Session, result: SyncResult) -> None:
     """The new paper may propose or extend methods: method notes follow, as after a sync."""
     config, state, vault = session.config, session.state, session.vault
     papers, problems = collect_papers(vault, state, write_cache=True)
-    graph = MethodGraph.build(papers)
     result.warnings.extend(problems)
-    actions = plan_methods(
-        graph, state.notes(), vault, session.plan_context, config.methods_folder,
-        config.mermaid_depth,
-    )  # fmt: skip
+    actions, _ = plan_lineage(
+        config, state, vault, session.plan_context, papers, set(), result, write=True
+    )
     apply(actions, vault, state, result)
     result.actions = actions
 
@@ -180,7 +180,8 @@ def new_method_note(
         if vault.etag(path) is not None:
             return NewNote(path, "exists", note_id, uri, result=result)
         papers, _ = collect_papers(vault, state, write_cache=False)
-        graph = MethodGraph.build(papers)
+        notes = read_method_notes(vault, state, config.methods_folder)
+        graph = build_graph(config, papers, notes.infos)
         depth = config.mermaid_depth
         # the merge base: exactly what `plan_methods` will render for this note at a sync
         in_graph = graph.get(name)
@@ -204,6 +205,8 @@ def new_method_note(
             for p in parents
             if graph.get(p) is None and state.notes().get(f"method:{p.casefold()}") is None
         ]
+        # the methods it extends show it now, in their lists, diagrams and canvases
+        _refresh_methods(session, result)
     return NewNote(path, ActionKind.CREATE, note_id, uri, result=result)
 
 
