@@ -89,9 +89,6 @@ def test_deleting_the_title_property_does_not_blank_the_h1(library) -> None:
 # --- .obsidian/types.json -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="declare_types lets the NoteError of a linked .obsidian escape the sync"
-)
 def test_a_linked_obsidian_folder_does_not_break_every_sync(library, tmp_path: Path) -> None:
     """`.obsidian` shared between vaults through a link (a common dotfiles setup): the sync
     raised after writing the notes, so its marks (cursor, last sync) were never recorded."""
@@ -106,7 +103,6 @@ def test_a_linked_obsidian_folder_does_not_break_every_sync(library, tmp_path: P
     assert vault.joinpath(*NOTE).exists()
 
 
-@pytest.mark.xfail(strict=True, reason="json.loads' RecursionError escapes declare_types")
 def test_a_deeply_nested_types_json_is_a_warning_not_a_crash(library) -> None:
     db, data_dir, vault, key = library
     (vault / ".obsidian").mkdir()
