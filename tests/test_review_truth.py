@@ -42,9 +42,6 @@ def library(tmp_path: Path):
 # --- the header -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the header's merge takes the user's own property edit for Zotero's"
-)
 def test_own_property_edit_is_no_zotero_conflict_in_a_hand_edited_header(library) -> None:
     """The user renamed the H1 by hand, later corrected `venue:`; Zotero changed nothing. The
     bridge called that "Zotero updated the header", put its own header over the user's H1
