@@ -68,7 +68,6 @@ def test_own_property_edit_is_no_zotero_conflict_in_a_hand_edited_header(library
     assert note.read_text(encoding="utf-8") == text  # and nothing repeats
 
 
-@pytest.mark.xfail(strict=True, reason="the header renders a missing title property as Untitled")
 def test_deleting_the_title_property_does_not_blank_the_h1(library) -> None:
     """A user who tidies the properties away (the file name says the title) got
     `# Untitled` over Zotero's title at the next Zotero change."""
