@@ -11,6 +11,7 @@ a vault the config file does not describe — or with no config file at all — 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +44,7 @@ def recall(config: Config, file_config: Config, overrides: dict[str, Any]) -> Co
         return config  # a command that reads no source (queue, report, lineage, …)
     if config.vault is None or any(overrides.get(name) for name in _CHOOSING):
         return config
-    if file_config.config_file is not None and file_config.vault == config.vault:
+    if file_config.config_file is not None and _same_folder(file_config.vault, config.vault):
         return config
     remembered = _read(config.vault)
     if not remembered or remembered.get("source") not in ("sqlite", "sample", "web", "local"):
@@ -56,6 +57,16 @@ def recall(config: Config, file_config: Config, overrides: dict[str, Any]) -> Co
         return config.with_overrides(**{k: v for k, v in values.items() if v is not None})
     except BridgeError:
         return config  # remembered settings that no longer hold: the flags' error says why
+
+
+def _same_folder(a: Path | None, b: Path) -> bool:
+    """The same vault, however each path reaches it (a link, `..`, `--vault .`)."""
+    if a is None:
+        return False
+    try:
+        return a == b or os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _loopback(url: Any) -> bool:

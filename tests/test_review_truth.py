@@ -162,3 +162,29 @@ def test_a_planted_api_key_file_is_not_read(
     assert "config file" not in synced.output, synced.output
     sent = [str(request.headers) + request.full_path for request, _ in httpserver.log]
     assert not [s for s in sent if "notZoterosButMine" in s], sent
+
+
+def test_the_config_files_vault_by_another_path_keeps_the_config_files_source(
+    library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault began as `zob demo`; the config file now names it through a link
+    (`~/Notes` → `/data/Notes`) with Zotero's folder as its source. `cd ~/Notes; zob sync
+    --vault .` compared the two paths unresolved, found no config for this vault, and synced
+    the demo library into it instead of the user's Zotero."""
+    db, data_dir, vault, key = library
+    real = tmp_path / "data-notes"
+    _plant(real, {"source": "sample"})
+    link = tmp_path / "Notes"
+    link.symlink_to(real, target_is_directory=True)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'vault = "{link}"\n[source]\ntype = "sqlite"\nzotero_dir = "{data_dir}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ZOB_CONFIG", str(config))
+    synced = CliRunner().invoke(main, ["sync", "--vault", str(real), "--force", "--json"])
+    assert synced.exit_code == 0, synced.output
+    state = sqlite3.connect(real / STATE_DIRNAME / "state.sqlite")
+    source = state.execute("SELECT value FROM meta WHERE key = 'source'").fetchone()[0]
+    state.close()
+    assert source == "sqlite"
