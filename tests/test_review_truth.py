@@ -68,6 +68,18 @@ def test_own_property_edit_is_no_zotero_conflict_in_a_hand_edited_header(library
     assert note.read_text(encoding="utf-8") == text  # and nothing repeats
 
 
+def test_a_language_switch_is_no_zotero_conflict_in_a_hand_edited_header(library) -> None:
+    """`language` en → zh re-renders every header; one the user edited by hand was replaced,
+    and the user's H1 moved into a callout saying Zotero had changed it."""
+    db, data_dir, vault, key = library
+    run(data_dir, vault, language="en")
+    note = vault.joinpath(*NOTE)
+    edit(note, "# Deep Residual Learning\n", "# 残差网络（我的笔记）\n")
+    run(data_dir, vault, language="zh")
+    text = note.read_text(encoding="utf-8")
+    assert "conflict" not in text and header_of(note).startswith("# 残差网络（我的笔记）\n")
+
+
 def test_deleting_the_title_property_does_not_blank_the_h1(library) -> None:
     """A user who tidies the properties away (the file name says the title) got
     `# Untitled` over Zotero's title at the next Zotero change."""
