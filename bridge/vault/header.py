@@ -46,11 +46,14 @@ def _uri(value: Any) -> str:
     return text if _ZOTERO_URI.fullmatch(text) else ""
 
 
-def header_context(properties: dict[str, Any], fallback_uri: str) -> dict[str, Any]:
-    """What `header.md.j2` sees, from the note's properties."""
+def header_context(
+    properties: dict[str, Any], fallback_uri: str, fallback_title: Any = None
+) -> dict[str, Any]:
+    """What `header.md.j2` sees, from the note's properties (`fallback_title`: Zotero's, for
+    a note whose `title` property the user deleted — the H1 is never "Untitled" for that)."""
     doi = properties.get("doi")
     return {
-        "title": _plain(properties.get("title")),
+        "title": _plain(properties.get("title")) or _plain(fallback_title),
         "authors": _texts(properties.get("authors")),
         "year": _plain(properties.get("year")),
         "venue": _plain(properties.get("venue")),
@@ -83,9 +86,11 @@ class HeaderRenderer:
 
     render_template: Callable[[dict[str, Any]], str]
     fallback_uri: str
+    fallback_title: str | None = None
 
     def render(self, properties: dict[str, Any]) -> str:
-        return self.render_template(header_context(properties, self.fallback_uri)).strip("\n")
+        context = header_context(properties, self.fallback_uri, self.fallback_title)
+        return self.render_template(context).strip("\n")
 
 
 def adopt_legacy(

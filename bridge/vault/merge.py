@@ -132,7 +132,8 @@ def _header(
         return {}, note.body
     theirs = desired.header.render(properties)
     if HEADER in user_regions:
-        return {HEADER: theirs}, note.body
+        kept = _kept_header(user_regions[HEADER], desired, base)
+        return {HEADER: theirs if kept is None else kept}, note.body
     base_regions = base.get("regions", {}) if base is not None else {}
     if HEADER in base_regions:
         return {}, note.body  # the bridge wrote a header region and the user removed it
@@ -144,6 +145,18 @@ def _header(
         return {}, note.body
     user_regions[HEADER] = theirs
     return {HEADER: theirs}, adopted
+
+
+def _kept_header(user: str, desired: RenderedNote, base: dict[str, Any] | None) -> str | None:
+    """The header last written, when the user edited the header region by hand and Zotero
+    changed nothing it shows: merged against, the user's header stays and no conflict is
+    claimed for a change only the user's own property edits (or a template) made. None: the
+    header rendered from the merged properties is Zotero's side as usual."""
+    last = base.get("regions", {}).get(HEADER) if base is not None else None
+    if last is None or desired.header is None or user == last.strip("\n"):
+        return None
+    before = desired.header.render(base.get("properties", {})) if base is not None else None
+    return last if before == desired.regions.get(HEADER) else None
 
 
 def _merge_property(

@@ -37,8 +37,11 @@ BRIDGE_TYPES: dict[str, str] = {
 
 def declare_types(vault: Vault) -> str | None:
     """Add the missing declarations; returns a warning to show, or None."""
-    if not vault.abs(".obsidian").is_dir():
-        return None  # not opened in Obsidian yet (or a plain folder): nothing to declare into
+    try:
+        if not vault.abs(".obsidian").is_dir():
+            return None  # not opened in Obsidian yet (or a plain folder): nothing to declare into
+    except NoteError as exc:  # `.obsidian` links outside the vault: never written through
+        return f"{TYPES_FILE}: {exc.message}; property types were not declared"
     etag = vault.etag(TYPES_FILE)
     if etag is None:
         text = json.dumps({"types": BRIDGE_TYPES}, indent=2, ensure_ascii=False) + "\n"
@@ -57,14 +60,17 @@ def declare_types(vault: Vault) -> str | None:
     if not missing:
         return None
     data["types"].update(missing)
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    except RecursionError:  # nested deeper than json.dumps goes, though json.loads did
+        return f"{TYPES_FILE} is nested too deeply to rewrite; property types were not declared"
     return _write(vault, text, etag, text_hash(before))
 
 
 def _parse(text: str) -> dict[str, Any] | None:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested 100,000 deep
         return None
     if not isinstance(data, dict) or not isinstance(data.get("types", {}), dict):
         return None

@@ -100,7 +100,9 @@ class Renderer:
         def render(context: dict[str, Any]) -> str:
             return self.render_template("header.md.j2", language=language, **context)
 
-        return HeaderRenderer(render, fallback_uri=properties["zotero"])
+        return HeaderRenderer(
+            render, fallback_uri=properties["zotero"], fallback_title=properties.get("title")
+        )
 
     # --- templates -----------------------------------------------------------------------
 
