@@ -18,6 +18,7 @@ import click
 from bridge import __version__, redact
 from bridge.actions import ActionKind
 from bridge.errors import EXIT_BUG, EXIT_CODES, EXIT_SKIPPED, BridgeError, NoSpaceError, is_no_space
+from bridge.search.commands import add_search_commands
 
 EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
@@ -660,6 +661,10 @@ def service_status(manual: bool) -> None:
     from bridge.service import status as service_state
 
     _print_service(service_state(manual=manual))
+
+
+# --- search: `zob search`, `related`, `ask` live in bridge/search/commands.py --------------
+add_search_commands(main)
 
 
 def run() -> None:  # pragma: no cover - console entry point alias

@@ -20,6 +20,7 @@ from bridge.lineage import MethodGraph, PaperInfo
 from bridge.model import LibrarySnapshot
 from bridge.plan import PlanContext, plan_iter, plan_methods
 from bridge.retries import Held, update_held_cursor
+from bridge.search.hook import keep_search_index_current
 from bridge.session import Writing, writing
 from bridge.sources import Source
 from bridge.stamps import digest, iso, text_hash
@@ -300,6 +301,7 @@ def _sync_snapshot(
         papers=papers,
         changed=None if papers is not None else changed,
     )
+    keep_search_index_current(config, vault_root, result)  # bridge/search/hook.py
     # problems met while a streaming source built its items (after `read` returned)
     late = getattr(read_items, "warnings", ())
     result.warnings.extend(w for w in dict.fromkeys(late) if w not in result.warnings)

@@ -1,0 +1,151 @@
+"""`zob search`, `zob related`, `zob ask` and `zob lineage --suggest/--accept`: parse, call
+one function, print. Registered on the main group by `bridge/cli.py` (`add_search_commands`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge.errors import EXIT_CODES
+
+EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
+
+
+def _config(config_path: Path | None, **overrides: Any):  # noqa: ANN202 - Config
+    from bridge.config import load_config
+
+    return load_config(config_path).with_overrides(**overrides)
+
+
+def _vault_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--zotero-dir",
+        type=click.Path(path_type=Path),
+        help="Zotero's data directory (its storage/ holds the PDFs' full text).",
+    )(func)
+    func = click.option("--vault", type=click.Path(path_type=Path), help="The vault folder.")(func)
+    return click.option(
+        "--config", "config_path", type=click.Path(path_type=Path), help="Config file."
+    )(func)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int, str], Callable[[int], None]] | None]:
+    """A rich progress bar while the index is built, when a person watches a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+
+        def factory(total: int, what: str) -> Callable[[int], None]:
+            task = bar.add_task(what, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield factory
+
+
+@contextmanager
+def _index(config: Any, reindex: bool = False) -> Iterator[Any]:
+    from bridge.search.service import open_index
+
+    def building() -> None:
+        click.echo("Indexing the vault for search (once; `zob sync` keeps it current)…", err=True)
+
+    with (
+        _progress() as progress,
+        open_index(config, progress=progress, reindex=reindex, on_build=building) as index,
+    ):
+        yield index
+
+
+def _print_results(results: list[dict[str, Any]]) -> None:
+    if not results:
+        click.echo("No match.")
+        return
+    for rank, result in enumerate(results, start=1):
+        cite = f"{result['citekey']} — " if result["citekey"] else ""
+        year = f" ({result['year']})" if result["year"] else ""
+        click.echo(click.style(f"{rank}. {cite}{result['title']}{year}", bold=True))
+        click.echo(f"   {result['link']}")
+        for passage in result["passages"]:
+            _print_passage(passage)
+
+
+def _print_passage(passage: dict[str, Any]) -> None:
+    where = {"head": "title", "text": "note", "highlight": "highlight", "fulltext": "PDF"}
+    label = where.get(passage["kind"], passage["kind"])
+    if passage["page"]:
+        label += f" p. {passage['page']}"
+    link = passage["link"] if passage["block"] else ""
+    click.echo(f"   · {label}  {link}".rstrip())
+    click.echo(f"     {passage['text']}")
+    if passage["pdf"]:
+        click.echo(f"     {passage['pdf']}")
+
+
+@click.command(epilog=EPILOG)
+@click.argument("query")
+@_vault_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of notes and passages.")
+@click.option("--methods", is_flag=True, help="Only method notes.")
+@click.option("--papers", is_flag=True, help="Only paper notes (with --methods: both).")
+@click.option("--pass", "reading_pass", type=click.IntRange(0, 3), help="Only papers at pass N.")
+@click.option("--status", help="Only papers with this status (reading, done, dropped, …).")
+@click.option("--tag", help="Only notes with this tag (nested tags below it too).")
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d"]), help="Only papers added since YYYY-MM-DD."
+)
+@click.option("-n", "--limit", type=click.IntRange(1, 200), default=10, show_default=True)
+@click.option("--reindex", is_flag=True, help="Build the index again from scratch first.")
+def search(
+    query: str, config_path: Path | None, as_json: bool, methods: bool, papers: bool,
+    reading_pass: int | None, status: str | None, tag: str | None, since: Any, limit: int,
+    reindex: bool, **overrides: Any,
+) -> None:  # fmt: skip
+    """Search notes, highlights and the PDFs' full text; best notes first.
+
+    Every note of the vault is searched (yours too, not only the bridge's), with each
+    highlight's `^block` link and page, and the text Zotero extracted from each PDF (its
+    full-text cache) with the page. English and Chinese alike: `zob search 统计学习` finds
+    统计学习方法. The first search builds the index; `zob sync` and `zob watch` keep it current.
+
+    \b
+    Example: zob search "overlapping boxes" --papers --pass 2
+    """
+    from bridge.search.engine import Filters
+    from bridge.search.service import search_json
+
+    filters = Filters(
+        methods=methods, papers=papers,
+        reading_pass=None if reading_pass is None else str(reading_pass), status=status,
+        tag=tag, since=since.date().isoformat() if since else None,
+    )  # fmt: skip
+    with _index(_config(config_path, **overrides), reindex) as index:
+        results = search_json(index, query, filters, limit)
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        _print_results(results)
+
+
+def add_search_commands(group: click.Group) -> None:
+    """Put the search commands on `zob` (called once by bridge/cli.py)."""
+    for command in (search,):
+        group.add_command(command)

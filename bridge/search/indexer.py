@@ -1,0 +1,119 @@
+"""Keep the index in step with the vault: only notes whose etag moved are read again.
+
+`refresh` walks the vault's notes (every `.md`, as `Vault.markdown_files` lists them), compares
+each etag with the one indexed, re-indexes what changed, drops what is gone, then does the
+same for the full-text caches of the notes' PDFs. A note modified moments ago is indexed but
+its etag is not recorded (`etag_settled`): the next refresh reads it again, so a save that
+lands within one mtime tick is never missed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.errors import NoteError
+from bridge.search import fulltext
+from bridge.search.passages import read_note
+from bridge.search.store import SearchIndex
+from bridge.vault.fs import Vault, etag_settled
+
+BATCH = 400  # notes per transaction: a killed build keeps what it finished
+
+Tick = Callable[[int], None]
+
+
+@dataclass
+class RefreshStats:
+    indexed: int = 0  # notes (re-)read
+    dropped: int = 0  # notes gone from the vault
+    full_texts: int = 0  # full-text caches (re-)read
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(vars(self))
+
+
+def refresh(
+    index: SearchIndex,
+    zotero_dir: Path | None,
+    *,
+    progress: Callable[[int, str], Tick] | None = None,
+) -> RefreshStats:
+    """Bring `index` in step with its vault and with Zotero's full-text caches."""
+    started = time.perf_counter()
+    stats = RefreshStats()
+    vault = Vault(index.vault_root)
+    try:
+        rels = list(vault.markdown_files())
+        etags = vault.etags(rels)
+        known = index.known()
+        changed = [
+            (rel, etag) for rel, etag in zip(rels, etags, strict=True)
+            if etag is not None and (rel not in known or known[rel][1] != etag)
+        ]  # fmt: skip
+        present = {rel for rel, etag in zip(rels, etags, strict=True) if etag is not None}
+        gone = [doc_id for rel, (doc_id, _) in known.items() if rel not in present]
+        tick = progress(len(changed), "indexing notes") if progress and changed else None
+        with index.transaction():
+            for doc_id in gone:
+                index.drop_note(doc_id)
+        stats.dropped = len(gone)
+        for start in range(0, len(changed), BATCH):
+            batch = changed[start : start + BATCH]
+            _index_notes(index, vault, batch)
+            stats.indexed += len(batch)
+            if tick:
+                tick(len(batch))
+        work = _full_text_work(index, zotero_dir)
+        tick = progress(len(work), "indexing PDF full text") if progress and work else None
+        stats.full_texts = _index_full_texts(index, work, tick)
+    finally:
+        vault.close()
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _index_notes(index: SearchIndex, vault: Vault, batch: list[tuple[str, str]]) -> None:
+    docs = []
+    for rel, etag in batch:
+        try:
+            text = vault.read(rel)
+        except NoteError:
+            text = ""  # not text, not a regular file: indexed as its name only
+        docs.append((read_note(rel, text), etag if etag_settled(etag) else None))
+    with index.transaction():
+        for doc, etag in docs:
+            index.put_note(doc, etag)
+
+
+def _full_text_work(index: SearchIndex, zotero_dir: Path | None) -> list:
+    """(doc id, cache file or None) of each note whose PDF's text changed or went away."""
+    if zotero_dir is None:
+        return []
+    work = []
+    for doc_id, key, indexed in index.full_texts():
+        cache = fulltext.cache_file(zotero_dir, key)
+        etag = cache.etag if cache else None
+        if etag != indexed:
+            work.append((doc_id, cache))
+    return work
+
+
+def _index_full_texts(index: SearchIndex, work: list, tick: Tick | None) -> int:
+    for start in range(0, len(work), BATCH // 4):
+        batch = work[start : start + BATCH // 4]
+        read = []
+        for doc_id, cache in batch:
+            text = fulltext.read_cache(cache.path) if cache else None
+            passages = fulltext.page_passages(text) if text else []
+            etag = cache.etag if cache and text is not None else None
+            read.append((doc_id, passages, etag if etag and etag_settled(etag) else None))
+        with index.transaction():
+            for doc_id, passages, etag in read:
+                index.put_full_text(doc_id, passages, etag)
+        if tick:
+            tick(len(batch))
+    return len(work)
