@@ -327,7 +327,7 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
 
 
 @main.command(epilog=EPILOG)
-@click.argument("method")
+@click.argument("method", required=False)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder.")
 @click.option(
@@ -343,14 +343,41 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
     is_flag=True,
     help="Print {method, proposed_in, extends, extended_by, descendants} as JSON.",
 )
+@click.option(
+    "--suggest",
+    is_flag=True,
+    help="Papers whose text discusses METHOD (or any method) heavily but carry no edge to it.",
+)
+@click.option(
+    "--accept",
+    nargs=3,
+    metavar="PAPER extends|proposes METHOD",
+    help="Write one suggested edge into the paper note (then sync).",
+)
 def lineage(
-    method: str, config_path: Path | None, vault: Path | None, depth: int, as_json: bool
+    method: str | None,
+    config_path: Path | None,
+    vault: Path | None,
+    depth: int,
+    as_json: bool,
+    suggest: bool,
+    accept: tuple[str, str, str] | None,
 ) -> None:
     """Print METHOD's lineage: who proposed it, what it extends, what extends it.
 
     Read from the paper notes as they are now (your own `extends` edits included).
     Example: `zob lineage NMS` shows Soft-NMS and the papers behind both.
+    `zob lineage --suggest NMS` lists papers that discuss NMS but carry no edge to it, each
+    with the `zob lineage --accept …` that adds it; nothing is written until you accept.
     """
+    if suggest or accept:  # bridge/search/commands.py
+        from bridge.search import commands
+
+        if accept:
+            return commands.lineage_accept(config_path, vault, accept)
+        return commands.lineage_suggest(config_path, vault, method, as_json)
+    if method is None:
+        raise click.UsageError("give a METHOD (or --suggest)")
     from bridge.queries import lineage as query
 
     info = query(load(config_path, vault=vault), method, depth)

@@ -145,7 +145,119 @@ def search(
         _print_results(results)
 
 
+@click.command(epilog=EPILOG)
+@click.argument("note")
+@_vault_options
+@click.option("--all", "all_notes", is_flag=True, help="Any note, not only papers.")
+@click.option("-n", "--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the note and its neighbours as JSON.")
+def related(
+    note: str, config_path: Path | None, all_notes: bool, limit: int, as_json: bool,
+    **overrides: Any,
+) -> None:  # fmt: skip
+    """The papers closest to NOTE, with why: the terms they share and the best passage.
+
+    NOTE is a name as in [[Name]], a path in the vault or a citekey. Closeness is read from
+    the note's own text, highlights and its PDF's full text: the terms that are frequent in
+    it and rare in the vault make the query.
+    """
+    from bridge.search.related import related as find_related
+    from bridge.search.related import related_json
+
+    with _index(_config(config_path, **overrides)) as index:
+        info = related_json(*find_related(index, note, limit=limit, papers_only=not all_notes))
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"Closest to {info['note']}:")
+    for rank, other in enumerate(info["related"], start=1):
+        year = f" ({other['year']})" if other["year"] else ""
+        click.echo(click.style(f"{rank}. {other['title']}{year}", bold=True) + f"  {other['link']}")
+        click.echo(f"   shares: {', '.join(other['shared_terms']) or '(related wording)'}")
+        _print_passage(other["passage"])
+    if not info["related"]:
+        click.echo("Nothing close.")
+
+
+@click.command(epilog=EPILOG)
+@click.argument("question")
+@_vault_options
+@click.option("-k", "--passages", "top", type=click.IntRange(1, 20), default=6, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {question, passages, answer}.")
+def ask(question: str, config_path: Path | None, top: int, as_json: bool, **overrides: Any) -> None:
+    """Answer QUESTION from the vault: the best passages, cited, ready to paste.
+
+    When the config names an OpenAI-compatible endpoint (`[ask] endpoint`, e.g. a local model
+    server), the question and these passages — nothing else — are sent to it and its answer,
+    citing each claim as [[citekey]], is printed above them. Without one, nothing leaves
+    the machine.
+    """
+    from bridge.search.ask import answer, cited_json, passages_text, retrieve
+
+    config = _config(config_path, **overrides)
+    with _index(config) as index:
+        passages = retrieve(index, question, top)
+    reply = answer(config, question, passages) if config.ask_endpoint and passages else None
+    if as_json:
+        info = {"question": question, "answer": reply, "passages": list(map(cited_json, passages))}
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    if not passages:
+        click.echo("Nothing in the vault answers that.")
+        return
+    if reply:
+        click.echo(reply + "\n")
+    elif not config.ask_endpoint:
+        click.echo("(lexical passages only: set [ask] endpoint in the config for an answer)\n")
+    click.echo(passages_text(passages))
+
+
+def lineage_suggest(
+    config_path: Path | None, vault: Path | None, method: str | None, as_json: bool
+) -> None:
+    """`zob lineage --suggest [METHOD]`: print missing edges; write nothing."""
+    from bridge.queries import method_graph
+    from bridge.search.suggest import suggest, suggestion_json
+
+    config = _config(config_path, vault=vault)
+    graph = method_graph(config)
+    with _index(config) as index:
+        found = [suggestion_json(s) for s in suggest(index, graph, config, method)]
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo("No missing lineage edge found.")
+    for item in found:
+        who = item["citekey"] or item["paper"]
+        click.echo(click.style(f"{who} {item['relation']} {item['method']}?", bold=True)
+                   + f"  ({item['title']}; names it in {item['passages']} passages)")  # fmt: skip
+        for passage in item["evidence"]:
+            _print_passage(passage)
+        click.echo(f"   accept: {item['accept']}")
+
+
+def lineage_accept(
+    config_path: Path | None, vault: Path | None, edge: tuple[str, str, str]
+) -> None:
+    """`zob lineage --accept PAPER extends|proposes METHOD`: write the edge, then sync."""
+    from bridge.search.suggest import accept
+    from bridge.sync import sync
+
+    config = _config(config_path, vault=vault)
+    paper, relation, method = edge
+    rel, changed = accept(config, paper, relation.lower(), method)
+    if not changed:
+        click.echo(f"{rel} already says {relation} [[{method}]].")
+        return
+    click.echo(f"{rel}: {relation} [[{method}]] added.")
+    result = sync(config)
+    click.echo("Synced: method notes updated." if result.ok else "Synced with problems:")
+    for error in result.errors:
+        click.echo(f"skipped: {error['message']}", err=True)
+
+
 def add_search_commands(group: click.Group) -> None:
     """Put the search commands on `zob` (called once by bridge/cli.py)."""
-    for command in (search,):
+    for command in (search, related, ask):
         group.add_command(command)

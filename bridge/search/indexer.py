@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.errors import NoteError
@@ -83,7 +84,11 @@ def _index_notes(index: SearchIndex, vault: Vault, batch: list[tuple[str, str]])
             text = vault.read(rel)
         except NoteError:
             text = ""  # not text, not a regular file: indexed as its name only
-        docs.append((read_note(rel, text), etag if etag_settled(etag) else None))
+        doc = read_note(rel, text)
+        if not doc.added:  # not a paper: `--since` goes by the note's last change
+            mtime = int(etag.split(";", 1)[0]) / 1e9
+            doc.added = datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        docs.append((doc, etag if etag_settled(etag) else None))
     with index.transaction():
         for doc, etag in docs:
             index.put_note(doc, etag)
