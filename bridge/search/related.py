@@ -76,12 +76,19 @@ def related(
     found = []
     for result in engine.rank_notes(index, hits, limit, 1):
         best = result.passages[0]
-        shared = [w for w in words if w in set(tokens.terms(best.text))]
+        shared = _shared(words, index, result.doc["id"])
         found.append(
             Related(result.doc, result.score, shared,
                     engine.passage_json(result.doc, best, words))
         )  # fmt: skip
     return doc, found
+
+
+def _shared(words: list[str], index: SearchIndex, doc_id: int) -> list[str]:
+    """The query's terms found in the other note (a word and its inflections alike)."""
+    theirs = {t for hit in index.passages_of(doc_id) for t in tokens.terms(hit.text)}
+    stems = {t[:5] for t in theirs if len(t) > 5}
+    return [w for w in words if w in theirs or (len(w) > 5 and w[:5] in stems)]
 
 
 def related_json(doc: dict, found: list[Related]) -> dict[str, Any]:
