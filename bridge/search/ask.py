@@ -17,6 +17,7 @@ from bridge.search.store import SearchIndex
 
 TOP_PASSAGES = 6
 MAX_CHARS = 1500  # of one passage sent to the model
+MIN_CHARS = 40  # a shorter passage is not worth a citation
 TIMEOUT = 120.0  # seconds: a local model can be slow
 SYSTEM = (
     "You answer questions about a researcher's reading notes. Use ONLY the numbered passages "
@@ -46,7 +47,8 @@ class Cited:
 def retrieve(index: SearchIndex, question: str, k: int = TOP_PASSAGES) -> list[Cited]:
     """The `k` best passages for the question (at most two from one note), with citations."""
     hits = index.match(tokens.query_terms(question), 80)
-    hits = [h for h in hits if h.kind != "head"] or hits  # a title alone answers nothing
+    # a title, or a line of a few words, answers nothing
+    hits = [h for h in hits if h.kind != "head" and len(h.text) >= MIN_CHARS] or hits
     docs = index.docs(h.doc_id for h in hits)
     out: list[Cited] = []
     per_note: dict[int, int] = {}

@@ -19,28 +19,47 @@ from bridge.search.passages import MAX_PASSAGE, Passage
 
 CACHE_NAME = ".zotero-ft-cache"
 MAX_BYTES = 32 << 20  # a cache larger than this is read up to here (Zotero caps it lower)
-_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC
 _PARAGRAPH = re.compile(r"\n\s*\n")
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
 class CacheFile:
     key: str  # the attachment key
-    path: Path
+    storage: Path  # Zotero's storage folder
     etag: str
 
+    @property
+    def path(self) -> Path:
+        return self.storage / self.key / CACHE_NAME
 
-def cache_file(zotero_dir: Path, key: str) -> CacheFile | None:
-    """The cache of attachment `key`, when Zotero has one (None otherwise)."""
-    path = zotero_dir / "storage" / key / CACHE_NAME
+
+def cache_files(zotero_dir: Path, keys: list[str]) -> dict[str, CacheFile]:
+    """The caches Zotero has for these attachment keys: one listing of `storage/`, then one
+    `stat` (relative to that folder) per attachment that has a folder there."""
+    storage = zotero_dir / "storage"
     try:
-        st = os.stat(path)
+        fd = os.open(storage, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
     except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return CacheFile(key, path, f"{st.st_mtime_ns};{st.st_size};{st.st_ino}")
+        return {}
+    found: dict[str, CacheFile] = {}
+    try:
+        with os.scandir(fd) as entries:
+            folders = {entry.name for entry in entries}
+        for key in keys:
+            if key not in folders:
+                continue
+            try:
+                st = os.stat(f"{key}/{CACHE_NAME}", dir_fd=fd)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                etag = f"{st.st_mtime_ns};{st.st_size};{st.st_ino}"
+                found[key] = CacheFile(key, storage, etag)
+    finally:
+        os.close(fd)
+    return found
 
 
 def read_cache(path: Path) -> str | None:
@@ -75,7 +94,7 @@ def page_passages(text: str) -> list[Passage]:
     for number, page in enumerate(pages, start=1):
         current = ""
         for paragraph in _PARAGRAPH.split(page):
-            words = _SPACE.sub(" ", paragraph).strip()
+            words = " ".join(paragraph.split())
             if not words:
                 continue
             if current and len(current) + len(words) > MAX_PASSAGE:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import BridgeError
-from bridge.search.indexer import refresh
+from bridge.search.indexer import FULL_TEXT_EVERY, refresh
 from bridge.search.store import INDEX_NAME, SearchIndex
 from bridge.statefolder import STATE_DIRNAME
 
@@ -24,7 +24,7 @@ def keep_search_index_current(config: Any, vault_root: Path, result: Any) -> Non
         return
     try:
         with SearchIndex(vault_root, create=False) as index:
-            refresh(index, getattr(config, "zotero_dir", None))
+            refresh(index, getattr(config, "zotero_dir", None), full_text_every=FULL_TEXT_EVERY)
     except (BridgeError, OSError, sqlite3.Error) as exc:
         result.warnings.append(
             f"search index not updated ({exc}); `zob search --reindex` builds it again"

@@ -22,6 +22,7 @@ from bridge.search.store import SearchIndex
 from bridge.vault.fs import Vault, etag_settled
 
 BATCH = 400  # notes per transaction: a killed build keeps what it finished
+FULL_TEXT_EVERY = 60.0  # seconds between a sync's looks at every PDF's full-text cache
 
 Tick = Callable[[int], None]
 
@@ -42,42 +43,59 @@ def refresh(
     zotero_dir: Path | None,
     *,
     progress: Callable[[int, str], Tick] | None = None,
+    full_text_every: float | None = None,
 ) -> RefreshStats:
-    """Bring `index` in step with its vault and with Zotero's full-text caches."""
+    """Bring `index` in step with its vault and with Zotero's full-text caches.
+
+    `full_text_every`: look at every note's full-text cache only if the last look was this
+    many seconds ago or more (a sync passes FULL_TEXT_EVERY); the notes re-read now always
+    have theirs looked at. None: always look at every one."""
     started = time.perf_counter()
     stats = RefreshStats()
     vault = Vault(index.vault_root)
     try:
-        rels = list(vault.markdown_files())
-        etags = vault.etags(rels)
-        known = index.known()
-        changed = [
-            (rel, etag) for rel, etag in zip(rels, etags, strict=True)
-            if etag is not None and (rel not in known or known[rel][1] != etag)
-        ]  # fmt: skip
-        present = {rel for rel, etag in zip(rels, etags, strict=True) if etag is not None}
-        gone = [doc_id for rel, (doc_id, _) in known.items() if rel not in present]
-        tick = progress(len(changed), "indexing notes") if progress and changed else None
-        with index.transaction():
-            for doc_id in gone:
-                index.drop_note(doc_id)
+        changed, gone = _scan(index, vault)
+        if gone:
+            with index.transaction():
+                for doc_id in gone:
+                    index.drop_note(doc_id)
         stats.dropped = len(gone)
+        tick = progress(len(changed), "indexing notes") if progress and changed else None
+        touched: set[int] = set()
         for start in range(0, len(changed), BATCH):
             batch = changed[start : start + BATCH]
-            _index_notes(index, vault, batch)
+            touched.update(_index_notes(index, vault, batch))
             stats.indexed += len(batch)
             if tick:
                 tick(len(batch))
-        work = _full_text_work(index, zotero_dir)
+        last = float(index.get_meta("full_text_checked") or 0)
+        every = full_text_every is None or time.time() - last >= full_text_every
+        work = _full_text_work(index, zotero_dir, None if every else touched)
         tick = progress(len(work), "indexing PDF full text") if progress and work else None
         stats.full_texts = _index_full_texts(index, work, tick)
+        if every and zotero_dir is not None:
+            with index.transaction():
+                index.set_meta("full_text_checked", str(time.time()))
     finally:
         vault.close()
     stats.seconds = time.perf_counter() - started
     return stats
 
 
-def _index_notes(index: SearchIndex, vault: Vault, batch: list[tuple[str, str]]) -> None:
+def _scan(index: SearchIndex, vault: Vault) -> tuple[list[tuple[str, str]], list[int]]:
+    """(notes new or changed since indexed, with their etags; ids of notes gone)."""
+    rels = list(vault.markdown_files())
+    etags = vault.etags(rels)
+    known = index.known()
+    changed = [
+        (rel, etag) for rel, etag in zip(rels, etags, strict=True)
+        if etag is not None and (rel not in known or known[rel][1] != etag)
+    ]  # fmt: skip
+    present = {rel for rel, etag in zip(rels, etags, strict=True) if etag is not None}
+    return changed, [doc_id for rel, (doc_id, _) in known.items() if rel not in present]
+
+
+def _index_notes(index: SearchIndex, vault: Vault, batch: list[tuple[str, str]]) -> list[int]:
     docs = []
     for rel, etag in batch:
         try:
@@ -90,17 +108,19 @@ def _index_notes(index: SearchIndex, vault: Vault, batch: list[tuple[str, str]])
             doc.added = datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         docs.append((doc, etag if etag_settled(etag) else None))
     with index.transaction():
-        for doc, etag in docs:
-            index.put_note(doc, etag)
+        return [index.put_note(doc, etag) for doc, etag in docs]
 
 
-def _full_text_work(index: SearchIndex, zotero_dir: Path | None) -> list:
-    """(doc id, cache file or None) of each note whose PDF's text changed or went away."""
-    if zotero_dir is None:
+def _full_text_work(index: SearchIndex, zotero_dir: Path | None, only: set[int] | None) -> list:
+    """(doc id, cache file or None) of each note (of `only`, if given) whose PDF's text
+    changed or went away."""
+    if zotero_dir is None or only == set():
         return []
     work = []
-    for doc_id, key, indexed in index.full_texts():
-        cache = fulltext.cache_file(zotero_dir, key)
+    rows = [row for row in index.full_texts() if only is None or row[0] in only]
+    caches = fulltext.cache_files(zotero_dir, [key for _, key, _ in rows])
+    for doc_id, key, indexed in rows:
+        cache = caches.get(key)
         etag = cache.etag if cache else None
         if etag != indexed:
             work.append((doc_id, cache))

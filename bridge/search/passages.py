@@ -29,8 +29,11 @@ _EMPTY_FIELD = re.compile(r"^[-*]\s+\*\*[^*]+\*\*[^:]*:\s*$|^[-*]\s+\*\*[^*]+:\*
 _HINT = re.compile(r"^\*[^*].*\*$")  # a template's italic hint line
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 _FENCE = re.compile(r"^(```|~~~)")
+_GENERATED = {"mermaid", "dataview", "dataviewjs", "query", "tasks", "base"}
 _HEADING = re.compile(r"^#{1,6}\s")
 _ONLY_LINKS = re.compile(r"^(?:\s|[·|,;/-]|!?\[[^\]]*\]\([^)]*\))*$")
+# a line that only lists links under a label (lineage regions, method notes' lists of papers)
+_LINK_LIST = re.compile(r"^(?:[-*]\s+)?(?:\*\*[^*]+:?\*\*:?\s*)?(?:!?\[\[[^\]]*\]\][\s,;·]*)+$")
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,9 @@ def _blocks(body: str) -> list[list[str]]:
 
 
 def _passages(lines: list[str], section: str, block: str | None) -> list[Passage]:
+    fence = _FENCE.match(lines[0].lstrip()) if lines else None
+    if fence and lines[0].lstrip()[3:].strip().lower() in _GENERATED:
+        return []  # a diagram or a query, not words anyone wrote
     quoted = bool(lines) and all(line.lstrip().startswith(">") for line in lines if line)
     page = None
     kept: list[str] = []
@@ -182,7 +188,9 @@ def _passages(lines: list[str], section: str, block: str | None) -> list[Passage
         link = _LINK_LINE.match(bare)
         if link:  # the highlight's own "[p. 3](zotero://…)" line: its page is kept
             bare = link.group("tags").strip()
-        if not bare or _EMPTY_FIELD.match(bare) or _HINT.match(bare) or _ONLY_LINKS.match(bare):
+        if not bare or _EMPTY_FIELD.match(bare) or _HINT.match(bare):
+            continue
+        if _ONLY_LINKS.match(bare) or _LINK_LIST.match(bare):
             continue
         kept.append(_plain(bare))
     text = " ".join(k for k in kept if k).strip()

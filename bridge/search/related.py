@@ -59,9 +59,8 @@ def telling_terms(index: SearchIndex, doc_id: int) -> list[str]:
         counts.update(t for t in tokens.terms(hit.text) if t not in tokens.STOPWORDS)
     candidates = [t for t, _ in counts.most_common(CANDIDATES) if len(t) > 1 and not t.isdigit()]
     total = max(index.counts()["notes"], 1) * 8  # passages, roughly; only the order matters
-    weight = {
-        t: counts[t] * math.log(1 + total / (1 + index.document_frequency(t))) for t in candidates
-    }
+    df = index.frequencies(candidates)
+    weight = {t: counts[t] * math.log(1 + total / (1 + df[t])) for t in candidates}
     return sorted(weight, key=lambda t: -weight[t])[:QUERY_TERMS]
 
 

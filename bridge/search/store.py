@@ -30,6 +30,9 @@ INDEX_NAME = "search.sqlite"
 SCHEMA = "1"
 SIDE_FILES = ("-journal", "-wal", "-shm")
 HEAD_WEIGHT = 3.0  # a term in a title or property counts three times one in a paragraph
+# a term in more passages than this is left out of a query that has rarer terms: ranking its
+# every passage is what makes a query slow, and its BM25 weight (idf) is small anyway
+COSTLY = 5000
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)",
@@ -41,15 +44,25 @@ _DDL = (
         id INTEGER PRIMARY KEY, doc INTEGER NOT NULL, kind TEXT NOT NULL, section TEXT,
         block TEXT, page INTEGER, text BLOB NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc, kind)",
+    # covering indexes: a refresh compares every note's etag without reading the rows
+    "CREATE INDEX IF NOT EXISTS docs_etag ON docs(path, etag, id)",
+    "CREATE INDEX IF NOT EXISTS docs_pdf ON docs(pdf_key, id, ft_etag)",
     """CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(head, body, content='',
         tokenize='porter unicode61 remove_diacritics 2')""",
+)
+
+_VOCAB = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stem USING fts5(x, "
+    "tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stem_v USING fts5vocab(temp, stem, 'instance')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_v USING fts5vocab(main, fts, 'row')",
 )
 
 DOC_COLUMNS = "id, path, kind, title, citekey, year, pass, status, tags, added, zotero_key, pdf_key"
 
 
 def pack(text: str) -> bytes:
-    return zlib.compress(text.encode("utf-8"), 6)
+    return zlib.compress(text.encode("utf-8"), 1)
 
 
 def unpack(data: bytes) -> str:
@@ -75,6 +88,7 @@ class SearchIndex:
 
     def __init__(self, vault_root: Path, *, create: bool = True) -> None:
         self.vault_root = vault_root
+        self._vocab_ready = False
         self._folder = StateFolder(vault_root, create=create)
         try:
             if not create and self._folder.lstat(INDEX_NAME) is None:
@@ -245,13 +259,14 @@ class SearchIndex:
     ) -> list[Hit]:
         """The best `limit` passages for any of `words` (BM25), restricted to the notes a
         `doc_filter` (an SQL condition on `docs` and its parameters) selects."""
-        if not words:
+        expression = self._expression(words)
+        if expression is None:
             return []
         sql = (
             "SELECT p.id, p.doc, p.kind, p.section, p.block, p.page, p.text, fts.rank "
             "FROM fts JOIN passages p ON p.id = fts.rowid WHERE fts MATCH ?"
         )
-        params: list = [tokens.match_expression(words)]
+        params: list = [expression]
         if doc_filter is not None:
             sql += f" AND p.doc IN (SELECT id FROM docs WHERE {doc_filter[0]})"
             params.extend(doc_filter[1])
@@ -259,12 +274,38 @@ class SearchIndex:
         params.append(limit)
         return [Hit(*r[:6], unpack(r[6]), -r[7]) for r in self.db.execute(sql, params)]
 
-    def document_frequency(self, word: str) -> int:
-        """In how many passages a term occurs (for `related`'s choice of telling terms)."""
-        row = self.db.execute(
-            "SELECT count(*) FROM fts WHERE fts MATCH ?", (tokens.match_expression([word]),)
-        ).fetchone()
-        return row[0]
+    def _expression(self, words: list[str]) -> str | None:
+        """The MATCH for `words`: any of them, the costly ones left out when rarer ones are
+        there; all of them when every one is costly; None when none occurs at all."""
+        df = self.frequencies(words)
+        present = [w for w in words if df.get(w)]
+        if not present:
+            return None
+        rare = [w for w in present if df[w] <= COSTLY]
+        if rare:
+            return tokens.match_expression(rare)
+        return " AND ".join(tokens.match_expression([w]) for w in present)
+
+    def frequencies(self, words: list[str]) -> dict[str, int]:
+        """In how many passages each term occurs, read from the FTS5 vocabulary. The terms
+        are stemmed by the table's own tokenizer first (a scratch FTS5 table in `temp`)."""
+        if not words:
+            return {}
+        if not self._vocab_ready:
+            for statement in _VOCAB:
+                self.db.execute(statement)
+            self._vocab_ready = True
+        self.db.executemany(
+            "INSERT INTO temp.stem(rowid, x) VALUES (?, ?)",
+            [(i, tokens.indexed(w)) for i, w in enumerate(words)],
+        )
+        stems = self.db.execute("SELECT doc, term FROM temp.stem_v").fetchall()
+        self.db.execute("DELETE FROM temp.stem")
+        df = dict.fromkeys(words, 0)
+        for i, term in stems:
+            row = self.db.execute("SELECT doc FROM temp.fts_v WHERE term = ?", (term,)).fetchone()
+            df[words[i]] = max(df[words[i]], row[0] if row else 0)
+        return df
 
     def counts(self) -> dict[str, int]:
         docs, chars = self.db.execute("SELECT count(*), total(chars) FROM docs").fetchone()

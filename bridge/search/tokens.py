@@ -31,27 +31,50 @@ _STOPWORDS = (
 STOPWORDS = frozenset(_STOPWORDS.split())
 
 
-# British -ise spellings meet the -ize ones (normalisation ~ normalization) before stemming
-_ISE = re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations)$")
+_CJK_RUNS = re.compile(rf"[{_CJK}]+")
+# British -ise spellings meet the -ize ones (normalisation ~ normalization) before stemming;
+# a literal `is` first, so the scan is fast (lowercase only: an all-caps word keeps its -ise)
+_ISE_TEXT = re.compile(r"is(es|ed|e|ing|ations|ation)\b")
+
+
+def _ize(match: re.Match[str]) -> str:
+    """`is…` → `iz…` after three lowercase letters (normalis-ation, not ra-ise or is-ing)."""
+    start = match.start()
+    before = match.string[max(start - 3, 0) : start]
+    return (
+        "iz" + match.group(1)
+        if len(before) == 3 and before.isalpha() and before.islower()
+        else match.group()
+    )
 
 
 def terms(text: str) -> list[str]:
     """The terms of `text`, in order (bigrams for CJK runs, a lone CJK character as itself)."""
     out: list[str] = []
-    for match in _TERM.finditer(unicodedata.normalize("NFKC", text).casefold()):
+    text = unicodedata.normalize("NFKC", text)
+    text = _ISE_TEXT.sub(_ize, text) if "is" in text else text
+    for match in _TERM.finditer(text.casefold()):
         run = match.group()
-        if not _CJK_RUN.match(run):
-            out.append(_ISE.sub(r"iz\1", run) if "is" in run else run)
-        elif len(run) == 1:
+        if not _CJK_RUN.match(run) or len(run) == 1:
             out.append(run)
         else:
             out.extend(run[i : i + 2] for i in range(len(run) - 1))
     return out
 
 
+def _bigrams(match: re.Match[str]) -> str:
+    run = match.group()
+    pairs = [run[i : i + 2] for i in range(len(run) - 1)] or [run]
+    return f" {' '.join(pairs)} "
+
+
 def indexed(text: str) -> str:
-    """`text` as the space-separated terms the FTS5 table stores."""
-    return " ".join(terms(text))
+    """`text` as the FTS5 table is given it: FTS5's own tokenizer (unicode61: case, accents,
+    punctuation) then splits it as `terms` does, so only CJK runs (→ bigrams), compatibility
+    forms (NFKC) and -ise spellings are done here — in C-speed passes, not word by word."""
+    if not text.isascii():
+        text = _CJK_RUNS.sub(_bigrams, unicodedata.normalize("NFKC", text))
+    return _ISE_TEXT.sub(_ize, text) if "is" in text else text
 
 
 def query_terms(text: str) -> list[str]:
