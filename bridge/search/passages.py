@@ -20,6 +20,13 @@ MAX_PASSAGE = 1200  # characters; a longer paragraph is cut at sentence ends
 
 _BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)\s*$")
 _COMMENT = re.compile(r"%%.*?%%", re.DOTALL)
+# the bridge's regions that only restate other notes (who extends whom, the reading queue):
+# searching them would rank a list of titles above the notes themselves
+_RESTATED = re.compile(
+    r"%% zob:begin (lineage|proposed-in|extends|extended-by|queue-[a-z0-9-]+) %%.*?"
+    r"%% zob:end \1 %%",
+    re.DOTALL,
+)
 _PAGE = re.compile(r"zotero://open-pdf/[^)\s]*?[?&]page=(\d+)")
 _PDF_KEY = re.compile(r"zotero://open-pdf/(?:library|groups/\d+)/items/([23456789A-Z]{8})")
 _LINK_LINE = re.compile(r"^\[p\.\s*[^\]]*\]\(zotero://[^)]*\)(?P<tags>.*)$")
@@ -128,6 +135,7 @@ def body_passages(body: str) -> list[Passage]:
     """The passages of a note's body, in order."""
     out: list[Passage] = []
     section = ""
+    body = _RESTATED.sub("", body) if "%% zob:begin" in body else body
     for lines in _blocks(_COMMENT.sub("", body)):
         if _HEADING.match(lines[0]):
             section = lines[0].lstrip("#").strip()

@@ -27,8 +27,10 @@ from bridge.state import connect_state_db
 from bridge.statefolder import StateFolder
 
 INDEX_NAME = "search.sqlite"
-SCHEMA = "1"
+SCHEMA = "2"
 SIDE_FILES = ("-journal", "-wal", "-shm")
+NOTE, PDF = 0, 1  # the two parts of a note's passages: its own, and its PDF's full text
+SEPARATOR = "\n"
 HEAD_WEIGHT = 3.0  # a term in a title or property counts three times one in a paragraph
 # a term in more passages than this is left out of a query that has rarer terms: ranking its
 # every passage is what makes a query slow, and its BM25 weight (idf) is small anyway
@@ -40,10 +42,15 @@ _DDL = (
         id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, etag TEXT, kind TEXT, title TEXT,
         citekey TEXT, year INTEGER, pass TEXT, status TEXT, tags TEXT, added TEXT,
         zotero_key TEXT, pdf_key TEXT, ft_etag TEXT, chars INTEGER DEFAULT 0)""",
+    # a note's passages (part 0) and its PDF's (part 1) as one compressed text each; a
+    # passage is a slice of it (one zlib call per note, not per passage: 20 % of a build)
+    """CREATE TABLE IF NOT EXISTS texts(
+        doc INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY(doc, part)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS passages(
-        id INTEGER PRIMARY KEY, doc INTEGER NOT NULL, kind TEXT NOT NULL, section TEXT,
-        block TEXT, page INTEGER, text BLOB NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc, kind)",
+        id INTEGER PRIMARY KEY, doc INTEGER NOT NULL, part INTEGER NOT NULL, kind TEXT NOT NULL,
+        section TEXT, block TEXT, page INTEGER, start INTEGER NOT NULL, length INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc, part)",
     # covering indexes: a refresh compares every note's etag without reading the rows
     "CREATE INDEX IF NOT EXISTS docs_etag ON docs(path, etag, id)",
     "CREATE INDEX IF NOT EXISTS docs_pdf ON docs(pdf_key, id, ft_etag)",
@@ -124,6 +131,7 @@ class SearchIndex:
     def _clear(self) -> None:
         self.db.execute("DELETE FROM docs")
         self.db.execute("DELETE FROM passages")
+        self.db.execute("DELETE FROM texts")
         self.db.execute("DELETE FROM meta WHERE key='built'")
         self.db.execute("INSERT INTO fts(fts) VALUES('delete-all')")
 
@@ -175,55 +183,77 @@ class SearchIndex:
             ).lastrowid
         else:
             doc_id = row[0]
-            self._drop_passages(doc_id, full_text=False)
+            self._drop_passages(doc_id, NOTE)
             if row[1] != doc.pdf_key:  # another PDF: its text is read again
-                self._drop_passages(doc_id, full_text=True)
+                self._drop_passages(doc_id, PDF)
                 self.db.execute("UPDATE docs SET ft_etag=NULL WHERE id=?", (doc_id,))
             self.db.execute(
                 "UPDATE docs SET etag=?, kind=?, title=?, citekey=?, year=?, pass=?, status=?,"
                 " tags=?, added=?, zotero_key=?, pdf_key=? WHERE id=?",
                 (*values, doc_id),
             )
-        self._add_passages(doc_id, doc.passages)
+        self._add_passages(doc_id, NOTE, doc.passages)
         return doc_id
 
     def put_full_text(self, doc_id: int, passages: list[Passage], etag: str | None) -> None:
-        self._drop_passages(doc_id, full_text=True)
-        self._add_passages(doc_id, passages)
+        self._drop_passages(doc_id, PDF)
+        self._add_passages(doc_id, PDF, passages)
         self.db.execute("UPDATE docs SET ft_etag=? WHERE id=?", (etag, doc_id))
 
     def drop_note(self, doc_id: int) -> None:
-        self._drop_passages(doc_id, full_text=None)
+        self._drop_passages(doc_id, NOTE)
+        self._drop_passages(doc_id, PDF)
         self.db.execute("DELETE FROM docs WHERE id=?", (doc_id,))
 
-    def _add_passages(self, doc_id: int, passages: Iterable[Passage]) -> None:
-        chars = 0
-        for p in passages:
-            pid = self.db.execute(
-                "INSERT INTO passages(doc, kind, section, block, page, text) VALUES (?,?,?,?,?,?)",
-                (doc_id, p.kind, p.section, p.block, p.page, pack(p.text)),
-            ).lastrowid
-            head, body = _columns(p.kind, p.text)
-            self.db.execute("INSERT INTO fts(rowid, head, body) VALUES (?,?,?)", (pid, head, body))
-            chars += len(p.text)
-        self.db.execute("UPDATE docs SET chars=chars+? WHERE id=?", (chars, doc_id))
+    def _add_passages(self, doc_id: int, part: int, passages: list[Passage]) -> None:
+        if not passages:
+            return
+        text = SEPARATOR.join(p.text for p in passages)
+        self.db.execute("INSERT OR REPLACE INTO texts VALUES (?, ?, ?)", (doc_id, part, pack(text)))
+        first = (self.db.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1
+        rows, terms, start = [], [], 0
+        for pid, p in enumerate(passages, start=first):
+            rows.append((pid, doc_id, part, p.kind, p.section, p.block, p.page, start, len(p.text)))
+            terms.append((pid, *_columns(p.kind, p.text)))
+            start += len(p.text) + len(SEPARATOR)
+        self.db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        self.db.executemany("INSERT INTO fts(rowid, head, body) VALUES (?,?,?)", terms)
+        self.db.execute("UPDATE docs SET chars=chars+? WHERE id=?", (len(text), doc_id))
 
-    def _drop_passages(self, doc_id: int, *, full_text: bool | None) -> None:
-        """Remove a note's passages: its own (False), its PDF's (True) or all (None)."""
-        where = {None: "", True: " AND kind='fulltext'", False: " AND kind!='fulltext'"}
+    def _drop_passages(self, doc_id: int, part: int) -> None:
+        """Remove a note's own passages (NOTE) or its PDF's (PDF)."""
+        text = self._text(doc_id, part)
+        if text is None:
+            return
         rows = self.db.execute(
-            f"SELECT id, kind, text FROM passages WHERE doc=?{where[full_text]}", (doc_id,)
+            "SELECT id, kind, start, length FROM passages WHERE doc=? AND part=?", (doc_id, part)
         ).fetchall()
-        chars = 0
-        for pid, kind, data in rows:
-            text = unpack(data)
-            chars += len(text)
-            self.db.execute(
-                "INSERT INTO fts(fts, rowid, head, body) VALUES ('delete', ?, ?, ?)",
-                (pid, *_columns(kind, text)),
-            )
-        self.db.execute(f"DELETE FROM passages WHERE doc=?{where[full_text]}", (doc_id,))
-        self.db.execute("UPDATE docs SET chars=max(chars-?, 0) WHERE id=?", (chars, doc_id))
+        self.db.executemany(
+            "INSERT INTO fts(fts, rowid, head, body) VALUES ('delete', ?, ?, ?)",
+            [(pid, *_columns(kind, text[s : s + n])) for pid, kind, s, n in rows],
+        )
+        self.db.execute("DELETE FROM passages WHERE doc=? AND part=?", (doc_id, part))
+        self.db.execute("DELETE FROM texts WHERE doc=? AND part=?", (doc_id, part))
+        self.db.execute("UPDATE docs SET chars=max(chars-?, 0) WHERE id=?", (len(text), doc_id))
+
+    def _text(self, doc_id: int, part: int) -> str | None:
+        row = self.db.execute(
+            "SELECT data FROM texts WHERE doc=? AND part=?", (doc_id, part)
+        ).fetchone()
+        return unpack(row[0]) if row else None
+
+    def _hits(self, rows: Iterable[tuple]) -> list[Hit]:
+        """Rows of (id, doc, part, kind, section, block, page, start, length, rank) → hits,
+        each note's text decompressed once."""
+        texts: dict[tuple[int, int], str] = {}
+        hits = []
+        for pid, doc, part, kind, section, block, page, start, length, rank in rows:
+            text = texts.get((doc, part))
+            if text is None:
+                text = texts[doc, part] = self._text(doc, part) or ""
+            hits.append(Hit(pid, doc, kind, section, block, page, text[start : start + length],
+                            -rank))  # fmt: skip
+        return hits
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -249,10 +279,11 @@ class SearchIndex:
 
     def passages_of(self, doc_id: int) -> list[Hit]:
         rows = self.db.execute(
-            "SELECT id, doc, kind, section, block, page, text FROM passages WHERE doc=?",
+            "SELECT id, doc, part, kind, section, block, page, start, length, 0.0"
+            " FROM passages WHERE doc=? ORDER BY id",
             (doc_id,),
         )
-        return [Hit(*row[:6], unpack(row[6]), 0.0) for row in rows]
+        return self._hits(rows)
 
     def match(
         self, words: list[str], limit: int, doc_filter: tuple[str, list] | None = None
@@ -263,7 +294,8 @@ class SearchIndex:
         if expression is None:
             return []
         sql = (
-            "SELECT p.id, p.doc, p.kind, p.section, p.block, p.page, p.text, fts.rank "
+            "SELECT p.id, p.doc, p.part, p.kind, p.section, p.block, p.page, p.start, p.length,"
+            " fts.rank "
             "FROM fts JOIN passages p ON p.id = fts.rowid WHERE fts MATCH ?"
         )
         params: list = [expression]
@@ -272,7 +304,7 @@ class SearchIndex:
             params.extend(doc_filter[1])
         sql += " ORDER BY fts.rank LIMIT ?"
         params.append(limit)
-        return [Hit(*r[:6], unpack(r[6]), -r[7]) for r in self.db.execute(sql, params)]
+        return self._hits(self.db.execute(sql, params).fetchall())
 
     def _expression(self, words: list[str]) -> str | None:
         """The MATCH for `words`: any of them, the costly ones left out when rarer ones are
