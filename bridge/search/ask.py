@@ -48,16 +48,18 @@ def retrieve(index: SearchIndex, question: str, k: int = TOP_PASSAGES) -> list[C
     """The `k` best passages for the question (at most two from one note), with citations."""
     hits = index.match(tokens.query_terms(question), 80)
     # a title, or a line of a few words, answers nothing
-    hits = [h for h in hits if h.kind != "head" and len(h.text) >= MIN_CHARS] or hits
+    hits = [h for h in hits if h.kind != "head" and h.length >= MIN_CHARS] or hits
     docs = index.docs(h.doc_id for h in hits)
-    out: list[Cited] = []
+    chosen: list = []
     per_note: dict[int, int] = {}
     for hit in hits:
-        if len(out) == k or hit.doc_id not in docs:
+        if len(chosen) == k:
             break
-        if per_note.get(hit.doc_id, 0) == 2:
-            continue
-        per_note[hit.doc_id] = per_note.get(hit.doc_id, 0) + 1
+        if hit.doc_id in docs and per_note.get(hit.doc_id, 0) < 2:
+            per_note[hit.doc_id] = per_note.get(hit.doc_id, 0) + 1
+            chosen.append(hit)
+    out: list[Cited] = []
+    for hit in index.with_texts(chosen):
         doc = docs[hit.doc_id]
         stem = doc["path"].rsplit("/", 1)[-1].removesuffix(".md")
         where = f"p. {hit.page}" if hit.page else {"highlight": "highlight"}.get(hit.kind, "note")

@@ -84,6 +84,9 @@ def rank_notes(index: SearchIndex, hits: list[Hit], limit: int, per_note: int) -
         key=lambda item: -(item[1][0].score + 0.2 * sum(h.score for h in item[1][1:3])),
     )[:limit]
     docs = index.docs(doc_id for doc_id, _ in scored)
+    shown = index.with_texts([hit for _, group in scored for hit in group[:per_note]])
+    texts = {hit.passage_id: hit for hit in shown}
+    scored = [(doc_id, [texts.get(h.passage_id, h) for h in group]) for doc_id, group in scored]
     return [
         NoteResult(docs[doc_id], round(group[0].score + 0.2 * sum(h.score for h in group[1:3]), 3),
                    group[:per_note])

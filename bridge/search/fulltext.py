@@ -45,10 +45,12 @@ def cache_files(zotero_dir: Path, keys: list[str]) -> dict[str, CacheFile]:
         return {}
     found: dict[str, CacheFile] = {}
     try:
-        with os.scandir(fd) as entries:
-            folders = {entry.name for entry in entries}
+        folders: set[str] | None = None
+        if len(keys) > 64:  # many: one listing spares a failed stat per PDF-less key
+            with os.scandir(fd) as entries:
+                folders = {entry.name for entry in entries}
         for key in keys:
-            if key not in folders:
+            if folders is not None and key not in folders:
                 continue
             try:
                 st = os.stat(f"{key}/{CACHE_NAME}", dir_fd=fd)

@@ -117,7 +117,7 @@ def _full_text_work(index: SearchIndex, zotero_dir: Path | None, only: set[int] 
     if zotero_dir is None or only == set():
         return []
     work = []
-    rows = [row for row in index.full_texts() if only is None or row[0] in only]
+    rows = index.full_texts(only)
     caches = fulltext.cache_files(zotero_dir, [key for _, key, _ in rows])
     for doc_id, key, indexed in rows:
         cache = caches.get(key)

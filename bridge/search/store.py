@@ -18,7 +18,7 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bridge.search import tokens
@@ -35,6 +35,7 @@ HEAD_WEIGHT = 3.0  # a term in a title or property counts three times one in a p
 # a term in more passages than this is left out of a query that has rarer terms: ranking its
 # every passage is what makes a query slow, and its BM25 weight (idf) is small anyway
 COSTLY = 5000
+SAMPLE = 20000  # matches ranked when every term of a query is costly
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)",
@@ -86,8 +87,11 @@ class Hit:
     section: str
     block: str | None
     page: int | None
-    text: str
+    text: str  # "" until `SearchIndex.with_texts` fills it (only for what is shown)
     score: float
+    part: int = NOTE
+    start: int = 0
+    length: int = 0
 
 
 class SearchIndex:
@@ -164,9 +168,21 @@ class SearchIndex:
         """path → (doc id, etag as indexed) of every indexed note."""
         return {p: (i, e) for i, p, e in self.db.execute("SELECT id, path, etag FROM docs")}
 
-    def full_texts(self) -> list[tuple[int, str, str | None]]:
-        """(doc id, attachment key, etag of the cache as indexed) of notes with a PDF."""
-        return list(self.db.execute("SELECT id, pdf_key, ft_etag FROM docs WHERE pdf_key != ''"))
+    def full_texts(self, only: set[int] | None = None) -> list[tuple[int, str, str | None]]:
+        """(doc id, attachment key, etag of the cache as indexed) of notes with a PDF (of
+        the notes `only` names, when given)."""
+        if only is None:
+            return list(self.db.execute("SELECT id, pdf_key, ft_etag FROM docs WHERE pdf_key > ''"))
+        ids = sorted(only)
+        rows = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            rows += self.db.execute(
+                f"SELECT id, pdf_key, ft_etag FROM docs WHERE pdf_key > '' AND id IN"
+                f" ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        return rows
 
     def put_note(self, doc: NoteDoc, etag: str | None) -> int:
         """Index (or re-index) one note's passages; its full-text passages stay."""
@@ -251,8 +267,10 @@ class SearchIndex:
             text = texts.get((doc, part))
             if text is None:
                 text = texts[doc, part] = self._text(doc, part) or ""
-            hits.append(Hit(pid, doc, kind, section, block, page, text[start : start + length],
-                            -rank))  # fmt: skip
+            piece = text[start : start + length]
+            hits.append(
+                Hit(pid, doc, kind, section, block, page, piece, -rank, part, start, length)
+            )
         return hits
 
     # --- reading ---------------------------------------------------------------------------
@@ -290,33 +308,55 @@ class SearchIndex:
     ) -> list[Hit]:
         """The best `limit` passages for any of `words` (BM25), restricted to the notes a
         `doc_filter` (an SQL condition on `docs` and its parameters) selects."""
-        expression = self._expression(words)
+        expression, costly = self._expression(words)
         if expression is None:
             return []
+        # every term is in more than COSTLY passages: rank the first SAMPLE matches only
+        source = (
+            f"(SELECT rowid, rank FROM fts WHERE fts MATCH ? LIMIT {SAMPLE})" if costly else "fts"
+        )
         sql = (
-            "SELECT p.id, p.doc, p.part, p.kind, p.section, p.block, p.page, p.start, p.length,"
-            " fts.rank "
-            "FROM fts JOIN passages p ON p.id = fts.rowid WHERE fts MATCH ?"
+            "SELECT p.id, p.doc, p.kind, p.section, p.block, p.page, p.part, p.start, p.length,"
+            f" f.rank FROM {source} AS f JOIN passages p ON p.id = f.rowid"
+            + ("" if costly else " WHERE f.fts MATCH ?")
         )
         params: list = [expression]
         if doc_filter is not None:
-            sql += f" AND p.doc IN (SELECT id FROM docs WHERE {doc_filter[0]})"
+            sql += " AND" if not costly else " WHERE"
+            sql += f" p.doc IN (SELECT id FROM docs WHERE {doc_filter[0]})"
             params.extend(doc_filter[1])
-        sql += " ORDER BY fts.rank LIMIT ?"
+        sql += " ORDER BY f.rank LIMIT ?"
         params.append(limit)
-        return self._hits(self.db.execute(sql, params).fetchall())
+        return [
+            Hit(pid, doc, kind, section, block, page, "", -rank, part, start, length)
+            for pid, doc, kind, section, block, page, part, start, length, rank in self.db.execute(
+                sql, params
+            )
+        ]
 
-    def _expression(self, words: list[str]) -> str | None:
-        """The MATCH for `words`: any of them, the costly ones left out when rarer ones are
-        there; all of them when every one is costly; None when none occurs at all."""
+    def _expression(self, words: list[str]) -> tuple[str | None, bool]:
+        """The MATCH for `words` and whether it is costly: any of them, the costly ones left
+        out when rarer ones are there; all of them when every one is costly; None when none
+        occurs at all."""
         df = self.frequencies(words)
         present = [w for w in words if df.get(w)]
         if not present:
-            return None
+            return None, False
         rare = [w for w in present if df[w] <= COSTLY]
         if rare:
-            return tokens.match_expression(rare)
-        return " AND ".join(tokens.match_expression([w]) for w in present)
+            return tokens.match_expression(rare), False
+        return " AND ".join(tokens.match_expression([w]) for w in present), True
+
+    def with_texts(self, hits: list[Hit]) -> list[Hit]:
+        """The hits with their text (each note's text decompressed once)."""
+        texts: dict[tuple[int, int], str] = {}
+        out = []
+        for hit in hits:
+            key = (hit.doc_id, hit.part)
+            if key not in texts:
+                texts[key] = self._text(*key) or ""
+            out.append(replace(hit, text=texts[key][hit.start : hit.start + hit.length]))
+        return out
 
     def frequencies(self, words: list[str]) -> dict[str, int]:
         """In how many passages each term occurs, read from the FTS5 vocabulary. The terms
