@@ -178,3 +178,19 @@ def test_ask_without_an_endpoint_makes_no_network_call(library, httpserver: HTTP
     assert "[1] [[bodla2017softnms]]" in done.stdout and "set [ask] endpoint" in done.stdout
     assert done.stdout.strip().endswith("no client")  # the HTTP client was never imported
     assert httpserver.log == []  # and nothing reached the (proxy) server
+
+
+def test_search_on_an_unindexed_vault_builds_the_index_first(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    (vault / "Notes").mkdir(parents=True)
+    (vault / "Notes" / "idea.md").write_text("Quasicrystal tilings as priors.\n", "utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(f'vault = "{vault}"\n', encoding="utf-8")
+    assert not (vault / ".zotero-bridge").exists()  # never synced, never searched
+    result = zob(config, "search", "quasicrystal")
+    assert result.exit_code == 0
+    assert "Indexing the vault for search" in result.stderr
+    assert "[[Notes/idea]]" in result.stdout
+    assert (vault / ".zotero-bridge" / "search.sqlite").is_file()
+    again = zob(config, "search", "quasicrystal")
+    assert "Indexing" not in again.stderr and "[[Notes/idea]]" in again.stdout

@@ -94,6 +94,28 @@ class Hit:
     length: int = 0
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A note's (or its PDF's) passages ready to insert: the compressed text, each passage's
+    row and terms. Made by `prepare` — the CPU-heavy part, which a build runs in a worker."""
+
+    blob: bytes | None
+    chars: int
+    rows: list[tuple]  # (kind, section, block, page, start, length)
+    terms: list[tuple[str, str]]  # (head, body)
+
+
+def prepare(passages: list[Passage]) -> Prepared:
+    if not passages:
+        return Prepared(None, 0, [], [])
+    text = SEPARATOR.join(p.text for p in passages)
+    rows, start = [], 0
+    for p in passages:
+        rows.append((p.kind, p.section, p.block, p.page, start, len(p.text)))
+        start += len(p.text) + len(SEPARATOR)
+    return Prepared(pack(text), len(text), rows, [_columns(p.kind, p.text) for p in passages])
+
+
 class SearchIndex:
     """The open index of one vault. Use as a context manager."""
 
@@ -184,8 +206,9 @@ class SearchIndex:
             ).fetchall()
         return rows
 
-    def put_note(self, doc: NoteDoc, etag: str | None) -> int:
-        """Index (or re-index) one note's passages; its full-text passages stay."""
+    def put_note(self, doc: NoteDoc, etag: str | None, ready: Prepared | None = None) -> int:
+        """Index (or re-index) one note's passages (`ready`: `prepare(doc.passages)` done
+        already, in a worker); its full-text passages stay."""
         row = self.db.execute("SELECT id, pdf_key FROM docs WHERE path=?", (doc.path,)).fetchone()
         values = (
             etag, doc.kind, doc.title, doc.citekey, doc.year, doc.reading_pass, doc.status,
@@ -208,12 +231,12 @@ class SearchIndex:
                 " tags=?, added=?, zotero_key=?, pdf_key=? WHERE id=?",
                 (*values, doc_id),
             )
-        self._add_passages(doc_id, NOTE, doc.passages)
+        self._add_passages(doc_id, NOTE, ready or prepare(doc.passages))
         return doc_id
 
-    def put_full_text(self, doc_id: int, passages: list[Passage], etag: str | None) -> None:
+    def put_full_text(self, doc_id: int, ready: Prepared, etag: str | None) -> None:
         self._drop_passages(doc_id, PDF)
-        self._add_passages(doc_id, PDF, passages)
+        self._add_passages(doc_id, PDF, ready)
         self.db.execute("UPDATE docs SET ft_etag=? WHERE id=?", (etag, doc_id))
 
     def drop_note(self, doc_id: int) -> None:
@@ -221,20 +244,20 @@ class SearchIndex:
         self._drop_passages(doc_id, PDF)
         self.db.execute("DELETE FROM docs WHERE id=?", (doc_id,))
 
-    def _add_passages(self, doc_id: int, part: int, passages: list[Passage]) -> None:
-        if not passages:
+    def _add_passages(self, doc_id: int, part: int, ready: Prepared) -> None:
+        if ready.blob is None:
             return
-        text = SEPARATOR.join(p.text for p in passages)
-        self.db.execute("INSERT OR REPLACE INTO texts VALUES (?, ?, ?)", (doc_id, part, pack(text)))
+        self.db.execute("INSERT OR REPLACE INTO texts VALUES (?, ?, ?)", (doc_id, part, ready.blob))
         first = (self.db.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1
-        rows, terms, start = [], [], 0
-        for pid, p in enumerate(passages, start=first):
-            rows.append((pid, doc_id, part, p.kind, p.section, p.block, p.page, start, len(p.text)))
-            terms.append((pid, *_columns(p.kind, p.text)))
-            start += len(p.text) + len(SEPARATOR)
-        self.db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        self.db.executemany("INSERT INTO fts(rowid, head, body) VALUES (?,?,?)", terms)
-        self.db.execute("UPDATE docs SET chars=chars+? WHERE id=?", (len(text), doc_id))
+        self.db.executemany(
+            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)",
+            [(first + i, doc_id, part, *row) for i, row in enumerate(ready.rows)],
+        )
+        self.db.executemany(
+            "INSERT INTO fts(rowid, head, body) VALUES (?,?,?)",
+            [(first + i, *terms) for i, terms in enumerate(ready.terms)],
+        )
+        self.db.execute("UPDATE docs SET chars=chars+? WHERE id=?", (ready.chars, doc_id))
 
     def _drop_passages(self, doc_id: int, part: int) -> None:
         """Remove a note's own passages (NOTE) or its PDF's (PDF)."""
