@@ -196,3 +196,15 @@ def test_refresh_reads_only_what_changed(demo: Config) -> None:
         one = refresh(index, None)
     assert first.indexed == len(notes)
     assert (again.indexed, again.dropped, one.indexed) == (0, 0, 1)
+
+
+def test_reciprocal_rank_fusion_favours_what_both_rankings_find() -> None:
+    from bridge.search.semantic import fuse
+    from bridge.search.store import Hit
+
+    def hits(*ids: int) -> list[Hit]:
+        return [Hit(i, i, "text", "", None, None, "", 1.0) for i in ids]
+
+    fused = fuse([hits(1, 2, 3), hits(3, 4, 1)])
+    assert [h.passage_id for h in fused] == [1, 3, 2, 4]  # 1: ranks 1+3, 3: ranks 3+1 (tie)
+    assert fused[0].score == round((1 / 61 + 1 / 63) * 1000, 3)

@@ -194,3 +194,16 @@ def test_search_on_an_unindexed_vault_builds_the_index_first(tmp_path: Path) -> 
     assert (vault / ".zotero-bridge" / "search.sqlite").is_file()
     again = zob(config, "search", "quasicrystal")
     assert "Indexing" not in again.stderr and "[[Notes/idea]]" in again.stdout
+
+
+def test_semantic_without_the_extra_says_so_once_and_searches_lexically(
+    library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.search import semantic
+
+    monkeypatch.setattr(semantic, "MODEL_PACKAGE", "no_such_model_package_here")
+    config, _, _ = library
+    result = zob(config, "search", "greedy suppression", "--semantic", "--json")
+    assert result.exit_code == 0
+    assert result.stderr.count("[semantic] extra is not installed") == 1
+    assert json.loads(result.stdout)[0]["note"] == "Papers/neubeck2006efficient.md"

@@ -75,6 +75,24 @@ def _index(config: Any, reindex: bool = False) -> Iterator[Any]:
         yield index
 
 
+def _embedder(index: Any) -> Any:
+    """The [semantic] extra's model with every note passage embedded; None (said once)
+    when the extra is not installed."""
+    from bridge.search import semantic
+
+    if not semantic.available():
+        click.echo(
+            "lexical search only: the [semantic] extra is not installed "
+            "(pip install 'zotero-obsidian-bridge[semantic]')",
+            err=True,
+        )
+        return None
+    embedder = semantic.Embedder()
+    with _progress() as progress:
+        semantic.ensure_vectors(index, embedder, progress)
+    return embedder
+
+
 def _print_results(results: list[dict[str, Any]]) -> None:
     if not results:
         click.echo("No match.")
@@ -114,10 +132,15 @@ def _print_passage(passage: dict[str, Any]) -> None:
 )
 @click.option("-n", "--limit", type=click.IntRange(1, 200), default=10, show_default=True)
 @click.option("--reindex", is_flag=True, help="Build the index again from scratch first.")
+@click.option(
+    "--semantic",
+    is_flag=True,
+    help="Also rank by meaning (the [semantic] extra's bundled model), fused with BM25.",
+)
 def search(
     query: str, config_path: Path | None, as_json: bool, methods: bool, papers: bool,
     reading_pass: int | None, status: str | None, tag: str | None, since: Any, limit: int,
-    reindex: bool, **overrides: Any,
+    reindex: bool, semantic: bool, **overrides: Any,
 ) -> None:  # fmt: skip
     """Search notes, highlights and the PDFs' full text; best notes first.
 
@@ -138,7 +161,8 @@ def search(
         tag=tag, since=since.date().isoformat() if since else None,
     )  # fmt: skip
     with _index(_config(config_path, **overrides), reindex) as index:
-        results = search_json(index, query, filters, limit)
+        embedder = _embedder(index) if semantic else None
+        results = search_json(index, query, filters, limit, embedder)
     if as_json:
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
     else:

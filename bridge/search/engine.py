@@ -68,10 +68,17 @@ def search(
     *,
     limit: int = 10,
     per_note: int = 3,
+    embedder: Any = None,
 ) -> list[NoteResult]:
-    """The `limit` best notes for `query`, each with up to `per_note` matching passages."""
+    """The `limit` best notes for `query`, each with up to `per_note` matching passages;
+    with an `embedder` (the [semantic] extra), BM25's and the embedding's passages fused."""
     words = tokens.query_terms(query)
-    hits = index.match(words, max(200, limit * 40), (filters or Filters()).sql())
+    condition = (filters or Filters()).sql()
+    hits = index.match(words, max(200, limit * 40), condition)
+    if embedder is not None:
+        from bridge.search import semantic
+
+        hits = semantic.fuse([hits, semantic.semantic_hits(index, embedder, query, condition)])
     return rank_notes(index, hits, limit, per_note)
 
 

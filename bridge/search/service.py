@@ -47,6 +47,7 @@ def update(config: Config) -> RefreshStats:
 
 
 def search_json(
-    index: SearchIndex, query: str, filters: engine.Filters, limit: int
+    index: SearchIndex, query: str, filters: engine.Filters, limit: int, embedder: Any = None
 ) -> list[dict[str, Any]]:
-    return [engine.result_json(r, query) for r in engine.search(index, query, filters, limit=limit)]
+    results = engine.search(index, query, filters, limit=limit, embedder=embedder)
+    return [engine.result_json(r, query) for r in results]

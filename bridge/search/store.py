@@ -52,6 +52,8 @@ _DDL = (
         id INTEGER PRIMARY KEY, doc INTEGER NOT NULL, part INTEGER NOT NULL, kind TEXT NOT NULL,
         section TEXT, block TEXT, page INTEGER, start INTEGER NOT NULL, length INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc, part)",
+    # the [semantic] extra's embeddings (float16), by passage
+    "CREATE TABLE IF NOT EXISTS vectors(passage INTEGER PRIMARY KEY, vec BLOB NOT NULL)",
     # covering indexes: a refresh compares every note's etag without reading the rows
     "CREATE INDEX IF NOT EXISTS docs_etag ON docs(path, etag, id)",
     "CREATE INDEX IF NOT EXISTS docs_pdf ON docs(pdf_key, id, ft_etag)",
@@ -158,6 +160,7 @@ class SearchIndex:
         self.db.execute("DELETE FROM docs")
         self.db.execute("DELETE FROM passages")
         self.db.execute("DELETE FROM texts")
+        self.db.execute("DELETE FROM vectors")
         self.db.execute("DELETE FROM meta WHERE key='built'")
         self.db.execute("INSERT INTO fts(fts) VALUES('delete-all')")
 
@@ -271,6 +274,10 @@ class SearchIndex:
             "INSERT INTO fts(fts, rowid, head, body) VALUES ('delete', ?, ?, ?)",
             [(pid, *_columns(kind, text[s : s + n])) for pid, kind, s, n in rows],
         )
+        self.db.execute(
+            "DELETE FROM vectors WHERE passage IN (SELECT id FROM passages WHERE doc=? AND part=?)",
+            (doc_id, part),
+        )
         self.db.execute("DELETE FROM passages WHERE doc=? AND part=?", (doc_id, part))
         self.db.execute("DELETE FROM texts WHERE doc=? AND part=?", (doc_id, part))
         self.db.execute("UPDATE docs SET chars=max(chars-?, 0) WHERE id=?", (len(text), doc_id))
@@ -317,6 +324,21 @@ class SearchIndex:
     def doc_by_path(self, path: str) -> dict | None:
         row = self.db.execute("SELECT id FROM docs WHERE path=?", (path,)).fetchone()
         return self.docs([row[0]]).get(row[0]) if row else None
+
+    def passages_by_id(self, ids: list[int], *, with_text: bool = True) -> list[Hit]:
+        """These passages (in this order), with their text unless told otherwise."""
+        found: dict[int, Hit] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            rows = self.db.execute(
+                "SELECT id, doc, kind, section, block, page, part, start, length FROM passages"
+                f" WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for pid, doc, kind, section, block, page, part, start, length in rows:
+                found[pid] = Hit(pid, doc, kind, section, block, page, "", 0.0, part, start, length)
+        hits = [found[i] for i in ids if i in found]
+        return self.with_texts(hits) if with_text else hits
 
     def passages_of(self, doc_id: int) -> list[Hit]:
         rows = self.db.execute(
