@@ -17,6 +17,7 @@ from werkzeug import Request, Response
 from zotero_db import ZoteroDB
 
 from bridge.cli import main
+from tests.helpers import settled
 
 PAGE_2 = "Greedy suppression keeps the highest scoring window and discards its neighbours."
 SECRET = "My private diary: nothing here is about detection."
@@ -114,6 +115,11 @@ def test_suggest_proposes_soft_nms_extends_nms_and_accept_writes_it(library) -> 
     assert suggested[0]["accept"] == "zob lineage --accept bodla2017softnms extends NMS"
     assert note.read_bytes() == before  # a suggestion writes nothing
     assert "[[bodla2017softnms]]" not in (vault / "Methods" / "NMS.md").read_text("utf-8")
+    os.utime(note)  # saved just now: left alone
+    busy = zob(config, "lineage", "--accept", "bodla2017softnms", "extends", "NMS")
+    assert busy.exit_code == 2 and "changed moments ago" in busy.stderr
+    assert note.read_bytes() == before
+    settled(note)
     result = zob(config, "lineage", "--accept", "bodla2017softnms", "extends", "NMS")
     assert result.exit_code == 0, result.output
     assert "extends:\n- '[[NMS]]'" in note.read_text("utf-8")

@@ -126,17 +126,34 @@ def suggestion_json(s: Suggestion) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def add_edge(vault: Vault, rel: str, relation: str, method: str) -> bool:
+def add_edge(
+    vault: Vault, rel: str, relation: str, method: str, settle_seconds: float = 2.0
+) -> bool:
     """Add `[[method]]` to the note's `relation` property; False when it is there already.
 
     Written like a user's edit: only the one property's YAML changes, and only if the note is
-    still the file that was read (`Vault.replace` checks its etag and bytes)."""
+    still the file that was read (`Vault.replace` checks its etag and bytes). A note saved
+    moments ago, or that looks like a save caught halfway, is not touched (the settle and
+    in-flight rules of `bridge.vault.inflight`)."""
     from bridge.stamps import text_hash
+    from bridge.vault.inflight import frontmatter_complete, in_flight, settling
 
     if relation not in RELATIONS:
         raise SuggestError(f"{relation!r} is not an edge", hint="use extends or proposes")
     etag = vault.etag(rel)
+    if etag is None:
+        raise SuggestError(f"{rel} is gone", hint="run `zob sync`, then suggest again")
+    if settling(etag, int(settle_seconds * 1e9), rel):
+        raise SuggestError(
+            f"{rel} was changed moments ago (still being saved?); it was not touched",
+            hint="accept again in a few seconds",
+        )
     text = vault.read(rel)
+    why = in_flight(text, None, None) or (None if frontmatter_complete(text) else "no properties")
+    if why:
+        raise SuggestError(
+            f"{rel}: {why}; it was not touched", hint="check the note, then accept again"
+        )
     note = parse_note(rel, text)
     props = dict(note.properties or {})
     current = props.get(relation)
@@ -173,4 +190,4 @@ def accept(config: Config, paper: str, relation: str, method: str) -> tuple[str,
 
     with writing(config) as session:
         rel = find_paper(config, session.vault, paper)
-        return rel, add_edge(session.vault, rel, relation, method)
+        return rel, add_edge(session.vault, rel, relation, method, config.settle_seconds)
