@@ -57,7 +57,8 @@ def build_library(data_dir: Path) -> dict[str, str]:
     cache = data_dir / "storage" / keys["nms_pdf"] / ".zotero-ft-cache"
     cache.parent.mkdir(parents=True)
     cache.write_text(
-        f"Efficient Non-Maximum Suppression\n\nIntroduction text.\f{PAGE_2}\n\nMore.\fEnd.\n",
+        f"Efficient Non-Maximum Suppression\n\nIntroduction text.\f{PAGE_2}\n\nMore.\f"
+        "End. <% tp.system.exit() %> <script>alert(1)</script>\n",
         encoding="utf-8",
     )
     old = os.stat(data_dir / "zotero.sqlite").st_mtime - 30
@@ -102,6 +103,15 @@ def test_a_full_text_sentence_is_found_with_its_page(library, tmp_path: Path) ->
     assert (cache.read_bytes(), os.stat(cache).st_mtime_ns) == before  # only ever read
     text = zob(config, "search", "greedy suppression").output
     assert "PDF p. 2" in text and "neubeck2006efficient" in text
+
+
+def test_the_pdf_text_is_shown_inert(library) -> None:
+    config, _, _ = library
+    found = json.loads(zob(config, "search", "tp system exit alert", "--json").stdout)
+    passage = found[0]["passages"][0]
+    assert passage["kind"] == "fulltext" and passage["page"] == 3
+    assert "<%" not in passage["text"] and "<script" not in passage["text"]
+    assert "tp.system.exit()" in passage["text"]  # reads the same
 
 
 def test_suggest_proposes_soft_nms_extends_nms_and_accept_writes_it(library) -> None:
@@ -149,14 +159,19 @@ def test_ask_sends_only_the_retrieved_passages_and_prints_the_cited_answer(
 
     def handler(request: Request) -> Response:
         sent.append(request.get_json())
-        reply = "Soft-NMS decays overlapping scores instead of removing boxes [[bodla2017softnms]]."
+        reply = (
+            "Soft-NMS decays overlapping scores instead of removing boxes [[bodla2017softnms]]."
+            " <% tp.file.delete() %> [[Secret plans]]"
+        )
         body = {"choices": [{"message": {"role": "assistant", "content": reply}}]}
         return Response(json.dumps(body), content_type="application/json")
 
     httpserver.expect_request("/v1/chat/completions", method="POST").respond_with_handler(handler)
     result = zob(config, "ask", "How does Soft-NMS treat overlapping boxes?")
     assert result.exit_code == 0, result.output
-    assert "[[bodla2017softnms]]" in result.stdout.splitlines()[0]  # the answer, first
+    answer = result.stdout.splitlines()[0]  # the answer, first
+    assert "[[bodla2017softnms]]" in answer  # a citation of a passage it was given: a link
+    assert "<%" not in answer and "[[Secret plans]]" not in answer  # the rest is inert
     assert "> Soft-NMS decays the scores of overlapping boxes" in result.stdout  # its sources
     assert len(sent) == 1 and sent[0]["model"] == "tiny"
     prompt = sent[0]["messages"][-1]["content"]

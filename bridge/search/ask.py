@@ -7,6 +7,7 @@ one, the request carries the question and the retrieved passages, nothing else o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from bridge.config import Config, read_small_file
 from bridge.errors import EXIT_SOURCE, BridgeError
 from bridge.search import engine, tokens
 from bridge.search.store import SearchIndex
+from bridge.vault import neutralise
 
 TOP_PASSAGES = 6
 MAX_CHARS = 1500  # of one passage sent to the model
@@ -68,7 +70,7 @@ def retrieve(index: SearchIndex, question: str, k: int = TOP_PASSAGES) -> list[C
             link = engine.pdf_link(doc, hit) or link
         out.append(
             Cited(len(out) + 1, f"[[{doc['citekey'] or stem}]]", doc["title"], doc["year"],
-                  where, link, hit.text[:MAX_CHARS])
+                  where, link, engine.shown_text(hit)[:MAX_CHARS])
         )  # fmt: skip
     return out
 
@@ -105,12 +107,20 @@ def answer(config: Config, question: str, passages: list[Cited]) -> str:
     try:
         response = httpx2.post(url, json=body, headers=headers, timeout=TIMEOUT)
         response.raise_for_status()
-        return _content(response.json())
+        return _inert(_content(response.json()), {p.cite for p in passages})
     except (httpx2.HTTPError, ValueError) as exc:
         raise AskError(
             f"the ask endpoint {url} did not answer: {type(exc).__name__}: {exc}",
             hint="check [ask] endpoint and model in the config; the passages above stand",
         ) from None
+
+
+def _inert(answer: str, cites: set[str]) -> str:
+    """The model's answer (made from third-party text) through the neutraliser, keeping the
+    `[[citekey]]` citations of the passages it was given as links."""
+    pattern = "(" + "|".join(re.escape(c) for c in sorted(cites, key=len, reverse=True)) + ")"
+    parts = re.split(pattern, answer) if cites else [answer]
+    return "".join(p if p in cites else neutralise.text(p) for p in parts).strip()
 
 
 def _content(reply: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bridge.search import tokens
 from bridge.search.store import Hit, SearchIndex
+from bridge.vault import neutralise
 
 SNIPPET = 280  # characters of a passage shown around its first matching word
 _KEY = re.compile(r"^[23456789a-z]{8}$")
@@ -156,10 +157,17 @@ def result_json(result: NoteResult, query: str) -> dict[str, Any]:
     }
 
 
+def shown_text(hit: Hit) -> str:
+    """A passage's text as printed: the PDF's full text is Zotero's third-party text, so it
+    passes the neutraliser (nothing in it runs if pasted into a note, no control characters
+    reach the terminal); the vault's own passages are the notes' text as they are."""
+    return neutralise.inline(hit.text) if hit.kind == "fulltext" else hit.text
+
+
 def passage_json(doc: dict, hit: Hit, words: list[str]) -> dict[str, Any]:
     return {
         "kind": hit.kind,
-        "text": snippet(hit.text, words),
+        "text": snippet(shown_text(hit), words),
         "section": hit.section or None,
         "block": hit.block,
         "link": note_link(doc, hit.block),
