@@ -130,7 +130,14 @@ def _print_passage(passage: dict[str, Any]) -> None:
 @click.option(
     "--since", type=click.DateTime(["%Y-%m-%d"]), help="Only papers added since YYYY-MM-DD."
 )
-@click.option("-n", "--limit", type=click.IntRange(1, 200), default=10, show_default=True)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(1, 200),
+    default=10,
+    show_default=True,
+    help="Notes to show.",
+)
 @click.option("--reindex", is_flag=True, help="Build the index again from scratch first.")
 @click.option(
     "--semantic",
@@ -173,7 +180,14 @@ def search(
 @click.argument("note")
 @_vault_options
 @click.option("--all", "all_notes", is_flag=True, help="Any note, not only papers.")
-@click.option("-n", "--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="Papers to show.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the note and its neighbours as JSON.")
 def related(
     note: str, config_path: Path | None, all_notes: bool, limit: int, as_json: bool,
@@ -206,7 +220,15 @@ def related(
 @click.command(epilog=EPILOG)
 @click.argument("question")
 @_vault_options
-@click.option("-k", "--passages", "top", type=click.IntRange(1, 20), default=6, show_default=True)
+@click.option(
+    "-k",
+    "--passages",
+    "top",
+    type=click.IntRange(1, 20),
+    default=6,
+    show_default=True,
+    help="Passages to cite.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {question, passages, answer}.")
 def ask(question: str, config_path: Path | None, top: int, as_json: bool, **overrides: Any) -> None:
     """Answer QUESTION from the vault: the best passages, cited, ready to paste.
