@@ -28,6 +28,7 @@ from bridge.errors import (
     NoSpaceError,
     is_no_space,
 )
+from bridge.search.commands import add_search_commands
 
 
 class BridgeGroup(click.Group):
@@ -354,7 +355,7 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
 
 
 @main.command(epilog=EPILOG)
-@click.argument("method")
+@click.argument("method", required=False)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder.")
 @click.option(
@@ -372,13 +373,26 @@ def doctor(config_path: Path | None, **overrides: Any) -> None:
     is_flag=True,
     help="Print a related-work outline (Markdown) of the line through METHOD.",
 )
+@click.option(
+    "--suggest",
+    is_flag=True,
+    help="Papers whose text discusses METHOD (or any method) heavily but carry no edge to it.",
+)
+@click.option(
+    "--accept",
+    nargs=3,
+    metavar="PAPER extends|proposes METHOD",
+    help="Write one suggested edge into the paper note (then sync).",
+)
 def lineage(
-    method: str,
+    method: str | None,
     config_path: Path | None,
     vault: Path | None,
     depth: int,
     as_json: bool,
     story: bool,
+    suggest: bool,
+    accept: tuple[str, str, str] | None,
 ) -> None:
     """Print METHOD's lineage: who proposed it, what it extends, what extends it.
 
@@ -389,10 +403,22 @@ def lineage(
     on — the problem, the paper and year, what it changed, the limit the next step fixed —
     from your method notes and pass notes; empty parts name the note to write them in.
 
+    --suggest lists papers that discuss METHOD (or any method) but carry no edge to it, each
+    with the `zob lineage --accept …` that adds it; nothing is written until you accept.
+
     \b
       zob lineage NMS
       zob lineage "group normalization" --story > related-work.md
+      zob lineage --suggest NMS
     """
+    if suggest or accept:  # bridge/search/commands.py
+        from bridge.search import commands
+
+        if accept:
+            return commands.lineage_accept(config_path, vault, accept)
+        return commands.lineage_suggest(config_path, vault, method, as_json)
+    if method is None:
+        raise click.UsageError("give a METHOD (or --suggest)")
     config = load(config_path, vault=vault)
     if story:
         from bridge.lineage_story import print_story
@@ -657,6 +683,10 @@ main.add_command(service_group)
 
 # `zob plugin install|status|uninstall` (bridge/cli_plugin.py, bridge/plugin_install.py)
 main.add_command(plugin_group)
+
+
+# --- search: `zob search`, `related`, `ask` live in bridge/search/commands.py --------------
+add_search_commands(main)
 
 
 def run() -> None:  # pragma: no cover - console entry point alias

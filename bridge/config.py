@@ -83,6 +83,10 @@ class Config:
     writeback_library_type: str | None = None
     writeback_api_url: str | None = None
     writeback_api_key_file: Path | None = None
+    # `zob ask`: an OpenAI-compatible chat endpoint (e.g. a local model server); none: no call
+    ask_endpoint: str | None = None
+    ask_model: str = "default"
+    ask_api_key_file: Path | None = None
     config_file: Path | None = None
 
     @property
@@ -139,11 +143,18 @@ _KEYS: dict[tuple[str, ...], str] = {
     ("writeback", "library_type"): "writeback_library_type",
     ("writeback", "api_url"): "writeback_api_url",
     ("writeback", "api_key_file"): "writeback_api_key_file",
+    ("ask", "endpoint"): "ask_endpoint",
+    ("ask", "model"): "ask_model",
+    ("ask", "api_key_file"): "ask_api_key_file",
 }
 _TABLES = {
     "source", "sync", "lineage", "watch", "annotations", "filters", "workflow", "writeback",
+    "ask",
 }  # fmt: skip
-_PATH_KEYS = {"vault", "zotero_dir", "templates_dir", "api_key_file", "writeback_api_key_file"}
+_PATH_KEYS = {
+    "vault", "zotero_dir", "templates_dir", "api_key_file", "writeback_api_key_file",
+    "ask_api_key_file",
+}  # fmt: skip
 _LIST_KEYS = {"filter_collections", "filter_tags"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "mermaid_depth": (int,),

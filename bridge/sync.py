@@ -10,6 +10,7 @@ vault, state DB, renderer, planning) and the run (`SyncRun`: what the stages han
 | `papers_stage`      | plan each paper note, apply it as it is planned                       |
 | `methods_stage`     | paper notes as on disk → the method graph → method notes             |
 | `after_sync_stage`  | reading history, `Reading queue.md`, writeback to Zotero             |
+| `search_index_stage` | the search index, when there is one: changed notes re-indexed    |
 | `library_index_stage` | `.zotero-bridge/library.json`, the Obsidian plugin's item index   |
 | `marks_stage`       | cursor, held cursor, keys digest, the sync's record: one transaction |
 
@@ -36,6 +37,7 @@ from bridge.model import LibrarySnapshot
 from bridge.plan import plan_iter
 from bridge.remembered import source_settings
 from bridge.retries import Held, update_held_cursor
+from bridge.search.hook import keep_search_index_current
 from bridge.session import Planning, Session, writing
 from bridge.session import make_renderer as make_renderer  # where they were before sessions
 from bridge.session import plan_context as plan_context
@@ -490,6 +492,12 @@ def marks_stage(session: Session, run: SyncRun) -> None:
         marks.pending = False
 
 
+def search_index_stage(session: Session, run: SyncRun) -> None:
+    """The search index (`.zotero-bridge/search.sqlite`), when one was built: the notes
+    changed since it last looked re-indexed (`bridge/search/hook.py`)."""
+    keep_search_index_current(session.config, session.vault_root, run.result)
+
+
 def library_index_stage(session: Session, run: SyncRun) -> None:
     """The Obsidian plugin's item index (`.zotero-bridge/library.json`): every item read,
     before `[filters]` (every item is citable). Its problems are warnings, never a failure."""
@@ -506,6 +514,7 @@ SYNC_STAGES: tuple[Stage, ...] = (
     papers_stage,
     methods_stage,
     after_sync_stage,
+    search_index_stage,
     library_index_stage,
     marks_stage,
 )

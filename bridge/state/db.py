@@ -121,8 +121,9 @@ def raised_by_a_source(exc: BaseException) -> bool:
     return str(tb.tb_frame.f_globals.get("__name__", "")).startswith("bridge.sources")
 
 
-def connect_state_db(folder: StateFolder) -> sqlite3.Connection:
-    """Open `state.sqlite` in `folder` so that no link can lead SQLite outside the vault.
+def connect_state_db(folder: StateFolder, name: str = DB_NAME) -> sqlite3.Connection:
+    """Open `state.sqlite` (or another database of ours: `name`, e.g. the search index) in
+    `folder` so that no link can lead SQLite outside the vault.
 
     sqlite3 opens by path, so no descriptor of ours can be handed to it. Instead:
     1. the database and its side files are checked with an lstat relative to the folder's
@@ -143,18 +144,18 @@ def connect_state_db(folder: StateFolder) -> sqlite3.Connection:
     it, SQLite's own included.
     """
     for suffix in DB_SIDE_FILES:
-        folder.check(DB_NAME + suffix)
-    seen = folder.check(DB_NAME)
+        folder.check(name + suffix)
+    seen = folder.check(name)
     if seen is None:
         with contextlib.suppress(FileExistsError):  # another process just made it
-            os.close(folder.open(DB_NAME, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
-        seen = folder.check(DB_NAME)
-    db = sqlite3.connect(folder.path / DB_NAME, isolation_level=None, timeout=BUSY_SECONDS)
+            os.close(folder.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
+        seen = folder.check(name)
+    db = sqlite3.connect(folder.path / name, isolation_level=None, timeout=BUSY_SECONDS)
     try:
         opened = Path(db.execute("PRAGMA database_list").fetchone()[2])
         if seen is None or not same_file(opened, seen) or not same_file(opened.parent, folder.stat):
             raise StateFileRefused(
-                folder.path / DB_NAME, f"led SQLite to {opened} (replaced by a link meanwhile?)"
+                folder.path / name, f"led SQLite to {opened} (replaced by a link meanwhile?)"
             )
     except BaseException:
         db.close()

@@ -1,0 +1,117 @@
+"""Zotero's full-text cache: the text it extracted from each PDF, read and never written.
+
+Zotero keeps it in `<data dir>/storage/<attachment key>/.zotero-ft-cache` (plain UTF-8).
+Text extracted by pdftotext separates pages with a form feed (`\\f`); where the file has one,
+each passage carries its 1-based page, otherwise no page is claimed. The file is opened
+read-only, non-blocking and only when it is a regular file, like the private copy of the
+database (`bridge/sources/sqlite/copy.py`): nothing of Zotero's is ever opened for writing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.search.passages import MAX_PASSAGE, Passage
+
+CACHE_NAME = ".zotero-ft-cache"
+MAX_BYTES = 32 << 20  # a cache larger than this is read up to here (Zotero caps it lower)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC
+_PARAGRAPH = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class CacheFile:
+    key: str  # the attachment key
+    storage: Path  # Zotero's storage folder
+    etag: str
+
+    @property
+    def path(self) -> Path:
+        return self.storage / self.key / CACHE_NAME
+
+
+def cache_files(zotero_dir: Path, keys: list[str]) -> dict[str, CacheFile]:
+    """The caches Zotero has for these attachment keys: one listing of `storage/`, then one
+    `stat` (relative to that folder) per attachment that has a folder there."""
+    storage = zotero_dir / "storage"
+    try:
+        fd = os.open(storage, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    except OSError:
+        return {}
+    found: dict[str, CacheFile] = {}
+    try:
+        folders: set[str] | None = None
+        if len(keys) > 64:  # many: one listing spares a failed stat per PDF-less key
+            with os.scandir(fd) as entries:
+                folders = {entry.name for entry in entries}
+        for key in keys:
+            if folders is not None and key not in folders:
+                continue
+            try:
+                st = os.stat(f"{key}/{CACHE_NAME}", dir_fd=fd)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                etag = f"{st.st_mtime_ns};{st.st_size};{st.st_ino}"
+                found[key] = CacheFile(key, storage, etag)
+    finally:
+        os.close(fd)
+    return found
+
+
+def read_cache(path: Path) -> str | None:
+    """The cached text (None when it cannot be read now)."""
+    try:
+        fd = os.open(path, _READ)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks: list[bytes] = []
+        left = MAX_BYTES
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def page_passages(text: str) -> list[Passage]:
+    """The text cut at pages (form feeds) and, within a page, into paragraph-sized passages."""
+    pages = text.split("\f")
+    numbered = len(pages) > 1
+    out: list[Passage] = []
+    for number, page in enumerate(pages, start=1):
+        current = ""
+        for paragraph in _PARAGRAPH.split(page):
+            words = " ".join(paragraph.split())
+            if not words:
+                continue
+            if current and len(current) + len(words) > MAX_PASSAGE:
+                out.append(_passage(current, number if numbered else None))
+                current = ""
+            current = f"{current} {words}".strip()
+            while len(current) > 2 * MAX_PASSAGE:
+                cut = current.rfind(" ", MAX_PASSAGE, 2 * MAX_PASSAGE)
+                cut = cut if cut > 0 else 2 * MAX_PASSAGE
+                out.append(_passage(current[:cut], number if numbered else None))
+                current = current[cut:].strip()
+        if current:
+            out.append(_passage(current, number if numbered else None))
+    return out
+
+
+def _passage(text: str, page: int | None) -> Passage:
+    return Passage("fulltext", text, "", None, page)
