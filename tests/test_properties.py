@@ -42,7 +42,9 @@ def test_tricky_strings_read_back_as_the_same_strings_in_yaml_1_2(value: str) ->
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30))
 def test_any_string_reads_back_the_same_in_yaml_1_2(value: str) -> None:
-    assert yaml12(HANDLER.export({"venue": value}))["venue"] == value
+    # as a note holds it: the frontmatter's last line ends before the closing `---` (a
+    # block scalar's final newline is that line break)
+    assert yaml12(HANDLER.export({"venue": value}) + "\n")["venue"] == value
 
 
 @pytest.fixture
