@@ -3,9 +3,13 @@ name. Each refusal has its status and no effect on the vault; the token is never
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bridge import api_server
 from bridge.api_server import API_FILE, MAX_BODY, ApiServer, read_api_file
 from bridge.config import Config
 from bridge.sync import sync
@@ -67,6 +72,12 @@ class _Records(logging.Handler):
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
+    with serving(tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path) -> Iterator[Api]:
     vault = tmp_path / "vault"
     vault.mkdir()
     # no item passes the filter: every item is in the index, none has a note yet
@@ -184,3 +195,100 @@ def test_the_plugin_s_requests_work_and_the_token_is_never_logged(api: Api) -> N
     api.request("GET", "/nowhere")
     assert api.records, "requests are logged"
     assert all(api.token not in line and api.token[:8] not in line for line in api.records)
+
+
+# --- review: what a hostile local client can send ---------------------------------------------
+
+
+def _raw(api: Api, head: str, body: bytes = b"") -> bytes:
+    """One request as raw bytes (headers as given, nothing added); the server's whole answer."""
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as conn:
+        conn.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        conn.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer else 0
+
+
+def test_ambiguous_headers_are_refused(api: Api) -> None:
+    """Two Hosts (a good one and a page's), two lengths, a length `int()` reads but HTTP does
+    not (`0_2`, `+2`): each is a request two parsers could read two ways — refused."""
+    good = f"Host: 127.0.0.1:{api.port}\nAuthorization: Bearer {api.token}\n"
+    post = f"POST /sync HTTP/1.1\n{good}Content-Type: application/json\nConnection: close\n"
+    for why, head, status in (
+        ("two Hosts", f"GET /status HTTP/1.1\n{good}Host: evil.example\nConnection: close\n", 403),
+        ("two lengths", f"{post}Content-Length: 2\nContent-Length: 0\n", 400),
+        ("a length with _", f"{post}Content-Length: 0_2\n", 400),
+        ("a length with +", f"{post}Content-Length: +2\n", 400),
+    ):
+        assert _status_of(_raw(api, head, b"{}")) == status, why
+
+
+def test_a_browser_request_without_origin_is_refused(api: Api) -> None:
+    """A page's no-cors request may carry no Origin, but a browser marks it `Sec-Fetch-Site`;
+    the plugin (Node's http) sends neither. Defence in depth behind the token."""
+    for site in ("cross-site", "same-site"):
+        got, _ = api.request("GET", "/status", headers={"Sec-Fetch-Site": site})
+        assert got == 403, site
+    assert api.request("GET", "/status")[0] == 200
+
+
+def _held_open(api: Api, seconds: float) -> bool:
+    """A client that sends a header byte every 0.2 s (slowloris): still connected after
+    `seconds`?"""
+    conn = socket.create_connection(("127.0.0.1", api.port), timeout=5)
+    try:
+        conn.sendall(f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{api.port}\r\n".encode())
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            conn.sendall(b"X")
+            time.sleep(0.2)
+        conn.sendall(b"-A: b\r\n")
+        conn.settimeout(0.5)
+        try:
+            return conn.recv(1) != b""
+        except TimeoutError:
+            return True  # nothing answered, nothing closed: the thread is still held
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def test_a_slow_client_is_cut_off_at_the_request_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read has a timeout, but a client dribbling a byte at a time must not hold a thread
+    past the deadline for its whole request."""
+    monkeypatch.setattr(api_server, "REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr(api_server._Handler, "timeout", 1.0)
+    with serving(tmp_path) as api:
+        assert not _held_open(api, 3.0)
+
+
+def test_connections_at_once_are_capped_and_the_plugin_gets_in_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle connections beyond the cap are closed at once (no thread each); once the idle
+    ones reach the deadline, the plugin's request is answered."""
+    monkeypatch.setattr(api_server, "REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr(api_server._Handler, "timeout", 1.0)
+    monkeypatch.setattr(api_server, "MAX_CONNECTIONS", 4)
+    with serving(tmp_path) as api:
+        idle = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(4)]
+        time.sleep(0.3)
+        threads = threading.active_count()
+        extra = [socket.create_connection(("127.0.0.1", api.port), timeout=5) for _ in range(20)]
+        try:
+            assert all(conn.recv(1) == b"" for conn in extra), "over the cap: closed at once"
+            assert threading.active_count() <= threads + 1
+            time.sleep(1.5)
+            assert api.request("GET", "/status")[0] == 200
+        finally:
+            for conn in idle + extra:
+                conn.close()
