@@ -81,6 +81,7 @@ function pandocQuery(lineBeforeCursor) {
 var import_child_process = require("child_process");
 var import_fs = require("fs");
 var http = __toESM(require("http"));
+var os = __toESM(require("os"));
 var path = __toESM(require("path"));
 var STATE_DIR = ".zotero-bridge";
 var ClientError = class extends Error {
@@ -173,7 +174,7 @@ var BridgeClient = class {
     return answer.json;
   }
   async zob(args) {
-    const result = await this.run(this.zobPath, [...args, "--vault", this.vaultPath], this.vaultPath);
+    const result = await this.run(this.zobPath, [...args, "--vault", this.vaultPath], os.homedir() || os.tmpdir());
     if (result.code === 127) {
       throw new ClientError(`cannot run ${this.zobPath}: install the bridge (pip install) or set its path in the settings`);
     }

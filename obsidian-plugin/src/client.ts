@@ -5,6 +5,7 @@
 import { execFile } from "child_process";
 import { promises as fs } from "fs";
 import * as http from "http";
+import * as os from "os";
 import * as path from "path";
 import type { Conflict, IndexItem, LibraryIndex, LineageData, StatusInfo } from "./types";
 
@@ -129,7 +130,9 @@ export class BridgeClient {
   }
 
   private async zob(args: string[]): Promise<RunResult> {
-    const result = await this.run(this.zobPath, [...args, "--vault", this.vaultPath], this.vaultPath);
+    // Not the vault as working folder: Windows looks a bare `zob` up there before PATH, so a
+    // `zob.exe` in a shared or synced vault would run. `--vault` says which vault.
+    const result = await this.run(this.zobPath, [...args, "--vault", this.vaultPath], os.homedir() || os.tmpdir());
     if (result.code === 127) {
       throw new ClientError(`cannot run ${this.zobPath}: install the bridge (pip install) or set its path in the settings`);
     }
