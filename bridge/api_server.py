@@ -93,7 +93,10 @@ def note_path(vault: Path, value: object) -> str:
     if path.suffix.lower() != ".md":
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{value!r} is not a note (.md)")
     root = vault.resolve()
-    resolved = (root / path).resolve()
+    try:
+        resolved = (root / path).resolve()
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{value!r} is a loop of links") from None
     if root not in resolved.parents:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{value!r} leads outside the vault")
     return path.as_posix()

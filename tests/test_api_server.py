@@ -292,3 +292,13 @@ def test_connections_at_once_are_capped_and_the_plugin_gets_in_again(
         finally:
             for conn in idle + extra:
                 conn.close()
+
+
+def test_a_link_loop_as_the_note_path_is_a_bad_request_not_a_crash(api: Api) -> None:
+    """`Path.resolve` raises on a loop of links (RuntimeError before Python 3.13): that was a
+    500 and a traceback in the daemon's log for what is a bad path."""
+    (api.vault / "a.md").symlink_to(api.vault / "b.md")
+    (api.vault / "b.md").symlink_to(api.vault / "a.md")
+    got, answer = api.request("GET", "/lineage?path=a.md")
+    assert got == 400, answer
+    assert not any("Traceback" in line or "internal error" in line for line in api.records)
