@@ -235,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _handle(self, method: str) -> None:
+        self._body_read = False
         try:
             self._check_caller()
             url = urlsplit(self.path)
@@ -295,6 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body is not read: the connection cannot go on
             raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"bodies stop at {MAX_BODY} B")
         data = self.rfile.read(length)
+        self._body_read = True
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise ApiError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
@@ -308,6 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: HTTPStatus, data: dict[str, Any]) -> None:
         payload = json.dumps(data, ensure_ascii=False).encode()
+        declared = self.headers.get("Content-Length", "0").strip() not in ("", "0")
+        if not self._body_read and (declared or self.headers.get("Transfer-Encoding")):
+            self.close_connection = True  # its unread body must not be parsed as a request
         with contextlib.suppress(OSError):
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")

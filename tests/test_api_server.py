@@ -302,3 +302,18 @@ def test_a_link_loop_as_the_note_path_is_a_bad_request_not_a_crash(api: Api) -> 
     got, answer = api.request("GET", "/lineage?path=a.md")
     assert got == 400, answer
     assert not any("Traceback" in line or "internal error" in line for line in api.records)
+
+
+def test_a_body_left_unread_is_never_read_as_a_request(api: Api) -> None:
+    """A request refused before its body is read (no token, a GET with a body) must end the
+    connection: else the body's bytes are parsed as the next request on it (smuggling)."""
+    inner = (
+        f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{api.port}\r\n"
+        f"Authorization: Bearer {api.token}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    for head in (
+        f"POST /sync HTTP/1.1\nHost: 127.0.0.1:{api.port}\nContent-Type: application/json\n",
+        f"GET /status HTTP/1.1\nHost: 127.0.0.1:{api.port}\nAuthorization: Bearer {api.token}\n",
+    ):
+        answer = _raw(api, f"{head}Content-Length: {len(inner)}\n", inner)
+        assert answer.count(b"HTTP/1.1 ") == 1, answer[:400]
