@@ -133,6 +133,16 @@ var runProcess = (command, args, cwd) => new Promise((resolve) => {
     }
   );
 });
+async function readStateFile(file) {
+  const flags = import_fs.constants.O_RDONLY | (import_fs.constants.O_NONBLOCK ?? 0) | (import_fs.constants.O_NOFOLLOW ?? 0);
+  const handle = await import_fs.promises.open(file, flags);
+  try {
+    if (!(await handle.stat()).isFile()) throw new ClientError(`${file} is not a plain file`);
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
 var QUICK_MS = 3e4;
 var SLOW_MS = 10 * 6e4;
 var BridgeClient = class {
@@ -148,7 +158,7 @@ var BridgeClient = class {
   /** The running daemon's port and token, or null when none wrote them. */
   async endpoint() {
     try {
-      const data = JSON.parse(await import_fs.promises.readFile(this.stateFile("api.json"), "utf8"));
+      const data = JSON.parse(await readStateFile(this.stateFile("api.json")));
       if (Number.isInteger(data.port) && typeof data.token === "string") {
         return { port: data.port, token: data.token };
       }
@@ -188,7 +198,7 @@ var BridgeClient = class {
     if (fromApi !== void 0) return summarise(fromApi, "api");
     if (!full) {
       try {
-        const index = JSON.parse(await import_fs.promises.readFile(this.stateFile("library.json"), "utf8"));
+        const index = JSON.parse(await readStateFile(this.stateFile("library.json")));
         return { via: "index", running: false, lastSync: index.generated_at ?? null, conflicts: [], lastError: null };
       } catch {
         return { via: "none", running: false, lastSync: null, conflicts: [], lastError: null };
@@ -212,7 +222,7 @@ var BridgeClient = class {
   }
   async readIndex() {
     try {
-      const index = JSON.parse(await import_fs.promises.readFile(this.stateFile("library.json"), "utf8"));
+      const index = JSON.parse(await readStateFile(this.stateFile("library.json")));
       return { complete: !!index.complete, items: Array.isArray(index.items) ? index.items : [] };
     } catch {
       return null;

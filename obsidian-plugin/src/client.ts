@@ -3,7 +3,7 @@
  * (`.zotero-bridge/library.json`) and the `zob` command. No `obsidian` import: the plugin
  * bundles this module, and the end-to-end test runs the very same module under Node. */
 import { execFile } from "child_process";
-import { promises as fs } from "fs";
+import { constants, promises as fs } from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
@@ -83,6 +83,20 @@ export const runProcess: Runner = (command, args, cwd) =>
       });
   });
 
+/** A file of the bridge's state folder, as Python's `StateFolder` reads it: never through a
+ * link, and nothing but a plain file — a FIFO would block one of Node's few file threads
+ * until a writer came, and Obsidian's own file reads queue behind them. */
+export async function readStateFile(file: string): Promise<string> {
+  const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
+  const handle = await fs.open(file, flags);
+  try {
+    if (!(await handle.stat()).isFile()) throw new ClientError(`${file} is not a plain file`);
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
 const QUICK_MS = 30_000;
 const SLOW_MS = 10 * 60_000;
 
@@ -101,7 +115,7 @@ export class BridgeClient {
   /** The running daemon's port and token, or null when none wrote them. */
   async endpoint(): Promise<Endpoint | null> {
     try {
-      const data = JSON.parse(await fs.readFile(this.stateFile("api.json"), "utf8"));
+      const data = JSON.parse(await readStateFile(this.stateFile("api.json")));
       if (Number.isInteger(data.port) && typeof data.token === "string") {
         return { port: data.port, token: data.token };
       }
@@ -147,7 +161,7 @@ export class BridgeClient {
     if (fromApi !== undefined) return summarise(fromApi, "api");
     if (!full) {
       try {
-        const index = JSON.parse(await fs.readFile(this.stateFile("library.json"), "utf8"));
+        const index = JSON.parse(await readStateFile(this.stateFile("library.json")));
         return { via: "index", running: false, lastSync: index.generated_at ?? null, conflicts: [], lastError: null };
       } catch {
         return { via: "none", running: false, lastSync: null, conflicts: [], lastError: null };
@@ -173,7 +187,7 @@ export class BridgeClient {
 
   private async readIndex(): Promise<LibraryIndex | null> {
     try {
-      const index = JSON.parse(await fs.readFile(this.stateFile("library.json"), "utf8"));
+      const index = JSON.parse(await readStateFile(this.stateFile("library.json")));
       return { complete: !!index.complete, items: Array.isArray(index.items) ? index.items : [] };
     } catch {
       return null;
