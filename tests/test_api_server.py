@@ -317,3 +317,25 @@ def test_a_body_left_unread_is_never_read_as_a_request(api: Api) -> None:
     ):
         answer = _raw(api, f"{head}Content-Length: {len(inner)}\n", inner)
         assert answer.count(b"HTTP/1.1 ") == 1, answer[:400]
+
+
+def test_the_token_is_never_written_through_a_link_planted_as_api_json(tmp_path: Path) -> None:
+    """A link (or a second hard link) planted as `api.json` is replaced, not written
+    through: the token never lands in a file that others may read."""
+    outside = tmp_path / "readable-by-all.json"
+    outside.write_text("{}")
+    outside.chmod(0o644)
+    state = tmp_path / "vault" / ".zotero-bridge"
+    state.mkdir(parents=True)
+    (state / API_FILE).symlink_to(outside)
+    config = Config(vault=tmp_path / "vault", source="sample")
+    server = ApiServer((tmp_path / "vault").resolve(), lambda: config)
+    server.start()
+    try:
+        assert outside.read_text() == "{}"
+        assert not (state / API_FILE).is_symlink()
+        assert (state / API_FILE).stat().st_mode & 0o777 == 0o600
+        assert read_api_file(tmp_path / "vault")["token"] == server.token
+    finally:
+        server.close()
+    assert outside.read_text() == "{}" and not (state / API_FILE).exists()
