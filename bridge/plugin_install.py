@@ -15,6 +15,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -61,8 +62,14 @@ def _manifest(vault: Path) -> dict | None:
 
 def enabled(vault: Path) -> bool:
     """Whether Obsidian lists the plugin as enabled (`community-plugins.json`)."""
+    path = vault / ".obsidian" / "community-plugins.json"
     try:
-        ids = json.loads((vault / ".obsidian" / "community-plugins.json").read_text("utf-8"))
+        # a plain file only: reading a FIFO planted there would block the command for ever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
+            ids = json.loads(file.read(1 << 20))
     except (OSError, ValueError):
         return False
     return isinstance(ids, list) and PLUGIN_ID in ids

@@ -99,3 +99,25 @@ def test_uninstall_s_last_step_does_not_follow_a_link_swapped_in(
     code, out = run("plugin", "uninstall", "--vault", str(vault))
     assert code == 0, out
     assert (elsewhere / "zotero-obsidian-bridge").is_dir(), "a folder outside the vault went"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_as_obsidian_s_plugin_list_does_not_hang_the_command(tmp_path: Path) -> None:
+    """`community-plugins.json` is read to say whether the plugin is enabled: a FIFO there
+    (or a device) blocked `zob plugin install|status|uninstall` for ever."""
+    import subprocess
+    import sys
+
+    vault = tmp_path / "vault"
+    (vault / ".obsidian").mkdir(parents=True)
+    os.mkfifo(vault / ".obsidian" / "community-plugins.json")
+    root = Path(__file__).resolve().parents[1]
+    for command in ("install", "status", "uninstall"):
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "bridge.cli", "plugin", command, "--vault", str(vault)],
+                cwd=root, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"zob plugin {command} hangs on a FIFO")
+        assert done.returncode == 0 and "Not enabled" not in done.stderr, done.stderr[-800:]
