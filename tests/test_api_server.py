@@ -127,6 +127,12 @@ def test_the_api_file_is_private_and_goes_with_the_server(tmp_path: Path, api: A
         ("another port in Host", {"host": "127.0.0.1:1"}, 403),
         ("a web page's Origin", {"headers": {"Origin": "https://evil.example"}}, 403),
         ("a null Origin", {"headers": {"Origin": "null"}}, 403),
+        ("Obsidian's Origin as a prefix", {"headers": {"Origin": "app://obsidian.md.evil"}}, 403),
+        ("a browser's no-Origin request", {"headers": {"Sec-Fetch-Site": "cross-site"}}, 403),
+        ("a trailing dot in Host", {"host": "127.0.0.1.:{port}"}, 403),
+        ("IPv6 loopback in Host", {"host": "[::1]:{port}"}, 403),
+        ("userinfo in Host", {"host": "evil@127.0.0.1:{port}"}, 403),
+        ("a Host with no port", {"host": "localhost"}, 403),
     ],
 )
 def test_a_caller_that_is_not_the_plugin_is_refused_with_no_effect(
@@ -134,6 +140,8 @@ def test_a_caller_that_is_not_the_plugin_is_refused_with_no_effect(
 ) -> None:
     key = item_without_note(api)
     before = snapshot_tree(api.vault)
+    if "host" in kwargs:
+        kwargs = {**kwargs, "host": kwargs["host"].replace("{port}", str(api.port))}
     for method, path, body in (("POST", "/notes", {"key": key}), ("POST", "/sync", {}),
                                ("GET", "/status", None), ("GET", "/items", None)):  # fmt: skip
         got, answer = api.request(method, path, body, **kwargs)
