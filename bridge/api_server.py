@@ -15,7 +15,7 @@ Who may call it, checked in this order for every request:
    ever sent, so no page can read an answer either.
 3. **Token**: `Authorization: Bearer <token>`, compared in constant time: else 401. The token
    is random per start, kept only in `<vault>/.zotero-bridge/api.json` (mode 0600, with the
-   port) and registered with `bridge.redact`, so it never reaches a log line; it is never
+   port and the host name) and registered with `bridge.redact`, so it never reaches a log line; it is never
    accepted in a URL.
 4. **Body**: a POST must say its `Content-Length` (411), in digits (400), of at most
    `MAX_BODY` bytes (413, refused before reading it), be `application/json` (415) holding one
@@ -392,7 +392,10 @@ class ApiServer:
         )
 
     def start(self) -> None:
-        data = {"port": self.port, "token": self.token, "pid": os.getpid(), "format": 1}
+        # `host`: a vault synced to another machine carries this file there; its plugin must
+        # not send the token to whatever listens on this port on that machine
+        data = {"port": self.port, "token": self.token, "pid": os.getpid(), "format": 1,
+                "host": socket.gethostname()}  # fmt: skip
         with StateFolder(self.vault) as folder:
             folder.write_atomic(API_FILE, json.dumps(data).encode(), 0o600)
         self.thread.start()

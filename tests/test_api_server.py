@@ -110,6 +110,7 @@ def test_the_api_file_is_private_and_goes_with_the_server(tmp_path: Path, api: A
     assert path.stat().st_mode & 0o777 == 0o600
     assert read_api_file(api.vault) == {
         "port": api.port, "token": api.token, "pid": read_api_file(api.vault)["pid"], "format": 1,
+        "host": socket.gethostname(),
     }  # fmt: skip
 
 

@@ -159,7 +159,8 @@ var BridgeClient = class {
   async endpoint() {
     try {
       const data = JSON.parse(await readStateFile(this.stateFile("api.json")));
-      if (Number.isInteger(data.port) && typeof data.token === "string") {
+      const here = typeof data.host !== "string" || data.host.toLowerCase() === os.hostname().toLowerCase();
+      if (here && Number.isInteger(data.port) && data.port > 0 && data.port < 65536 && typeof data.token === "string") {
         return { port: data.port, token: data.token };
       }
     } catch {

@@ -116,7 +116,10 @@ export class BridgeClient {
   async endpoint(): Promise<Endpoint | null> {
     try {
       const data = JSON.parse(await readStateFile(this.stateFile("api.json")));
-      if (Number.isInteger(data.port) && typeof data.token === "string") {
+      // a vault synced from another machine brings that machine's api.json: its port is
+      // not a zob here, and its token must not go to whatever listens there
+      const here = typeof data.host !== "string" || data.host.toLowerCase() === os.hostname().toLowerCase();
+      if (here && Number.isInteger(data.port) && data.port > 0 && data.port < 65536 && typeof data.token === "string") {
         return { port: data.port, token: data.token };
       }
     } catch {

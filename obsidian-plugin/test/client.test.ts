@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { closeSync, constants, mkdirSync, mkdtempSync, openSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { hostname, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { test } from "node:test";
 import { BridgeClient, RunResult } from "../src/client";
@@ -54,4 +56,34 @@ test("a FIFO or link planted as the bridge's files does not hang or mislead the 
   symlinkSync(outside, fifo);
   assert.equal((await client.status()).via, "none", "a link in place of library.json is not read");
   rmSync(outside);
+});
+
+test("an api.json written on another machine (a synced vault) gets no request and no token", async () => {
+  // Dropbox, iCloud or Syncthing carry .zotero-bridge/ to the other machines: there the
+  // port names whatever listens on it, not a zob.
+  const heard: string[] = [];
+  const server = createServer((req, res) => {
+    heard.push(`${req.method} ${req.url} ${req.headers.authorization ?? ""}`);
+    res.writeHead(200, { "Content-Type": "application/json" }).end('{"items": [], "complete": true}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  const vault = realpathSync(mkdtempSync(join(tmpdir(), "zob-vault-")));
+  mkdirSync(join(vault, ".zotero-bridge"));
+  const api = { port, token: "secret-of-the-other-machine", pid: 1, format: 1, host: `not-${hostname()}` };
+  writeFileSync(join(vault, ".zotero-bridge", "api.json"), JSON.stringify(api));
+  const ran: string[][] = [];
+  const client = new BridgeClient(vault, "zob", undefined, async (_c, args) => {
+    ran.push(args);
+    return { code: 0, stdout: "Papers/x.md\n", stderr: "" };
+  });
+  try {
+    assert.equal(await client.endpoint(), null);
+    assert.equal((await client.createNote("ABCD1234")).via, "cli");
+    assert.deepEqual(heard, []);
+    writeFileSync(join(vault, ".zotero-bridge", "api.json"), JSON.stringify({ ...api, host: hostname() }));
+    assert.deepEqual(await client.endpoint(), { port, token: api.token }, "this machine's: used");
+  } finally {
+    server.close();
+  }
 });
