@@ -15,8 +15,8 @@ Who may call it, checked in this order for every request:
    ever sent, so no page can read an answer either.
 3. **Token**: `Authorization: Bearer <token>`, compared in constant time: else 401. The token
    is random per start, kept only in `<vault>/.zotero-bridge/api.json` (mode 0600, with the
-   port and the host name) and registered with `bridge.redact`, so it never reaches a log line; it is never
-   accepted in a URL.
+   port and the host name) and registered with `bridge.redact`, so it never reaches a log
+   line; it is never accepted in a URL.
 4. **Body**: a POST must say its `Content-Length` (411), in digits (400), of at most
    `MAX_BODY` bytes (413, refused before reading it), be `application/json` (415) holding one
    JSON object (400). Two Host, Origin, Authorization or Content-Length headers: refused. A
