@@ -15,12 +15,18 @@ Who may call it, checked in this order for every request:
    ever sent, so no page can read an answer either.
 3. **Token**: `Authorization: Bearer <token>`, compared in constant time: else 401. The token
    is random per start, kept only in `<vault>/.zotero-bridge/api.json` (mode 0600, with the
-   port) and registered with `bridge.redact`, so it never reaches a log line; it is never
-   accepted in a URL.
-4. **Body**: a POST must say its `Content-Length` (411) of at most `MAX_BODY` bytes (413,
-   refused before reading it), be `application/json` (415) holding one JSON object (400).
+   port and the host name) and registered with `bridge.redact`, so it never reaches a log
+   line; it is never accepted in a URL.
+4. **Body**: a POST must say its `Content-Length` (411), in digits (400), of at most
+   `MAX_BODY` bytes (413, refused before reading it), be `application/json` (415) holding one
+   JSON object (400). Two Host, Origin, Authorization or Content-Length headers: refused. A
+   browser's `Sec-Fetch-Site` other than `none`/`same-origin`: 403, even without an Origin.
 5. **Arguments**: a note path must be a vault-relative `.md` path that stays inside the vault
    (400); an item key must look like one (400).
+
+At most `MAX_CONNECTIONS` connections at once (more are closed at once, no thread each), and
+each request must be read whole within `REQUEST_TIMEOUT`: a local client dribbling bytes or
+opening thousands of connections cannot pile up threads in the daemon that runs the syncs.
 
 Every write goes through the same pipeline, under the same sync lock, as the command line:
 `POST /sync` is `bridge.sync.sync`, `POST /notes` is `zob new`'s `new_paper_note` — both take
@@ -36,6 +42,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -54,7 +61,9 @@ log = logging.getLogger("bridge.daemon")
 API_FILE = "api.json"
 MAX_BODY = 16 * 1024
 ALLOWED_ORIGINS = frozenset({"app://obsidian.md"})
-REQUEST_TIMEOUT = 15.0  # seconds a client may take to send its request
+REQUEST_TIMEOUT = 15.0  # seconds a client may take to send its whole request
+MAX_CONNECTIONS = 32  # at once; more are closed unanswered (no thread each)
+_SINGLE = ("Host", "Origin", "Authorization", "Content-Length", "Content-Type")
 _ITEM_KEY = re.compile(r"^[A-Z0-9]{8}$")
 
 
@@ -84,7 +93,10 @@ def note_path(vault: Path, value: object) -> str:
     if path.suffix.lower() != ".md":
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{value!r} is not a note (.md)")
     root = vault.resolve()
-    resolved = (root / path).resolve()
+    try:
+        resolved = (root / path).resolve()
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{value!r} is a loop of links") from None
     if root not in resolved.parents:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{value!r} leads outside the vault")
     return path.as_posix()
@@ -206,7 +218,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._handle("DELETE")
 
+    def handle_one_request(self) -> None:
+        """The socket's timeout bounds each read; this deadline bounds the whole request, so a
+        client sending a byte at a time (slowloris) cannot hold a thread for ever."""
+        self._deadline = threading.Timer(REQUEST_TIMEOUT, self._cut_off)
+        self._deadline.daemon = True
+        self._deadline.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._deadline.cancel()
+
+    def _cut_off(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def _handle(self, method: str) -> None:
+        self._body_read = False
         try:
             self._check_caller()
             url = urlsplit(self.path)
@@ -216,6 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
                 raise ApiError(status, f"no {method} {url.path}")
             body = self._body() if method == "POST" else {}
+            self._deadline.cancel()  # all read: a sync may now take its time
             answer = route(self.server, parse_qs(url.query), body)
             self._send(HTTPStatus.OK, answer)
         except ApiError as exc:
@@ -229,11 +259,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _check_caller(self) -> None:
         port = self.server.server_address[1]
+        for name in _SINGLE:  # two of one (a good Host and a page's): which one counts?
+            if len(self.headers.get_all(name) or ()) > 1:
+                self.close_connection = True
+                raise ApiError(HTTPStatus.BAD_REQUEST if name != "Host" else
+                               HTTPStatus.FORBIDDEN, f"more than one {name} header")  # fmt: skip
         host = self.headers.get("Host", "")
         if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
             raise ApiError(HTTPStatus.FORBIDDEN, "this API answers only on 127.0.0.1")
         origin = self.headers.get("Origin")
         if origin is not None and origin not in ALLOWED_ORIGINS:
+            raise ApiError(HTTPStatus.FORBIDDEN, "requests from web pages are refused")
+        # a browser marks even a request without Origin; Node's http (the plugin) sends none
+        if self.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
             raise ApiError(HTTPStatus.FORBIDDEN, "requests from web pages are refused")
         auth = self.headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
@@ -246,15 +284,19 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise ApiError(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length")
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+        given = self.headers.get("Content-Length")
+        if given is None:
             self.close_connection = True
-            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is needed") from None
-        if length < 0 or length > MAX_BODY:
+            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is needed")
+        if not (given.isascii() and given.isdigit()):  # int() also takes "+2", "0_2", " 2"
+            self.close_connection = True
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Content-Length must be digits")
+        length = int(given)
+        if length > MAX_BODY:
             self.close_connection = True  # the body is not read: the connection cannot go on
             raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"bodies stop at {MAX_BODY} B")
         data = self.rfile.read(length)
+        self._body_read = True
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise ApiError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
@@ -268,6 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: HTTPStatus, data: dict[str, Any]) -> None:
         payload = json.dumps(data, ensure_ascii=False).encode()
+        declared = self.headers.get("Content-Length", "0").strip() not in ("", "0")
+        if not self._body_read and (declared or self.headers.get("Transfer-Encoding")):
+            self.close_connection = True  # its unread body must not be parsed as a request
         with contextlib.suppress(OSError):
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -295,6 +340,25 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
+    request_queue_size = 64
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, at most `MAX_CONNECTIONS` at once: one client opening
+        thousands cannot exhaust the daemon's threads or memory (its sync loop runs here)."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def __init__(
         self, config: Callable[[], Config], live: Callable[[], dict[str, Any]], token: str
@@ -303,6 +367,7 @@ class _Server(ThreadingHTTPServer):
         self.config = config
         self.live = live  # the daemon's live status (`Daemon.status`)
         self.token = token
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
 
 # --------------------------------------------------------------------------- lifetime
@@ -327,7 +392,10 @@ class ApiServer:
         )
 
     def start(self) -> None:
-        data = {"port": self.port, "token": self.token, "pid": os.getpid(), "format": 1}
+        # `host`: a vault synced to another machine carries this file there; its plugin must
+        # not send the token to whatever listens on this port on that machine
+        data = {"port": self.port, "token": self.token, "pid": os.getpid(), "format": 1,
+                "host": socket.gethostname()}  # fmt: skip
         with StateFolder(self.vault) as folder:
             folder.write_atomic(API_FILE, json.dumps(data).encode(), 0o600)
         self.thread.start()

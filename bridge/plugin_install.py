@@ -15,6 +15,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -61,8 +62,14 @@ def _manifest(vault: Path) -> dict | None:
 
 def enabled(vault: Path) -> bool:
     """Whether Obsidian lists the plugin as enabled (`community-plugins.json`)."""
+    path = vault / ".obsidian" / "community-plugins.json"
     try:
-        ids = json.loads((vault / ".obsidian" / "community-plugins.json").read_text("utf-8"))
+        # a plain file only: reading a FIFO planted there would block the command for ever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
+            ids = json.loads(file.read(1 << 20))
     except (OSError, ValueError):
         return False
     return isinstance(ids, list) and PLUGIN_ID in ids
@@ -138,9 +145,11 @@ def status(vault: Path | None) -> PluginReport:
     return PluginReport(lines, ok=same)
 
 
-def _open_plugin_dir(root: Path) -> int | None:
-    """The plugin folder, reached one component at a time without following a link."""
+def _open_plugin_dir(root: Path) -> tuple[int, int] | None:
+    """The plugin folder and its parent (`.obsidian/plugins`), reached one component at a
+    time without following a link: (parent, folder) descriptors, both the caller's to close."""
     fd = os.open(root, os.O_RDONLY | _DIRECTORY)
+    parent: int | None = None
     try:
         for part in PLUGIN_DIR.split("/"):
             try:
@@ -154,19 +163,25 @@ def _open_plugin_dir(root: Path) -> int | None:
                         "remove the plugin folder by hand",
                     ) from None
                 raise
-            os.close(fd)
-            fd = nxt
-        return os.dup(fd)
+            if parent is not None:
+                os.close(parent)
+            parent, fd = fd, nxt
+        assert parent is not None
+        found, parent = (parent, os.dup(fd)), None
+        return found
     finally:
         os.close(fd)
+        if parent is not None:
+            os.close(parent)
 
 
 def uninstall(vault: Path | None) -> PluginReport:
     """Remove the plugin's own two files (and its folder when nothing else is left)."""
     root = _vault_folder(vault, create=False)
-    fd = _open_plugin_dir(root)
-    if fd is None:
+    found = _open_plugin_dir(root)
+    if found is None:
         return PluginReport([f"Not installed in {root}; nothing to remove."])
+    parent, fd = found
     removed: list[str] = []
     try:
         for name in FILES:
@@ -174,14 +189,15 @@ def uninstall(vault: Path | None) -> PluginReport:
                 os.unlink(name, dir_fd=fd)
                 removed.append(name)
         left = sorted(os.listdir(fd))
+        if not left:  # through the folder checked above, not its path: no link swapped in
+            with contextlib.suppress(OSError):
+                os.rmdir(PLUGIN_ID, dir_fd=parent)
     finally:
         os.close(fd)
+        os.close(parent)
     lines = [f"Removed {', '.join(removed) or 'nothing'} from {root / PLUGIN_DIR}"]
     if left:
         lines.append(f"Kept what is not the plugin's code: {', '.join(left)} (your settings).")
-    else:
-        with contextlib.suppress(OSError):
-            os.rmdir(root / PLUGIN_DIR)
     if enabled(root):
         lines.append("Obsidian still lists it as enabled; it will say the plugin is missing.")
     return PluginReport(lines)

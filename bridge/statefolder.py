@@ -175,7 +175,13 @@ class StateFolder:
         except FileNotFoundError:
             return None
         try:
-            return os.read(fd, limit)
+            # os.read(fd, n) reserves n bytes first: ask for what the file holds, not `limit`
+            want = min(limit, os.fstat(fd).st_size)
+            chunks: list[bytes] = []
+            while want > 0 and (chunk := os.read(fd, want)):
+                chunks.append(chunk)
+                want -= len(chunk)
+            return b"".join(chunks)
         finally:
             os.close(fd)
 

@@ -3,9 +3,13 @@ name. Each refusal has its status and no effect on the vault; the token is never
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bridge import api_server
 from bridge.api_server import API_FILE, MAX_BODY, ApiServer, read_api_file
 from bridge.config import Config
 from bridge.sync import sync
@@ -67,6 +72,12 @@ class _Records(logging.Handler):
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
+    with serving(tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path) -> Iterator[Api]:
     vault = tmp_path / "vault"
     vault.mkdir()
     # no item passes the filter: every item is in the index, none has a note yet
@@ -99,6 +110,7 @@ def test_the_api_file_is_private_and_goes_with_the_server(tmp_path: Path, api: A
     assert path.stat().st_mode & 0o777 == 0o600
     assert read_api_file(api.vault) == {
         "port": api.port, "token": api.token, "pid": read_api_file(api.vault)["pid"], "format": 1,
+        "host": socket.gethostname(),
     }  # fmt: skip
 
 
@@ -116,6 +128,12 @@ def test_the_api_file_is_private_and_goes_with_the_server(tmp_path: Path, api: A
         ("another port in Host", {"host": "127.0.0.1:1"}, 403),
         ("a web page's Origin", {"headers": {"Origin": "https://evil.example"}}, 403),
         ("a null Origin", {"headers": {"Origin": "null"}}, 403),
+        ("Obsidian's Origin as a prefix", {"headers": {"Origin": "app://obsidian.md.evil"}}, 403),
+        ("a browser's no-Origin request", {"headers": {"Sec-Fetch-Site": "cross-site"}}, 403),
+        ("a trailing dot in Host", {"host": "127.0.0.1.:{port}"}, 403),
+        ("IPv6 loopback in Host", {"host": "[::1]:{port}"}, 403),
+        ("userinfo in Host", {"host": "evil@127.0.0.1:{port}"}, 403),
+        ("a Host with no port", {"host": "localhost"}, 403),
     ],
 )
 def test_a_caller_that_is_not_the_plugin_is_refused_with_no_effect(
@@ -123,6 +141,8 @@ def test_a_caller_that_is_not_the_plugin_is_refused_with_no_effect(
 ) -> None:
     key = item_without_note(api)
     before = snapshot_tree(api.vault)
+    if "host" in kwargs:
+        kwargs = {**kwargs, "host": kwargs["host"].replace("{port}", str(api.port))}
     for method, path, body in (("POST", "/notes", {"key": key}), ("POST", "/sync", {}),
                                ("GET", "/status", None), ("GET", "/items", None)):  # fmt: skip
         got, answer = api.request(method, path, body, **kwargs)
@@ -184,3 +204,147 @@ def test_the_plugin_s_requests_work_and_the_token_is_never_logged(api: Api) -> N
     api.request("GET", "/nowhere")
     assert api.records, "requests are logged"
     assert all(api.token not in line and api.token[:8] not in line for line in api.records)
+
+
+# --- review: what a hostile local client can send ---------------------------------------------
+
+
+def _raw(api: Api, head: str, body: bytes = b"") -> bytes:
+    """One request as raw bytes (headers as given, nothing added); the server's whole answer."""
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as conn:
+        conn.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        conn.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer else 0
+
+
+def test_ambiguous_headers_are_refused(api: Api) -> None:
+    """Two Hosts (a good one and a page's), two lengths, a length `int()` reads but HTTP does
+    not (`0_2`, `+2`): each is a request two parsers could read two ways — refused."""
+    good = f"Host: 127.0.0.1:{api.port}\nAuthorization: Bearer {api.token}\n"
+    post = f"POST /sync HTTP/1.1\n{good}Content-Type: application/json\nConnection: close\n"
+    for why, head, status in (
+        ("two Hosts", f"GET /status HTTP/1.1\n{good}Host: evil.example\nConnection: close\n", 403),
+        ("two lengths", f"{post}Content-Length: 2\nContent-Length: 0\n", 400),
+        ("a length with _", f"{post}Content-Length: 0_2\n", 400),
+        ("a length with +", f"{post}Content-Length: +2\n", 400),
+    ):
+        assert _status_of(_raw(api, head, b"{}")) == status, why
+
+
+def test_a_browser_request_without_origin_is_refused(api: Api) -> None:
+    """A page's no-cors request may carry no Origin, but a browser marks it `Sec-Fetch-Site`;
+    the plugin (Node's http) sends neither. Defence in depth behind the token."""
+    for site in ("cross-site", "same-site"):
+        got, _ = api.request("GET", "/status", headers={"Sec-Fetch-Site": site})
+        assert got == 403, site
+    assert api.request("GET", "/status")[0] == 200
+
+
+def _held_open(api: Api, seconds: float) -> bool:
+    """A client that sends a header byte every 0.2 s (slowloris): still connected after
+    `seconds`?"""
+    conn = socket.create_connection(("127.0.0.1", api.port), timeout=5)
+    try:
+        conn.sendall(f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{api.port}\r\n".encode())
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            conn.sendall(b"X")
+            time.sleep(0.2)
+        conn.sendall(b"-A: b\r\n")
+        conn.settimeout(0.5)
+        try:
+            return conn.recv(1) != b""
+        except TimeoutError:
+            return True  # nothing answered, nothing closed: the thread is still held
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def test_a_slow_client_is_cut_off_at_the_request_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read has a timeout, but a client dribbling a byte at a time must not hold a thread
+    past the deadline for its whole request."""
+    monkeypatch.setattr(api_server, "REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr(api_server._Handler, "timeout", 1.0)
+    with serving(tmp_path) as api:
+        assert not _held_open(api, 3.0)
+
+
+def test_connections_at_once_are_capped_and_the_plugin_gets_in_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle connections beyond the cap are closed at once (no thread each); once the idle
+    ones reach the deadline, the plugin's request is answered."""
+    monkeypatch.setattr(api_server, "REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr(api_server._Handler, "timeout", 1.0)
+    monkeypatch.setattr(api_server, "MAX_CONNECTIONS", 4)
+    with serving(tmp_path) as api:
+        idle = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(4)]
+        time.sleep(0.3)
+        threads = threading.active_count()
+        extra = [socket.create_connection(("127.0.0.1", api.port), timeout=5) for _ in range(20)]
+        try:
+            assert all(conn.recv(1) == b"" for conn in extra), "over the cap: closed at once"
+            assert threading.active_count() <= threads + 1
+            time.sleep(1.5)
+            assert api.request("GET", "/status")[0] == 200
+        finally:
+            for conn in idle + extra:
+                conn.close()
+
+
+def test_a_link_loop_as_the_note_path_is_a_bad_request_not_a_crash(api: Api) -> None:
+    """`Path.resolve` raises on a loop of links (RuntimeError before Python 3.13): that was a
+    500 and a traceback in the daemon's log for what is a bad path."""
+    (api.vault / "a.md").symlink_to(api.vault / "b.md")
+    (api.vault / "b.md").symlink_to(api.vault / "a.md")
+    got, answer = api.request("GET", "/lineage?path=a.md")
+    assert got == 400, answer
+    assert not any("Traceback" in line or "internal error" in line for line in api.records)
+
+
+def test_a_body_left_unread_is_never_read_as_a_request(api: Api) -> None:
+    """A request refused before its body is read (no token, a GET with a body) must end the
+    connection: else the body's bytes are parsed as the next request on it (smuggling)."""
+    inner = (
+        f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{api.port}\r\n"
+        f"Authorization: Bearer {api.token}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    for head in (
+        f"POST /sync HTTP/1.1\nHost: 127.0.0.1:{api.port}\nContent-Type: application/json\n",
+        f"GET /status HTTP/1.1\nHost: 127.0.0.1:{api.port}\nAuthorization: Bearer {api.token}\n",
+    ):
+        answer = _raw(api, f"{head}Content-Length: {len(inner)}\n", inner)
+        assert answer.count(b"HTTP/1.1 ") == 1, answer[:400]
+
+
+def test_the_token_is_never_written_through_a_link_planted_as_api_json(tmp_path: Path) -> None:
+    """A link (or a second hard link) planted as `api.json` is replaced, not written
+    through: the token never lands in a file that others may read."""
+    outside = tmp_path / "readable-by-all.json"
+    outside.write_text("{}")
+    outside.chmod(0o644)
+    state = tmp_path / "vault" / ".zotero-bridge"
+    state.mkdir(parents=True)
+    (state / API_FILE).symlink_to(outside)
+    config = Config(vault=tmp_path / "vault", source="sample")
+    server = ApiServer((tmp_path / "vault").resolve(), lambda: config)
+    server.start()
+    try:
+        assert outside.read_text() == "{}"
+        assert not (state / API_FILE).is_symlink()
+        assert (state / API_FILE).stat().st_mode & 0o777 == 0o600
+        assert read_api_file(tmp_path / "vault")["token"] == server.token
+    finally:
+        server.close()
+    assert outside.read_text() == "{}" and not (state / API_FILE).exists()

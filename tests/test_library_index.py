@@ -157,3 +157,36 @@ def test_search_ranks_as_the_plugin_s_modal_does() -> None:
         "TITL0001", "CITE0001", "AUTH0001", "YEAR0001",
     ]  # fmt: skip
     assert [r["key"] for r in search(rows, "nothing here", 10)] == ["NONE0001"]
+
+
+LOAD_UNDER_LIMIT = """
+import resource, sys
+from pathlib import Path
+from bridge.library_index import load
+from bridge.statefolder import StateFolder
+resource.setrlimit(resource.RLIMIT_AS, (600 << 20, 600 << 20))
+with StateFolder(Path(sys.argv[1]), create=False) as folder:
+    index = load(folder)
+print(len(index["items"]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_AS is a POSIX limit")
+def test_a_small_index_loads_without_reserving_a_gigabyte(tmp_path: Path, library) -> None:
+    """`load` asked `os.read` for 1 GiB whatever the file's size: Python reserves that much
+    first, so under a memory limit (ulimit -v, a small machine with strict overcommit) every
+    incremental sync and every `/items` failed with MemoryError on a kilobyte file."""
+    import subprocess
+    import sys
+
+    _, _, data_dir = library
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    config = vault_config(vault, zotero_dir=data_dir, filter_tags=("reading",))
+    sync(config)
+    run = subprocess.run(
+        [sys.executable, "-c", LOAD_UNDER_LIMIT, str(vault)],
+        capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert run.returncode == 0 and int(run.stdout) >= 2, run.stderr[-2000:]

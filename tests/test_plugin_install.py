@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
@@ -70,3 +72,52 @@ def test_a_link_in_place_of_the_plugin_folder_is_not_followed(tmp_path: Path) ->
     code, out = run("plugin", "uninstall", "--vault", str(vault))
     assert code != 0 and "nothing removed" in out
     assert (elsewhere / "main.js").read_text() == "precious"
+
+
+def test_uninstall_s_last_step_does_not_follow_a_link_swapped_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folders are checked one by one without following a link; the empty plugin folder
+    must then be removed through what was checked, not by its path again: a link put in
+    place of `.obsidian/plugins` meanwhile would make it remove a folder elsewhere."""
+    vault = tmp_path / "vault"
+    (vault / ".obsidian").mkdir(parents=True)
+    assert run("plugin", "install", "--vault", str(vault))[0] == 0
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "zotero-obsidian-bridge").mkdir(parents=True)
+    real_listdir = os.listdir
+
+    def swap_then_list(target: object) -> list[str]:
+        found = real_listdir(target)  # type: ignore[arg-type]
+        plugins = vault / ".obsidian" / "plugins"
+        if not plugins.is_symlink():
+            plugins.rename(tmp_path / "moved-plugins")
+            plugins.symlink_to(elsewhere)
+        return found
+
+    monkeypatch.setattr(os, "listdir", swap_then_list)
+    code, out = run("plugin", "uninstall", "--vault", str(vault))
+    assert code == 0, out
+    assert (elsewhere / "zotero-obsidian-bridge").is_dir(), "a folder outside the vault went"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_as_obsidian_s_plugin_list_does_not_hang_the_command(tmp_path: Path) -> None:
+    """`community-plugins.json` is read to say whether the plugin is enabled: a FIFO there
+    (or a device) blocked `zob plugin install|status|uninstall` for ever."""
+    import subprocess
+    import sys
+
+    vault = tmp_path / "vault"
+    (vault / ".obsidian").mkdir(parents=True)
+    os.mkfifo(vault / ".obsidian" / "community-plugins.json")
+    root = Path(__file__).resolve().parents[1]
+    for command in ("install", "status", "uninstall"):
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "bridge.cli", "plugin", command, "--vault", str(vault)],
+                cwd=root, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"zob plugin {command} hangs on a FIFO")
+        assert done.returncode == 0 and "Not enabled" not in done.stderr, done.stderr[-800:]

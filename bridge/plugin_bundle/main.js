@@ -81,6 +81,7 @@ function pandocQuery(lineBeforeCursor) {
 var import_child_process = require("child_process");
 var import_fs = require("fs");
 var http = __toESM(require("http"));
+var os = __toESM(require("os"));
 var path = __toESM(require("path"));
 var STATE_DIR = ".zotero-bridge";
 var ClientError = class extends Error {
@@ -132,6 +133,16 @@ var runProcess = (command, args, cwd) => new Promise((resolve) => {
     }
   );
 });
+async function readStateFile(file) {
+  const flags = import_fs.constants.O_RDONLY | (import_fs.constants.O_NONBLOCK ?? 0) | (import_fs.constants.O_NOFOLLOW ?? 0);
+  const handle = await import_fs.promises.open(file, flags);
+  try {
+    if (!(await handle.stat()).isFile()) throw new ClientError(`${file} is not a plain file`);
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
 var QUICK_MS = 3e4;
 var SLOW_MS = 10 * 6e4;
 var BridgeClient = class {
@@ -147,8 +158,9 @@ var BridgeClient = class {
   /** The running daemon's port and token, or null when none wrote them. */
   async endpoint() {
     try {
-      const data = JSON.parse(await import_fs.promises.readFile(this.stateFile("api.json"), "utf8"));
-      if (Number.isInteger(data.port) && typeof data.token === "string") {
+      const data = JSON.parse(await readStateFile(this.stateFile("api.json")));
+      const here = typeof data.host !== "string" || data.host.toLowerCase() === os.hostname().toLowerCase();
+      if (here && Number.isInteger(data.port) && data.port > 0 && data.port < 65536 && typeof data.token === "string") {
         return { port: data.port, token: data.token };
       }
     } catch {
@@ -173,7 +185,7 @@ var BridgeClient = class {
     return answer.json;
   }
   async zob(args) {
-    const result = await this.run(this.zobPath, [...args, "--vault", this.vaultPath], this.vaultPath);
+    const result = await this.run(this.zobPath, [...args, "--vault", this.vaultPath], os.homedir() || os.tmpdir());
     if (result.code === 127) {
       throw new ClientError(`cannot run ${this.zobPath}: install the bridge (pip install) or set its path in the settings`);
     }
@@ -187,7 +199,7 @@ var BridgeClient = class {
     if (fromApi !== void 0) return summarise(fromApi, "api");
     if (!full) {
       try {
-        const index = JSON.parse(await import_fs.promises.readFile(this.stateFile("library.json"), "utf8"));
+        const index = JSON.parse(await readStateFile(this.stateFile("library.json")));
         return { via: "index", running: false, lastSync: index.generated_at ?? null, conflicts: [], lastError: null };
       } catch {
         return { via: "none", running: false, lastSync: null, conflicts: [], lastError: null };
@@ -211,7 +223,7 @@ var BridgeClient = class {
   }
   async readIndex() {
     try {
-      const index = JSON.parse(await import_fs.promises.readFile(this.stateFile("library.json"), "utf8"));
+      const index = JSON.parse(await readStateFile(this.stateFile("library.json")));
       return { complete: !!index.complete, items: Array.isArray(index.items) ? index.items : [] };
     } catch {
       return null;

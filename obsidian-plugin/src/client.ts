@@ -3,8 +3,9 @@
  * (`.zotero-bridge/library.json`) and the `zob` command. No `obsidian` import: the plugin
  * bundles this module, and the end-to-end test runs the very same module under Node. */
 import { execFile } from "child_process";
-import { promises as fs } from "fs";
+import { constants, promises as fs } from "fs";
 import * as http from "http";
+import * as os from "os";
 import * as path from "path";
 import type { Conflict, IndexItem, LibraryIndex, LineageData, StatusInfo } from "./types";
 
@@ -82,6 +83,20 @@ export const runProcess: Runner = (command, args, cwd) =>
       });
   });
 
+/** A file of the bridge's state folder, as Python's `StateFolder` reads it: never through a
+ * link, and nothing but a plain file — a FIFO would block one of Node's few file threads
+ * until a writer came, and Obsidian's own file reads queue behind them. */
+export async function readStateFile(file: string): Promise<string> {
+  const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
+  const handle = await fs.open(file, flags);
+  try {
+    if (!(await handle.stat()).isFile()) throw new ClientError(`${file} is not a plain file`);
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
 const QUICK_MS = 30_000;
 const SLOW_MS = 10 * 60_000;
 
@@ -100,8 +115,11 @@ export class BridgeClient {
   /** The running daemon's port and token, or null when none wrote them. */
   async endpoint(): Promise<Endpoint | null> {
     try {
-      const data = JSON.parse(await fs.readFile(this.stateFile("api.json"), "utf8"));
-      if (Number.isInteger(data.port) && typeof data.token === "string") {
+      const data = JSON.parse(await readStateFile(this.stateFile("api.json")));
+      // a vault synced from another machine brings that machine's api.json: its port is
+      // not a zob here, and its token must not go to whatever listens there
+      const here = typeof data.host !== "string" || data.host.toLowerCase() === os.hostname().toLowerCase();
+      if (here && Number.isInteger(data.port) && data.port > 0 && data.port < 65536 && typeof data.token === "string") {
         return { port: data.port, token: data.token };
       }
     } catch {
@@ -129,7 +147,9 @@ export class BridgeClient {
   }
 
   private async zob(args: string[]): Promise<RunResult> {
-    const result = await this.run(this.zobPath, [...args, "--vault", this.vaultPath], this.vaultPath);
+    // Not the vault as working folder: Windows looks a bare `zob` up there before PATH, so a
+    // `zob.exe` in a shared or synced vault would run. `--vault` says which vault.
+    const result = await this.run(this.zobPath, [...args, "--vault", this.vaultPath], os.homedir() || os.tmpdir());
     if (result.code === 127) {
       throw new ClientError(`cannot run ${this.zobPath}: install the bridge (pip install) or set its path in the settings`);
     }
@@ -144,7 +164,7 @@ export class BridgeClient {
     if (fromApi !== undefined) return summarise(fromApi, "api");
     if (!full) {
       try {
-        const index = JSON.parse(await fs.readFile(this.stateFile("library.json"), "utf8"));
+        const index = JSON.parse(await readStateFile(this.stateFile("library.json")));
         return { via: "index", running: false, lastSync: index.generated_at ?? null, conflicts: [], lastError: null };
       } catch {
         return { via: "none", running: false, lastSync: null, conflicts: [], lastError: null };
@@ -170,7 +190,7 @@ export class BridgeClient {
 
   private async readIndex(): Promise<LibraryIndex | null> {
     try {
-      const index = JSON.parse(await fs.readFile(this.stateFile("library.json"), "utf8"));
+      const index = JSON.parse(await readStateFile(this.stateFile("library.json")));
       return { complete: !!index.complete, items: Array.isArray(index.items) ? index.items : [] };
     } catch {
       return null;
