@@ -86,8 +86,19 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildNote:
+    """A Zotero note that belongs to an item (`itemNotes` with a parent): its HTML as stored."""
+
+    key: str
+    html: str = ""
+    date_added: str = ""
+    date_modified: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
-    """One regular Zotero item (not an attachment, note or annotation)."""
+    """One regular Zotero item (not an attachment, note or annotation) — or a standalone
+    file (`item_type` "attachment", no parent item), which is its own one attachment."""
 
     key: str
     item_type: str
@@ -103,6 +114,7 @@ class Item:
     date_modified: str = ""
     library: Library = Library()
     version: int = 0
+    notes: tuple[ChildNote, ...] = ()  # child notes not in the trash, oldest first
 
     @property
     def title(self) -> str:

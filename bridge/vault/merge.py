@@ -98,6 +98,7 @@ def merge_note(
                 region_conflicts.append((name, conflict))
         if new_regions:
             body = replace_regions(path, body, new_regions, note.newline)
+        body = add_new_regions(body, desired, user_regions, base_regions, note.newline)
         for name, users in region_conflicts:
             body = insert_after_region(path, body, name, region_callout(name, users), note.newline)
     if conflicts:
@@ -108,6 +109,27 @@ def merge_note(
     new_text = note.render_changed(properties) if fm_changed else note.render()
     names = [k for k, _ in conflicts] + [n for n, _ in region_conflicts]
     return MergeResult(new_text, names, open_callouts(new_text), prev_status, properties)
+
+
+def add_new_regions(
+    body: str,
+    desired: RenderedNote,
+    user_regions: dict[str, str],
+    base_regions: dict[str, str] | None,
+    newline: str,
+) -> str:
+    """Append the blocks of `desired.additions` (a region with its heading) whose region the
+    note does not have and the bridge never wrote with content: a note made before the
+    region existed (or whose template left it out while it was empty) gains it at the end.
+    One the user removed after it held something stays removed; with no base (state lost)
+    nothing is added."""
+    for name, block in desired.additions.items():
+        if name in user_regions or base_regions is None or base_regions.get(name):
+            continue
+        if not body.endswith(("\n", "\r")):
+            body += newline
+        body += newline + block.strip("\n").replace("\n", newline) + newline
+    return body
 
 
 def _merge_property(

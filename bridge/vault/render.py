@@ -27,6 +27,7 @@ from bridge.stamps import digest
 from bridge.vault import neutralise
 from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
+from bridge.vault.zotero_notes import child_notes_markdown
 
 BRIDGE_KEYS = (
     "title", "aliases", "authors", "year", "venue", "item_type", "doi", "url", "citekey",
@@ -36,6 +37,14 @@ BRIDGE_KEYS = (
 METHOD_KEYS = ("type", "proposed_in", "extends")
 LIST_KEYS = frozenset({"aliases", "authors", "tags", "collections", "proposes", "extends",
                        "proposed_in", "related"})  # fmt: skip
+# Item types whose new notes get the lighter `source.md.j2` (source, summary, highlights;
+# no three passes); every other type gets the three-pass `paper.md.j2`. A standalone file
+# (`attachment`) is read, not studied, too.
+LIGHT_TYPES = (
+    "webpage", "blogPost", "forumPost", "videoRecording", "podcast", "presentation",
+    "dataset", "computerProgram", "attachment",
+)  # fmt: skip
+DEFAULT_TYPE_TEMPLATES = dict.fromkeys(LIGHT_TYPES, "source.md.j2")
 _VENUE_FIELDS = (
     "publicationTitle", "proceedingsTitle", "conferenceName", "bookTitle", "websiteTitle",
     "repository", "university", "institution", "publisher",
@@ -55,6 +64,9 @@ class RenderedNote:
     owned_keys: tuple[str, ...] = BRIDGE_KEYS
     extra_base: dict[str, Any] = field(default_factory=dict)  # remembered in the state DB
     copies: tuple[tuple[str, str], ...] = ()  # (source file, vault path) to copy alongside
+    # region name → the block (heading and region) an existing note gets when that region
+    # is new to it: never in the note, never written by the bridge (`merge.new_regions`)
+    additions: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def core_json(self) -> str:
@@ -96,6 +108,7 @@ class Renderer:
         extends_prefix: str = "extends:",
         attachments_folder: str = "Attachments/zotero",
         cache_dir: Path | None = None,
+        type_templates: Mapping[str, str] | None = None,
     ) -> None:
         self._lineage_cache: dict[tuple[tuple[str, ...], ...], str] = {}
         self.language = language
@@ -105,6 +118,7 @@ class Renderer:
         self.extends_prefix = extends_prefix
         self.templates_dir = templates_dir
         self.attachments_folder = attachments_folder
+        self.type_templates = {**DEFAULT_TYPE_TEMPLATES, **(type_templates or {})}
 
     # --- templates -----------------------------------------------------------------------
 
@@ -140,11 +154,12 @@ class Renderer:
             "abstract": neutralise.text(item.fields.get("abstractNote")).strip(),
             "annotations": self.annotations(item),
             "lineage": self.paper_lineage(properties),
+            **self.item_regions(item),
         }
         regions = {name: _lf(text) for name, text in regions.items()}
-        context = self._paper_context(item, properties)
+        context = {**self._paper_context(item, properties), **self.item_context(item)}
         body = self.render_template(
-            "paper.md.j2", **context,
+            self.body_template(item), **context,
             region=lambda name: wrap_region(name, regions.get(name, "")),
         )  # fmt: skip
         annotated = bool(item.annotations)
@@ -156,6 +171,7 @@ class Renderer:
                 (a.image_path, self.image_vault_path(a.key))
                 for a in item.annotations if a.image_path
             ),
+            additions=self.region_additions(regions),
         )  # fmt: skip
 
     def paper_properties(self, item: Item, names: LinkNames) -> dict[str, Any]:
@@ -216,6 +232,41 @@ class Renderer:
             "pdf_uri": properties.get("pdf", ""),
             "doi": neutralise.url_part(item.fields.get("DOI")),
             "citekey": neutralise.inline(item.citation_key),
+        }
+
+    # --- item types: which template, child notes, items without a title -----------------
+
+    def body_template(self, item: Item) -> str:
+        """The template a new note of `item` is made from: `[templates.by_type]`, else the
+        bundled choice (`DEFAULT_TYPE_TEMPLATES`), else the three-pass `paper.md.j2`."""
+        return self.type_templates.get(item.item_type, "paper.md.j2")
+
+    def item_regions(self, item: Item) -> dict[str, str]:
+        """The regions every kind of item has beside the paper's: its Zotero child notes."""
+        return {"zotero-notes": child_notes_markdown(item)}
+
+    def item_context(self, item: Item) -> dict[str, Any]:
+        """What templates see besides `_paper_context`: whether the item has a title (an
+        item without one is called by its key and says so) and where it comes from."""
+        untitled = not item.title.strip()
+        context: dict[str, Any] = {
+            "untitled": untitled,
+            "item_type": neutralise.inline(item.item_type),
+            "source_url": _source_url(item),
+            "site": neutralise.inline(_site(item)),
+        }
+        if untitled:
+            context["title"] = f"Untitled item {item.key}"
+        return context
+
+    def region_additions(self, regions: Mapping[str, str]) -> dict[str, str]:
+        """`RenderedNote.additions`: the Zotero notes region, with its heading, for notes
+        made before the bridge brought child notes in."""
+        if not regions.get("zotero-notes"):
+            return {}
+        heading = "## Zotero 笔记" if self.language == "zh" else "## Zotero notes"
+        return {
+            "zotero-notes": f"{heading}\n{wrap_region('zotero-notes', regions['zotero-notes'])}"
         }
 
     # --- method notes --------------------------------------------------------------------
@@ -393,6 +444,26 @@ def authors(item: Item) -> list[str]:
     """The authors' names as Zotero has them (every creator when none is an author)."""
     names = [c.display for c in item.creators if c.creator_type in ("author", "")]
     return names or [c.display for c in item.creators]
+
+
+def _source_url(item: Item) -> str:
+    """The item's own web address as a link destination ("" when it has none usable)."""
+    url = (item.fields.get("url") or "").strip()
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.lower() not in ("http", "https"):
+        return ""
+    return f"{scheme.lower()}:{neutralise.url_part(rest)}"
+
+
+def _site(item: Item) -> str:
+    """Where a non-paper item was published: the site, blog, forum, programme or series."""
+    for name in (
+        "websiteTitle", "blogTitle", "forumTitle", "programTitle", "seriesTitle",
+        "meetingName", "repository", "company", "publisher", "studio", "network",
+    ):  # fmt: skip
+        if item.fields.get(name):
+            return item.fields[name]
+    return ""
 
 
 def venue(item: Item) -> str | None:

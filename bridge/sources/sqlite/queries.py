@@ -4,6 +4,7 @@ whole read, lookups by itemID (in chunks) for the few items a cursor or stream r
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
@@ -292,23 +293,62 @@ def _keys_by_id(conn: sqlite3.Connection, library_id: int) -> dict[int, str]:
 def _read_bbt(
     conn: sqlite3.Connection, library_id: int, keys_by_id: Callable[[], dict[int, str]]
 ) -> dict:
-    """Better BibTeX 7 keys: `citationkey(itemID, itemKey, libraryID, citationKey, pinned)`,
-    matched on (libraryID, itemKey) — itemIDs are only meaningful inside one database."""
+    """Better BibTeX keys by item key: BBT 7's `citationkey(itemID, itemKey, libraryID,
+    citationKey, pinned)` table, else the LokiJS document older BBTs keep in the table
+    `better-bibtex`, row `better-bibtex.citekey`. Matched on (libraryID, itemKey) where the
+    rows have them — itemIDs are only meaningful inside one database."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(citationkey)")}
-    if not columns:
-        raise LookupError("no citationkey table (Better BibTeX older than 7?)")
+    if columns:
+        if {"itemKey", "libraryID"} <= columns:
+            rows = conn.execute("SELECT itemKey, libraryID, citationKey, itemID FROM citationkey")
+        else:
+            rows = conn.execute("SELECT NULL, NULL, citationKey, itemID FROM citationkey")
+        return _bbt_keys_of(rows, library_id, keys_by_id)
+    if _has_table(conn, "better-bibtex"):
+        return _bbt_keys_of(_loki_rows(conn), library_id, keys_by_id)
+    raise LookupError("it has neither a citationkey table nor Better BibTeX's older storage")
+
+
+def _loki_rows(conn: sqlite3.Connection) -> list[tuple]:
+    """(itemKey, libraryID, citekey, itemID) from BBT < 7's LokiJS document
+    `{"data": [{"itemID", "libraryID", "itemKey", "citekey", "pinned"}, …]}`."""
+    found = conn.execute(
+        'SELECT data FROM "better-bibtex" WHERE name = ?', ("better-bibtex.citekey",)
+    ).fetchone()
+    if found is None:
+        raise LookupError("its better-bibtex table holds no better-bibtex.citekey row")
+    try:
+        document = json.loads(found[0])
+    except (TypeError, ValueError) as exc:
+        raise LookupError(f"its better-bibtex.citekey row is not JSON ({exc})") from None
+    records = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(records, list):
+        raise LookupError("its better-bibtex.citekey document has no data list")
+    return [
+        (r.get("itemKey"), r.get("libraryID"), r.get("citekey"), r.get("itemID"))
+        for r in records
+        if isinstance(r, dict)
+    ]
+
+
+def _bbt_keys_of(
+    rows: Iterable[tuple], library_id: int, keys_by_id: Callable[[], dict[int, str]]
+) -> dict[str, str]:
+    """Item key → citation key from (itemKey, libraryID, citekey, itemID) rows: by itemKey
+    and libraryID when a row has them, else by itemID (the library's own items only)."""
     result: dict[str, str] = {}
-    if {"itemKey", "libraryID"} <= columns:
-        for key, lib, citekey in conn.execute(
-            "SELECT itemKey, libraryID, citationKey FROM citationkey"
-        ):
-            if citekey and (lib is None or lib == library_id):
-                result[str(key)] = str(citekey)
-    else:
-        keys = keys_by_id()
-        for item_id, citekey in conn.execute("SELECT itemID, citationKey FROM citationkey"):
-            if citekey and item_id in keys:
-                result[keys[item_id]] = str(citekey)
+    keys: dict[int, str] | None = None
+    for key, lib, citekey, item_id in rows:
+        if not isinstance(citekey, str) or not citekey.strip():
+            continue
+        if isinstance(key, str) and key:
+            if lib is None or lib == library_id:
+                result[key] = citekey.strip()
+            continue
+        if keys is None:
+            keys = keys_by_id()
+        if item_id in keys:
+            result[keys[item_id]] = citekey.strip()
     return result
 
 

@@ -1,0 +1,100 @@
+"""Zotero child notes (HTML) → Markdown for the `zotero-notes` region of a paper note.
+
+Conversion is markdownify's (compared with html2text on Zotero's own note HTML: markdownify
+escapes Markdown characters in text, so `*stars*` stay stars, writes GFM tables and `-` lists,
+and lets images be converted per element; html2text left `*x*` as emphasis, dropped Zotero's
+embedded images without a word and wrote indented code and loose tables). Its output then
+passes `neutralise.text` like every Zotero string: a note is third-party text too (shared
+group libraries, imported notes), so nothing in it runs or breaks the note's structure — no
+Templater, no raw HTML, no `%%` region markers, no fences. Links and images are the one
+exception, made here rather than by the converter: the label is neutralised as link text,
+the destination must use a known scheme (`http`, `https`, `zotero`, `mailto`) and is
+percent-encoded wherever it could end the link; they are put back after `neutralise.text`.
+
+Headings move down two levels (a note's `<h1>` becomes `###`) so they sit under the region's
+`##` heading; an image stored in Zotero (`data-attachment-key`) becomes a link that shows it
+in Zotero, since the file is not in the vault.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bs4 import BeautifulSoup
+from markdownify import MarkdownConverter
+
+from bridge.model import ChildNote, Item
+from bridge.vault import neutralise
+
+_SCHEMES = ("http", "https", "zotero", "mailto")
+_TOKEN = re.compile("\ue000(\\d+)\ue001")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def _safe_url(url: str | None) -> str | None:
+    """The link destination, percent-encoded where it could end the link; None for a scheme
+    other than `_SCHEMES` (javascript:, data:, file:, a relative path…)."""
+    url = (url or "").strip()
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.lower() not in _SCHEMES:
+        return None
+    return f"{scheme.lower()}:{neutralise.url_part(rest)}"
+
+
+class _Converter(MarkdownConverter):
+    """markdownify with links and images as placeholders the caller fills in afterwards."""
+
+    def __init__(self, library_part: str, **options: Any) -> None:
+        super().__init__(heading_style="ATX", bullets="-", strip=["script", "style"], **options)
+        self.library_part = library_part
+        self.links: list[str] = []
+
+    def _token(self, markdown: str) -> str:
+        self.links.append(markdown)
+        return f"\ue000{len(self.links) - 1}\ue001"
+
+    def convert_a(self, el: Any, text: str, *args: Any, **kwargs: Any) -> str:
+        label = neutralise.link_label(el.get_text()) or "link"
+        url = _safe_url(el.get("href"))
+        if url is None:
+            return neutralise.inline(el.get_text())
+        return self._token(f"[{label}]({url})")
+
+    def convert_img(self, el: Any, text: str, *args: Any, **kwargs: Any) -> str:
+        alt = neutralise.link_label(el.get("alt") or "") or "image"
+        key = el.get("data-attachment-key") or ""
+        if re.fullmatch(r"[23456789A-Z]{8}", key):
+            uri = f"zotero://select/{self.library_part}/items/{key}"
+            return self._token(f"[{alt} (in Zotero)]({uri})")
+        url = _safe_url(el.get("src"))
+        if url is None or not url.startswith("http"):
+            return f"({alt})"
+        return self._token(f"![{alt}]({url})")
+
+
+def note_markdown(html: str, library_part: str = "library") -> str:
+    """One note's HTML as inert Markdown (links and images kept, see the module's doc)."""
+    soup = BeautifulSoup(html or "", "html.parser")
+    for level in range(6, 0, -1):
+        for heading in soup.find_all(f"h{level}"):
+            heading.name = f"h{min(level + 2, 6)}"
+    converter = _Converter(library_part)
+    markdown = converter.convert_soup(soup)
+    markdown = _BLANK_RUNS.sub("\n\n", neutralise.text(markdown).strip("\n"))
+    return _TOKEN.sub(lambda m: converter.links[int(m.group(1))], markdown)
+
+
+def child_notes_markdown(item: Item) -> str:
+    """Every child note of `item`, oldest first, each with a link to it in Zotero."""
+    library_part = item.library.uri_part
+    parts = []
+    for note in sorted(item.notes, key=_order):
+        body = note_markdown(note.html, library_part)
+        uri = f"zotero://select/{library_part}/items/{note.key}"
+        parts.append(f"{body}\n\n*[Open this note in Zotero]({uri})*".lstrip("\n"))
+    return "\n\n---\n\n".join(parts)
+
+
+def _order(note: ChildNote) -> tuple[str, str]:
+    return (note.date_added, note.key)

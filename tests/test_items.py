@@ -1,0 +1,212 @@
+"""Every kind of item a real library holds, with the citation keys it really has.
+
+Libraries are built in Zotero's own tables (tests/zotero_db.py) and read by the sqlite source;
+`better-bibtex.sqlite` is written in both of Better BibTeX's layouts."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+from bridge.citekeys import generated_key
+from bridge.config import Config
+from bridge.model import Creator, Item
+from bridge.sources.sqlite import SqliteSource
+from bridge.sync import sync
+from tests.zotero_db import ZoteroDB
+
+
+def new_db(tmp_path: Path) -> ZoteroDB:
+    data_dir = tmp_path / "Zotero"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return ZoteroDB.create(data_dir / "zotero.sqlite")
+
+
+def sync_db(tmp_path: Path, **config: object):
+    vault = tmp_path / "vault"
+    vault.mkdir(exist_ok=True)
+    data_dir = tmp_path / "Zotero"
+    cfg = Config(vault=vault, zotero_dir=data_dir, **config)  # type: ignore[arg-type]
+    return sync(cfg, source=SqliteSource(data_dir))
+
+
+def notes(tmp_path: Path) -> dict[str, str]:
+    """zotero_key → note file name, for every paper note."""
+    found = {}
+    for path in (tmp_path / "vault" / "Papers").glob("*.md"):
+        match = re.search(r"^zotero_key: (\S+)$", path.read_text(), re.M)
+        assert match, path
+        found[match[1]] = path.name
+    return found
+
+
+def note_text(tmp_path: Path, key: str) -> str:
+    return (tmp_path / "vault" / "Papers" / notes(tmp_path)[key]).read_text()
+
+
+def region(text: str, name: str) -> str:
+    match = re.search(rf"%% zob:begin {name} %%\n(.*?)%% zob:end {name} %%", text, re.S)
+    assert match, f"no region {name}"
+    return match.group(1)
+
+
+# ------------------------------------------------------------------------- citation keys
+
+
+def _bbt_new(data_dir: Path, rows: list[tuple[int, str, int, str, int]]) -> None:
+    """Better BibTeX ≥ 7: table `citationkey`."""
+    conn = sqlite3.connect(data_dir / "better-bibtex.sqlite")
+    conn.execute(
+        "CREATE TABLE citationkey (itemID NOT NULL PRIMARY KEY, itemKey NOT NULL, "
+        "libraryID NOT NULL, citationKey NOT NULL CHECK (citationKey <> ''), "
+        "pinned CHECK (pinned in (0, 1)), UNIQUE (libraryID, itemKey))"
+    )
+    conn.executemany("INSERT INTO citationkey VALUES (?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+
+
+def _bbt_loki(data_dir: Path, records: list[dict], *, raw: str | None = None) -> None:
+    """Better BibTeX < 7: a LokiJS document in table `better-bibtex`, row
+    `better-bibtex.citekey`."""
+    conn = sqlite3.connect(data_dir / "better-bibtex.sqlite")
+    conn.execute('CREATE TABLE "better-bibtex" (name TEXT PRIMARY KEY NOT NULL, data TEXT)')
+    document = {"name": "citekey", "data": records, "idIndex": list(range(len(records)))}
+    conn.execute(
+        'INSERT INTO "better-bibtex" VALUES (?, ?)',
+        ("better-bibtex.citekey", raw if raw is not None else json.dumps(document)),
+    )
+    conn.execute('INSERT INTO "better-bibtex" VALUES (?, ?)', ("better-bibtex", "{}"))
+    conn.commit()
+    conn.close()
+
+
+def test_better_bibtex_keys_in_the_new_and_the_old_layout_name_notes(tmp_path: Path) -> None:
+    for layout in ("new", "old"):
+        root = tmp_path / layout
+        with new_db(root) as db:
+            a = db.add_item(title="Alpha paper", creators=[("author", "A", "Ames")])
+            b = db.add_item(title="Beta paper", creators=[("author", "B", "Bell")])
+            ids = {k: db.item_id(k) for k in (a, b)}
+        data_dir = root / "Zotero"
+        if layout == "new":
+            _bbt_new(data_dir, [(ids[a], a, 1, "ames2020alpha", 0)])
+        else:
+            _bbt_loki(
+                data_dir,
+                [
+                    {"itemID": ids[a], "libraryID": 1, "itemKey": a, "citekey": "ames2020alpha",
+                     "pinned": False, "meta": {"revision": 0}, "$loki": 1},
+                    {"itemID": ids[b], "citekey": "bellByID", "pinned": True, "$loki": 2},
+                    {"itemID": 999, "libraryID": 4, "itemKey": "ZZZZZZZZ", "citekey": "elsewhere"},
+                ],
+            )  # fmt: skip
+        result = sync_db(root)
+        assert not [w for w in result.warnings if "Better BibTeX" in w], result.warnings
+        found = notes(root)
+        assert found[a] == "ames2020alpha.md"
+        assert "citekey: ames2020alpha\n" in note_text(root, a)
+        if layout == "old":  # a record with only an itemID is matched through the database
+            assert found[b] == "bellByID.md"
+
+
+def test_unreadable_better_bibtex_storage_is_a_warning_and_the_sync_goes_on(
+    tmp_path: Path,
+) -> None:
+    with new_db(tmp_path) as db:
+        key = db.add_item(title="Gamma", extra="Citation Key: fromExtra2020")
+    _bbt_loki(tmp_path / "Zotero", [], raw="{not json")
+
+    result = sync_db(tmp_path)
+
+    assert any("Better BibTeX" in w and "not JSON" in w for w in result.warnings)
+    assert notes(tmp_path)[key] == "fromExtra2020.md"  # Extra's key still names the note
+
+
+def test_generated_keys_are_stable_deduplicated_and_never_rename(tmp_path: Path) -> None:
+    he = [("author", "Kaiming", "He")]
+    with new_db(tmp_path) as db:
+        first = db.add_item(
+            title="Deep Residual Learning", date="2016", creators=he, date_added="2024-01-01"
+        )
+        second = db.add_item(
+            title="Deep Networks, Again", date="2016", creators=he, date_added="2024-02-01"
+        )
+        accent = db.add_item(
+            title="Über die Methode", date="1905", creators=[("author", "Jörg", "Müller")]
+        )
+    sync_db(tmp_path)
+    found = notes(tmp_path)
+    assert (found[first], found[second]) == ("heDeep2016.md", "heDeep2016a.md")
+    assert found[accent] == "mullerUber1905.md"
+    assert "citekey:" not in note_text(tmp_path, first)  # made up: never a property
+
+    # A later key from Zotero (BBT pins one) updates the property, never the file name.
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.set_field(first, "citationKey", "he2016resnet")
+        third = db.add_item(title="Deep Thoughts", date="2016", creators=he)
+    sync_db(tmp_path)
+    again = notes(tmp_path)
+    assert again[first] == "heDeep2016.md" and again[second] == "heDeep2016a.md"
+    assert again[third] == "heDeep2016b.md"
+    assert "citekey: he2016resnet\n" in note_text(tmp_path, first)
+    assert len(list((tmp_path / "vault" / "Papers").glob("*.md"))) == 4
+
+
+def test_citekey_change_keeps_the_note_file_and_user_text(tmp_path: Path) -> None:
+    with new_db(tmp_path) as db:
+        key = db.add_item(title="Keyed", citation_key="old2020keyed")
+    sync_db(tmp_path)
+    path = tmp_path / "vault" / "Papers" / "old2020keyed.md"
+    path.write_text(path.read_text() + "\nMy own thoughts.\n")
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.set_field(key, "citationKey", "new2021keyed")
+
+    sync_db(tmp_path)
+
+    text = path.read_text()
+    assert notes(tmp_path) == {key: "old2020keyed.md"}
+    assert "citekey: new2021keyed\n" in text and "My own thoughts." in text
+
+
+def test_generated_key_pattern_is_configurable() -> None:
+    item = Item(
+        "ABCD2345", "book", {"title": "统计学习方法", "date": "2012"},
+        creators=(Creator("author", "", "李航", True),),
+    )  # fmt: skip
+    assert generated_key(item) == "liTong2012"
+    assert generated_key(item, "{Auth}_{year}") == "Li_2012"
+    assert generated_key(item, "") == ""
+
+
+# ------------------------------------------------------------------------- trash, no title
+
+
+def test_items_already_in_the_trash_get_no_note_at_a_first_sync(tmp_path: Path) -> None:
+    with new_db(tmp_path) as db:
+        kept = db.add_item(title="Kept", citation_key="kept")
+        gone = db.add_item(title="Gone", citation_key="gone")
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.trash(gone)
+
+    sync_db(tmp_path)
+    assert set(notes(tmp_path)) == {kept}
+
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.trash(kept)  # trashed after it had a note: marked as before
+    sync_db(tmp_path)
+    assert "deleted-in-zotero" in note_text(tmp_path, kept)
+    assert set(notes(tmp_path)) == {kept}
+
+
+def test_an_item_without_a_title_is_named_by_its_key_and_says_so(tmp_path: Path) -> None:
+    with new_db(tmp_path) as db:
+        key = db.add_item("journalArticle")
+    sync_db(tmp_path)
+    assert notes(tmp_path)[key] == f"Untitled {key}.md"
+    text = note_text(tmp_path, key)
+    assert "# Untitled" not in text.replace(f"# Untitled item {key}", "")
+    assert f"# Untitled item {key}" in text and "no title in Zotero" in text
+    assert "\n> \n" not in text and not text.rstrip().endswith(">")
