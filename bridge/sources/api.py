@@ -62,7 +62,7 @@ from bridge import redact
 from bridge.config import Config, read_small_file
 from bridge.errors import BridgeError, ConfigError, SourceError
 from bridge.model import Library, LibrarySnapshot
-from bridge.sources.apijson import CHILD_TYPES, items_from_api
+from bridge.sources.apijson import CHILD_TYPES, is_file_item, items_from_api
 
 __all__ = ["ApiSource", "HttpFailure", "RetryPolicy", "DEFAULT_RETRY"]
 
@@ -661,12 +661,16 @@ class ApiSource:
             wanted.update(tree.get(key, ()))
         fetched.update(self._fetch(wanted - fetched.keys()))
         parents = {
-            k: fetched[k] for k in affected if k in fetched and _kind(fetched[k]) not in CHILD_TYPES
+            k: fetched[k]
+            for k in affected
+            if k in fetched and (_kind(fetched[k]) not in CHILD_TYPES or is_file_item(fetched[k]))
         }
-        live = _live_objects(
-            list(parents.values())
-            + [o for o in fetched.values() if _kind(o) in ("attachment", "annotation")]
-        )
+        kids = {
+            o["key"]: o
+            for o in fetched.values()
+            if _kind(o) in ("attachment", "annotation", "note") and o["key"] not in parents
+        }
+        live = _live_objects([*parents.values(), *kids.values()])
         children = _tree(live)
         for key in affected:
             if key in parents:
@@ -1042,24 +1046,27 @@ def _top(
         if obj is None:
             return key if key in tree else old_parent.get(key, "")
         kind = _kind(obj)
-        if kind == "note":
-            return ""
-        if kind not in CHILD_TYPES:
+        if kind not in CHILD_TYPES or is_file_item(obj):
             return key
         key = _parent(obj)
         if not key:
-            return ""  # a standalone attachment: not a paper
+            return ""  # a standalone note, or a standalone attachment that is not a file
     return ""
 
 
 def _live_objects(objects: list[dict]) -> list[dict]:
-    """Objects as the sqlite source sees them: no notes, no trashed attachments (nor their
-    annotations). Trashed *regular* items stay: their notes get `status: deleted-in-zotero`."""
-    dropped = {o.get("key") for o in objects if _kind(o) == "attachment" and _trashed(o)}
+    """Objects as the sqlite source sees them: no standalone or trashed notes, no trashed
+    child attachments (nor their annotations). Trashed *regular* items (and standalone
+    files) stay: their notes get `status: deleted-in-zotero`."""
+    dropped = {
+        o.get("key")
+        for o in objects
+        if _kind(o) == "attachment" and _trashed(o) and not is_file_item(o)
+    }
     return [
         o
         for o in objects
-        if _kind(o) != "note"
+        if not (_kind(o) == "note" and (not _parent(o) or _trashed(o)))
         and o.get("key") not in dropped
         and not (_kind(o) == "annotation" and _parent(o) in dropped)
     ]
@@ -1083,15 +1090,21 @@ def _live_collections(collections: list[dict]) -> list[dict]:
 
 
 def _regular_keys(objects: list[dict]) -> list[str]:
-    return [str(o["key"]) for o in objects if _kind(o) and _kind(o) not in CHILD_TYPES]
+    """Keys of the items that get notes: regular items and standalone files."""
+    return [
+        str(o["key"])
+        for o in objects
+        if (_kind(o) and _kind(o) not in CHILD_TYPES) or is_file_item(o)
+    ]
 
 
 def _tree(objects: list[dict]) -> dict[str, list[str]]:
-    """Regular item key → keys of its attachments and their annotations."""
+    """Item key → keys of its attachments, their annotations and its child notes (a
+    standalone file owns its own annotations)."""
     tree: dict[str, list[str]] = {key: [] for key in _regular_keys(objects)}
-    owner: dict[str, str] = {}
+    owner: dict[str, str] = {key: key for key in tree}
     for obj in objects:
-        if _kind(obj) == "attachment" and _parent(obj) in tree:
+        if _kind(obj) in ("attachment", "note") and _parent(obj) in tree:
             owner[obj["key"]] = _parent(obj)
             tree[_parent(obj)].append(obj["key"])
     for obj in objects:

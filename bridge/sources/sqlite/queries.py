@@ -35,6 +35,9 @@ class _Rows:
     collection_parents: dict[int, int | None] = field(default_factory=dict)
     attachments: dict[int, tuple[int | None, int | None, str, str]] = field(default_factory=dict)
     annotations: dict[int, tuple] = field(default_factory=dict)
+    # itemNotes rows (child notes, and the notes attachments carry): itemID → (parent, HTML);
+    # the HTML is None until `_query_details` reads it
+    notes: dict[int, tuple[int | None, str | None]] = field(default_factory=dict)
     relations: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     trashed: dict[int, str] = field(default_factory=dict)
 
@@ -111,6 +114,11 @@ def _query_details(
     ):
         if row[0] in mine:
             rows.annotations[row[0]] = row[1:]
+    for item_id, parent, html in select(
+        "SELECT itemID, parentItemID, note FROM itemNotes WHERE {where}", "itemID"
+    ):
+        if item_id in mine:
+            rows.notes[item_id] = (parent, html or "")
 
 
 @dataclass(frozen=True)
@@ -272,6 +280,12 @@ def _query_children(conn: sqlite3.Connection, rows: _Rows, *, contents: bool) ->
     for row in conn.execute(f"SELECT {columns} FROM itemAnnotations"):
         if row[0] in mine:
             rows.annotations[row[0]] = row[1:]
+    note = "note" if contents else "NULL"
+    for item_id, parent, html in conn.execute(
+        f"SELECT itemID, parentItemID, {note} FROM itemNotes"
+    ):
+        if item_id in mine:
+            rows.notes[item_id] = (parent, html if html is None else str(html))
 
 
 def _under(parents: dict[int, int | None], cid: int, moved: set[int]) -> bool:
@@ -399,20 +413,33 @@ def _query_children_by_parent(
         for row in q(
             "SELECT a.itemID, a.parentItemID, a.linkMode, a.contentType, a.path "
             "FROM itemAttachments a JOIN items i ON i.itemID = a.itemID "
-            f"WHERE a.parentItemID IN ({marks}) AND +i.libraryID = ?",
+            f"WHERE (a.parentItemID IN ({marks}) OR (a.itemID IN ({marks}) "
+            "AND a.parentItemID IS NULL)) AND +i.libraryID = ?",
+            [*part, *part, library_id],
+        )
+    ]  # the items' attachments, and the standalone files among the items themselves
+    notes = [
+        row
+        for marks, part in (_chunks(ids) if children else ())
+        for row in q(
+            "SELECT n.itemID, n.parentItemID FROM itemNotes n JOIN items i ON i.itemID = n.itemID "
+            f"WHERE n.parentItemID IN ({marks}) AND +i.libraryID = ?",
             [*part, library_id],
         )
     ]
-    family = set(ids) | {row[0] for row in attachments}
+    family = set(ids) | {row[0] for row in attachments} | {row[0] for row in notes}
     for marks, part in _chunks(family):
         for item_id, when in q(
             f"SELECT itemID, dateDeleted FROM deletedItems WHERE itemID IN ({marks})", part
         ):
             rows.trashed[item_id] = str(when or "")
     for item_id, parent, mode, content_type, path in attachments:
-        if parent is not None and item_id not in rows.trashed:
+        if item_id not in rows.trashed or item_id in ids:
             rows.attachments[item_id] = (parent, mode, content_type or "", path or "")
-    family = set(ids) | rows.attachments.keys()
+    for item_id, parent in notes:
+        if item_id not in rows.trashed:
+            rows.notes[item_id] = (parent, None)
+    family = set(ids) | rows.attachments.keys() | rows.notes.keys()
     for marks, part in _chunks(rows.attachments):
         for item_id, parent, kind in q(
             "SELECT n.itemID, n.parentItemID, n.type FROM itemAnnotations n "
@@ -428,8 +455,7 @@ def _query_children_by_parent(
 def _regular_ids(conn: sqlite3.Connection, library_id: int, regular: _Regular) -> list[int]:
     """The regular items of the library, in itemID order (`_Builder.regular`'s order)."""
     found = conn.execute(
-        f"SELECT itemID FROM items WHERE +libraryID = :lib AND itemTypeID {regular.sql} "
-        "ORDER BY itemID",
+        f"SELECT itemID FROM items WHERE +libraryID = :lib AND {regular.where()} ORDER BY itemID",
         {"lib": library_id, **regular.params},
     )
     return [item_id for (item_id,) in found]
