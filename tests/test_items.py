@@ -210,3 +210,86 @@ def test_an_item_without_a_title_is_named_by_its_key_and_says_so(tmp_path: Path)
     assert "# Untitled" not in text.replace(f"# Untitled item {key}", "")
     assert f"# Untitled item {key}" in text and "no title in Zotero" in text
     assert "\n> \n" not in text and not text.rstrip().endswith(">")
+
+
+# ------------------------------------------------------------------------- child notes
+
+HOSTILE_NOTE = (
+    "<h1>Reading notes</h1><p>Key idea: <strong>residual</strong> learning, see "
+    '<a href="https://arxiv.org/abs/1512.03385">the paper (v2)</a> and '
+    '<a href="zotero://select/library/items/ABCD2345">its item</a>.</p>'
+    "<ul><li>one</li><li>two</li></ul>"
+    '<p><img alt="figure 1" data-attachment-key="IMGK2345"></p>'
+    "<script>alert(1)</script>"
+    "<p>&lt;% tp.file.create_new() %&gt; and &lt;script&gt;x&lt;/script&gt;</p>"
+    "<p>%% zob:end zotero-notes %%</p>"
+    '<p><a href="javascript:alert(2)">click</a> <iframe src="https://evil.example"></iframe></p>'
+)
+
+
+def test_child_notes_follow_zotero_edits_and_deletions_inertly(tmp_path: Path) -> None:
+    with new_db(tmp_path) as db:
+        paper = db.add_item(title="Deep Residual Learning", citation_key="he2016deep")
+        note = db.add_note(paper, HOSTILE_NOTE)
+        second = db.add_note(paper, "<p>Second thought</p>")
+        db.add_note(None, "<p>A standalone note belongs to no paper</p>")
+    sync_db(tmp_path)
+    text = note_text(tmp_path, paper)
+    inside = region(text, "zotero-notes")
+    assert "### Reading notes" in inside  # headings sit under the region's own heading
+    assert "**residual**" in inside and "- one\n- two" in inside
+    assert "[the paper (v2)](https://arxiv.org/abs/1512.03385)" in inside
+    assert "[its item](zotero://select/library/items/ABCD2345)" in inside
+    assert "[figure 1 (in Zotero)](zotero://select/library/items/IMGK2345)" in inside
+    assert f"(zotero://select/library/items/{note})" in inside
+    assert "Second thought" in inside and "standalone note" not in text
+    for bad in ("<%", "<script", "alert(1)", "javascript:", "<iframe", "](javascript"):
+        assert bad not in inside, bad
+    assert len(re.findall(r"%% zob:end zotero-notes %%", text)) == 1  # one real marker
+    assert text.index("## Zotero notes") < text.index("%% zob:begin zotero-notes %%")
+
+    path = tmp_path / "vault" / "Papers" / "he2016deep.md"
+    path.write_text(path.read_text().replace("## Lineage", "My words stay.\n\n## Lineage"))
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.set_note(note, "<p>Rewritten in Zotero</p>")
+        db.trash(second)
+    sync_db(tmp_path)
+    inside = region(path.read_text(), "zotero-notes")
+    assert "Rewritten in Zotero" in inside and "Reading notes" not in inside
+    assert "Second thought" not in inside  # trashed in Zotero: gone from the note
+
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.erase(note)  # deleted for good: no stamp is left, the children digest sees it
+    sync_db(tmp_path)
+    text = path.read_text()
+    assert region(text, "zotero-notes").strip() == "" and "My words stay." in text
+
+
+def test_a_note_made_before_child_notes_gains_the_region_once(tmp_path: Path) -> None:
+    with new_db(tmp_path) as db:
+        paper = db.add_item(title="Old note", citation_key="old2019")
+    sync_db(tmp_path)
+    path = tmp_path / "vault" / "Papers" / "old2019.md"
+    old = re.sub(
+        r"\n## Zotero notes\n%% zob:begin zotero-notes %%\n%% zob:end zotero-notes %%\n",
+        "",
+        path.read_text(),
+    )  # as the bridge wrote notes before it read child notes
+    path.write_text(old + "\nMy closing words.\n")
+    state = sqlite3.connect(tmp_path / "vault" / ".zotero-bridge" / "state.sqlite")
+    (base,) = state.execute("SELECT base_json FROM notes WHERE note_id=?", (paper,)).fetchone()
+    loaded = json.loads(base)
+    loaded["regions"].pop("zotero-notes")
+    state.execute("UPDATE notes SET base_json=? WHERE note_id=?", (json.dumps(loaded), paper))
+    state.commit()
+    state.close()
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.add_note(paper, "<p>Finally a note</p>")
+
+    sync_db(tmp_path)
+    sync_db(tmp_path)
+
+    text = path.read_text()
+    assert text.count("%% zob:begin zotero-notes %%") == 1
+    assert "Finally a note" in region(text, "zotero-notes")
+    assert "My closing words." in text

@@ -30,6 +30,7 @@ from bridge.vault import neutralise
 _SCHEMES = ("http", "https", "zotero", "mailto")
 _TOKEN = re.compile("\ue000(\\d+)\ue001")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_DROPPED = ["script", "style", "iframe", "object", "embed", "noscript", "template", "svg"]
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -46,7 +47,7 @@ class _Converter(MarkdownConverter):
     """markdownify with links and images as placeholders the caller fills in afterwards."""
 
     def __init__(self, library_part: str, **options: Any) -> None:
-        super().__init__(heading_style="ATX", bullets="-", strip=["script", "style"], **options)
+        super().__init__(heading_style="ATX", bullets="-", **options)
         self.library_part = library_part
         self.links: list[str] = []
 
@@ -76,6 +77,8 @@ class _Converter(MarkdownConverter):
 def note_markdown(html: str, library_part: str = "library") -> str:
     """One note's HTML as inert Markdown (links and images kept, see the module's doc)."""
     soup = BeautifulSoup(html or "", "html.parser")
+    for element in soup(_DROPPED):  # code and embedded pages: nothing of theirs is text
+        element.decompose()
     for level in range(6, 0, -1):
         for heading in soup.find_all(f"h{level}"):
             heading.name = f"h{min(level + 2, 6)}"
