@@ -293,3 +293,64 @@ def test_a_note_made_before_child_notes_gains_the_region_once(tmp_path: Path) ->
     assert text.count("%% zob:begin zotero-notes %%") == 1
     assert "Finally a note" in region(text, "zotero-notes")
     assert "My closing words." in text
+
+
+# ------------------------------------------------------------------------- every kind of item
+
+
+def test_a_web_page_gets_the_lighter_template_and_a_paper_the_three_passes(
+    tmp_path: Path,
+) -> None:
+    with new_db(tmp_path) as db:
+        page = db.add_item(
+            "webpage", title="How to read a paper", websiteTitle="Blog of S. Keshav",
+            url="https://example.org/read?x=1&y=(2)", creators=[("author", "S", "Keshav")],
+        )  # fmt: skip
+        paper = db.add_item("conferencePaper", title="A paper", citation_key="p2020")
+    sync_db(tmp_path)
+    web = note_text(tmp_path, page)
+    assert "## Source" in web and "## Summary" in web and "## Highlights" in web
+    assert "Pass 1" not in web and "Pass 3" not in web
+    assert "*Blog of S. Keshav*" in web
+    assert "[Open the source](https://example.org/read?x=1&y=%282%29)" in web
+    assert "## Pass 1" in note_text(tmp_path, paper)
+
+
+def test_templates_by_type_switch_without_losing_user_text(tmp_path: Path) -> None:
+    with new_db(tmp_path) as db:
+        page = db.add_item("webpage", title="A page", citation_key="page2020")
+        paper = db.add_item("journalArticle", title="A paper", citation_key="paper2020")
+    sync_db(tmp_path, type_templates={"journalArticle": "source.md.j2"})
+    assert "## Pass 1" not in note_text(tmp_path, paper)  # the map decides for new notes
+    path = tmp_path / "vault" / "Papers" / "page2020.md"
+    path.write_text(path.read_text().replace("*In my words:*", "*In my words:* short and good."))
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.set_field(page, "abstractNote", "A summary from Zotero.")
+
+    sync_db(tmp_path, type_templates={"webpage": "paper.md.j2"})  # switched: merged, kept
+
+    text = path.read_text()
+    assert "short and good." in text and "## Pass 1" not in text
+    assert "A summary from Zotero." in region(text, "abstract")
+
+
+def test_a_standalone_pdf_with_highlights_gets_a_note_named_from_the_file(
+    tmp_path: Path,
+) -> None:
+    with new_db(tmp_path) as db:
+        pdf = db.add_attachment(None, filename="Attention Is All You Need.pdf", title="")
+        db.add_annotation(pdf, text="Attention is all you need.", color="#5fb236")
+        bare = db.add_attachment(None, filename="unread.pdf")  # nothing highlighted: no note
+    result = sync_db(tmp_path)
+    assert set(notes(tmp_path)) == {pdf}, result.warnings
+    assert notes(tmp_path)[pdf] == "Attention Is All You Need.md"
+    text = note_text(tmp_path, pdf)
+    assert "Attention is all you need." in region(text, "annotations")
+    assert "### Results & numbers" in region(text, "annotations")
+    assert f"pdf: zotero://open-pdf/library/items/{pdf}" in text
+    assert "item_type: attachment" in text and "## Pass 1" not in text
+
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.add_annotation(bare, text="Now read.")
+    sync_db(tmp_path)  # a cursor read: the new highlight stamps the standalone file
+    assert notes(tmp_path)[bare] == "unread.md"
