@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -45,6 +46,18 @@ LIGHT_TYPES = (
     "dataset", "computerProgram", "attachment",
 )  # fmt: skip
 DEFAULT_TYPE_TEMPLATES = dict.fromkeys(LIGHT_TYPES, "source.md.j2")
+# what the lighter template calls each kind of item (others: Zotero's type name)
+ITEM_KINDS = {
+    "webpage": "web page", "blogPost": "blog post", "forumPost": "forum post",
+    "videoRecording": "video", "podcast": "podcast", "presentation": "talk",
+    "dataset": "data set", "computerProgram": "program", "attachment": "file",
+}  # fmt: skip
+ITEM_KINDS_ZH = {
+    "webpage": "网页", "blogPost": "博客文章", "forumPost": "论坛帖子", "videoRecording": "视频",
+    "podcast": "播客", "presentation": "演讲", "dataset": "数据集", "computerProgram": "软件",
+    "attachment": "文件",
+}  # fmt: skip
+_FILE_SUFFIX = re.compile(r"\.(pdf|epub|html?)$", re.IGNORECASE)
 _VENUE_FIELDS = (
     "publicationTitle", "proceedingsTitle", "conferenceName", "bookTitle", "websiteTitle",
     "repository", "university", "institution", "publisher",
@@ -249,14 +262,18 @@ class Renderer:
         """What templates see besides `_paper_context`: whether the item has a title (an
         item without one is called by its key and says so) and where it comes from."""
         untitled = not item.title.strip()
+        kinds = ITEM_KINDS_ZH if self.language == "zh" else ITEM_KINDS
         context: dict[str, Any] = {
             "untitled": untitled,
             "item_type": neutralise.inline(item.item_type),
+            "item_kind": kinds.get(item.item_type) or neutralise.inline(item.item_type),
             "source_url": _source_url(item),
             "site": neutralise.inline(_site(item)),
         }
         if untitled:
             context["title"] = f"Untitled item {item.key}"
+        elif item.item_type == "attachment":  # a file's title is often its file name
+            context["title"] = neutralise.inline(_FILE_SUFFIX.sub("", item.title.strip()))
         return context
 
     def region_additions(self, regions: Mapping[str, str]) -> dict[str, str]:
