@@ -10,8 +10,11 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bridge.citekeys import generated_key
-from bridge.config import Config
+from bridge.config import Config, config_from_dict
+from bridge.errors import ConfigError
 from bridge.model import Creator, Item
 from bridge.sources.sqlite import SqliteSource
 from bridge.sync import sync
@@ -354,3 +357,16 @@ def test_a_standalone_pdf_with_highlights_gets_a_note_named_from_the_file(
         db.add_annotation(bare, text="Now read.")
     sync_db(tmp_path)  # a cursor read: the new highlight stamps the standalone file
     assert notes(tmp_path)[bare] == "unread.md"
+
+
+def test_config_checks_the_type_map_and_the_key_pattern(tmp_path: Path) -> None:
+    good = config_from_dict(
+        {"templates": {"by_type": {"thesis": "mine.md.j2"}}, "citekeys": {"pattern": ""}}
+    )
+    assert good.type_templates == {"thesis": "mine.md.j2"} and good.citekey_pattern == ""
+    with pytest.raises(ConfigError) as bad:
+        config_from_dict(
+            {"templates": {"by_type": {"thesis": "../x.md.j2"}}, "citekeys": {"pattern": "{x}"}}
+        )
+    text = str(bad.value)
+    assert "templates.by_type" in text and "unknown field(s) x" in text
