@@ -370,3 +370,19 @@ def test_config_checks_the_type_map_and_the_key_pattern(tmp_path: Path) -> None:
         )
     text = str(bad.value)
     assert "templates.by_type" in text and "unknown field(s) x" in text
+
+
+def test_zob_new_for_a_trashed_item_says_why_there_is_no_note(tmp_path: Path) -> None:
+    from bridge.workflow.newnote import new_paper_note
+
+    with new_db(tmp_path) as db:
+        key = db.add_item(title="Binned paper", citation_key="binned2020")
+    with ZoteroDB.open(tmp_path / "Zotero" / "zotero.sqlite") as db:
+        db.trash(key)
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    config = Config(vault=vault, zotero_dir=tmp_path / "Zotero")
+    with pytest.raises(ConfigError, match="trash") as raised:
+        new_paper_note(config, "binned2020", source=SqliteSource(tmp_path / "Zotero"))
+    assert "Restore" in (raised.value.hint or "")
+    assert not (vault / "Papers").exists() or not list((vault / "Papers").iterdir())
