@@ -742,6 +742,7 @@ class ZoteroDB:
         url: str | None = None,
         key: str | None = None,
         date_added: str | None = None,
+        version: int = 0,
     ) -> str:
         """An attachment (child of `parent_key`, or standalone when None); returns its key.
 
@@ -749,7 +750,7 @@ class ZoteroDB:
         """
         mode = LINK_MODES[link_mode] if isinstance(link_mode, str) else int(link_mode)
         library_id = self._items[parent_key][1] if parent_key else 1
-        key, item_id = self._new_item("attachment", library_id, key, date_added, None)
+        key, item_id = self._new_item("attachment", library_id, key, date_added, None, version)
         if path is None and filename and mode in (0, 1):
             path = f"storage:{filename}"
         elif path is None and filename:
