@@ -256,7 +256,7 @@ class Renderer:
 
     def item_regions(self, item: Item) -> dict[str, str]:
         """The regions every kind of item has beside the paper's: its Zotero child notes."""
-        return {"zotero-notes": child_notes_markdown(item)}
+        return {"zotero-notes": child_notes_markdown(item, self.language)}
 
     def item_context(self, item: Item) -> dict[str, Any]:
         """What templates see besides `_paper_context`: whether the item has a title (an

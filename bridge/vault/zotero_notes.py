@@ -46,9 +46,10 @@ def _safe_url(url: str | None) -> str | None:
 class _Converter(MarkdownConverter):
     """markdownify with links and images as placeholders the caller fills in afterwards."""
 
-    def __init__(self, library_part: str, **options: Any) -> None:
+    def __init__(self, library_part: str, in_zotero: str, **options: Any) -> None:
         super().__init__(heading_style="ATX", bullets="-", **options)
         self.library_part = library_part
+        self.in_zotero = in_zotero
         self.links: list[str] = []
 
     def _token(self, markdown: str) -> str:
@@ -67,14 +68,14 @@ class _Converter(MarkdownConverter):
         key = el.get("data-attachment-key") or ""
         if re.fullmatch(r"[23456789A-Z]{8}", key):
             uri = f"zotero://select/{self.library_part}/items/{key}"
-            return self._token(f"[{alt} (in Zotero)]({uri})")
+            return self._token(f"[{alt} ({self.in_zotero})]({uri})")
         url = _safe_url(el.get("src"))
         if url is None or not url.startswith("http"):
             return f"({alt})"
         return self._token(f"![{alt}]({url})")
 
 
-def note_markdown(html: str, library_part: str = "library") -> str:
+def note_markdown(html: str, library_part: str = "library", in_zotero: str = "in Zotero") -> str:
     """One note's HTML as inert Markdown (links and images kept, see the module's doc)."""
     soup = BeautifulSoup(html or "", "html.parser")
     for element in soup(_DROPPED):  # code and embedded pages: nothing of theirs is text
@@ -82,20 +83,27 @@ def note_markdown(html: str, library_part: str = "library") -> str:
     for level in range(6, 0, -1):
         for heading in soup.find_all(f"h{level}"):
             heading.name = f"h{min(level + 2, 6)}"
-    converter = _Converter(library_part)
+    converter = _Converter(library_part, in_zotero)
     markdown = converter.convert_soup(soup)
     markdown = _BLANK_RUNS.sub("\n\n", neutralise.text(markdown).strip("\n"))
     return _TOKEN.sub(lambda m: converter.links[int(m.group(1))], markdown)
 
 
-def child_notes_markdown(item: Item) -> str:
+_WORDS = {
+    "en": ("Open this note in Zotero", "in Zotero"),
+    "zh": ("在 Zotero 中打开此笔记", "在 Zotero 中"),
+}
+
+
+def child_notes_markdown(item: Item, language: str = "en") -> str:
     """Every child note of `item`, oldest first, each with a link to it in Zotero."""
     library_part = item.library.uri_part
+    open_note, in_zotero = _WORDS.get(language, _WORDS["en"])
     parts = []
     for note in sorted(item.notes, key=_order):
-        body = note_markdown(note.html, library_part)
+        body = note_markdown(note.html, library_part, in_zotero)
         uri = f"zotero://select/{library_part}/items/{note.key}"
-        parts.append(f"{body}\n\n*[Open this note in Zotero]({uri})*".lstrip("\n"))
+        parts.append(f"{body}\n\n*[{open_note}]({uri})*".lstrip("\n"))
     return "\n\n---\n\n".join(parts)
 
 
