@@ -235,6 +235,8 @@ def test_child_notes_follow_zotero_edits_and_deletions_inertly(tmp_path: Path) -
         paper = db.add_item(title="Deep Residual Learning", citation_key="he2016deep")
         note = db.add_note(paper, HOSTILE_NOTE)
         second = db.add_note(paper, "<p>Second thought</p>")
+        deep = "<div>" * 3000 + "<script>alert(3)</script>Deep %% text" + "</div>" * 3000
+        db.add_note(paper, deep)  # too deep to convert: its text, still inert
         db.add_note(None, "<p>A standalone note belongs to no paper</p>")
     sync_db(tmp_path)
     text = note_text(tmp_path, paper)
@@ -246,7 +248,8 @@ def test_child_notes_follow_zotero_edits_and_deletions_inertly(tmp_path: Path) -
     assert "[figure 1 (in Zotero)](zotero://select/library/items/IMGK2345)" in inside
     assert f"(zotero://select/library/items/{note})" in inside
     assert "Second thought" in inside and "standalone note" not in text
-    for bad in ("<%", "<script", "alert(1)", "javascript:", "<iframe", "](javascript"):
+    assert "Deep %\\% text" in inside
+    for bad in ("<%", "<script", "alert(1)", "alert(3)", "javascript:", "<iframe", "](javascript"):
         assert bad not in inside, bad
     assert len(re.findall(r"%% zob:end zotero-notes %%", text)) == 1  # one real marker
     assert text.index("## Zotero notes") < text.index("%% zob:begin zotero-notes %%")
@@ -265,7 +268,8 @@ def test_child_notes_follow_zotero_edits_and_deletions_inertly(tmp_path: Path) -
         db.erase(note)  # deleted for good: no stamp is left, the children digest sees it
     sync_db(tmp_path)
     text = path.read_text()
-    assert region(text, "zotero-notes").strip() == "" and "My words stay." in text
+    inside = region(text, "zotero-notes")
+    assert "Rewritten in Zotero" not in inside and "Deep" in inside and "My words stay." in text
 
 
 def test_a_note_made_before_child_notes_gains_the_region_once(tmp_path: Path) -> None:

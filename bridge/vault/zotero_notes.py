@@ -18,7 +18,9 @@ in Zotero, since the file is not in the vault.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import OrderedDict
 from typing import Any
 
 from bs4 import BeautifulSoup
@@ -30,6 +32,8 @@ from bridge.vault import neutralise
 _SCHEMES = ("http", "https", "zotero", "mailto")
 _TOKEN = re.compile("\ue000(\\d+)\ue001")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+CACHE_SIZE = 4096
+_CACHE: OrderedDict[bytes, str] = OrderedDict()
 _DROPPED = ["script", "style", "iframe", "object", "embed", "noscript", "template", "svg"]
 
 
@@ -76,7 +80,39 @@ class _Converter(MarkdownConverter):
 
 
 def note_markdown(html: str, library_part: str = "library", in_zotero: str = "in Zotero") -> str:
-    """One note's HTML as inert Markdown (links and images kept, see the module's doc)."""
+    """One note's HTML as inert Markdown (links and images kept, see the module's doc).
+
+    Converting takes a few ms per note, and a sync that reads everything (the first, or
+    after a template change or an erased child) renders every note again: the answers of the
+    last `CACHE_SIZE` notes are kept, by a digest of what they were made from."""
+    key = hashlib.blake2b(
+        "\0".join((html or "", library_part, in_zotero)).encode("utf-8", "replace"),
+        digest_size=16,
+    ).digest()
+    found = _CACHE.get(key)
+    if found is None:
+        try:
+            found = _convert(html, library_part, in_zotero)
+        except RecursionError:  # nested thousands deep: its text alone, still inert
+            found = _plain(html)
+        _CACHE[key] = found
+        if len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return found
+
+
+def _plain(html: str) -> str:
+    """The note's text without any formatting (BeautifulSoup walks the tree iteratively)."""
+    soup = BeautifulSoup(html or "", "html.parser")
+    for element in soup(_DROPPED):
+        element.decompose()
+    text = soup.get_text("\n")
+    return _BLANK_RUNS.sub("\n\n", neutralise.text(text).strip("\n"))
+
+
+def _convert(html: str, library_part: str, in_zotero: str) -> str:
     soup = BeautifulSoup(html or "", "html.parser")
     for element in soup(_DROPPED):  # code and embedded pages: nothing of theirs is text
         element.decompose()
