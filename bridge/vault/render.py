@@ -271,7 +271,8 @@ class Renderer:
             "site": neutralise.inline(_site(item)),
         }
         if untitled:
-            context["title"] = f"Untitled item {item.key}"
+            untitled_words = "无标题条目" if self.language == "zh" else "Untitled item"
+            context["title"] = f"{untitled_words} {item.key}"
         elif item.item_type == "attachment":  # a file's title is often its file name
             context["title"] = neutralise.inline(_FILE_SUFFIX.sub("", item.title.strip()))
         return context
