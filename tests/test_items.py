@@ -300,6 +300,10 @@ def test_a_note_made_before_child_notes_gains_the_region_once(tmp_path: Path) ->
     assert text.count("%% zob:begin zotero-notes %%") == 1
     assert "Finally a note" in region(text, "zotero-notes")
     assert "My closing words." in text
+    # placed after the highlights, before the lineage, as in a new note
+    order = [text.index(h) for h in ("## Highlights", "## Zotero notes", "## Lineage")]
+    assert order == sorted(order)
+    assert "%% zob:end annotations %%\n\n## Zotero notes\n" in text
 
 
 # ------------------------------------------------------------------------- every kind of item
