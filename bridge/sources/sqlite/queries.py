@@ -404,18 +404,20 @@ def _query_children_by_parent(
     conn: sqlite3.Connection, library_id: int, rows: _Rows, ids: set[int], *, children: bool
 ) -> set[int]:
     """`_query_family`'s first step: the trash state of `ids` and (with `children`) of their
-    attachments, the attachments not in the trash and their annotations' parents and types.
-    Returns `ids` and the itemIDs of those attachments and annotations."""
+    attachments and child notes, the attachments (a standalone file is its own) and notes not
+    in the trash, and the attachments' annotations' parents and types. Returns `ids` and the
+    itemIDs of those attachments, notes and annotations."""
     q = conn.execute
+    select = (
+        "SELECT a.itemID, a.parentItemID, a.linkMode, a.contentType, a.path "
+        "FROM itemAttachments a JOIN items i ON i.itemID = a.itemID "
+    )
     attachments = [
         row
         for marks, part in (_chunks(ids) if children else ())
+        for where in ("a.parentItemID IN ({})", "a.itemID IN ({}) AND a.parentItemID IS NULL")
         for row in q(
-            "SELECT a.itemID, a.parentItemID, a.linkMode, a.contentType, a.path "
-            "FROM itemAttachments a JOIN items i ON i.itemID = a.itemID "
-            f"WHERE (a.parentItemID IN ({marks}) OR (a.itemID IN ({marks}) "
-            "AND a.parentItemID IS NULL)) AND +i.libraryID = ?",
-            [*part, *part, library_id],
+            f"{select} WHERE {where.format(marks)} AND +i.libraryID = ?", [*part, library_id]
         )
     ]  # the items' attachments, and the standalone files among the items themselves
     notes = [
