@@ -19,6 +19,7 @@ import platformdirs
 from bridge.citekeys import DEFAULT_PATTERN as DEFAULT_CITEKEY_PATTERN
 from bridge.citekeys import check_pattern
 from bridge.errors import ConfigError
+from bridge.model import ITEM_TYPES
 
 APP_NAME = "zotero-obsidian-bridge"
 SOURCES = ("sqlite", "sample", "web", "local")
@@ -347,6 +348,15 @@ def _type_templates(value: Any, problems: list[str]) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     for item_type, name in value.items():
+        if item_type not in ITEM_TYPES:
+            close = difflib.get_close_matches(item_type, ITEM_TYPES, n=1, cutoff=0.6)
+            hint = (
+                f" (did you mean '{close[0]}'?)"
+                if close
+                else " (Zotero's type names: webpage, blogPost, thesis…)"
+            )
+            problems.append(f"templates.by_type: {item_type!r} is not a Zotero item type{hint}")
+            continue
         if (
             not isinstance(name, str)
             or not name.endswith(".md.j2")

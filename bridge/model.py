@@ -20,6 +20,16 @@ from dataclasses import dataclass, field
 _PAGE_INDEX = re.compile(r'"pageIndex"\s*:\s*(\d+)')
 
 ANNOTATION_TYPES = ("highlight", "note", "image", "ink", "underline", "text")
+# Zotero 7's item types that get notes (`attachment`: a standalone file), for checking names
+# a user types (`[templates.by_type]`)
+ITEM_TYPES = (
+    "artwork", "attachment", "audioRecording", "bill", "blogPost", "book", "bookSection",
+    "case", "computerProgram", "conferencePaper", "dataset", "dictionaryEntry", "document",
+    "email", "encyclopediaArticle", "film", "forumPost", "hearing", "instantMessage",
+    "interview", "journalArticle", "letter", "magazineArticle", "manuscript", "map",
+    "newspaperArticle", "patent", "podcast", "preprint", "presentation", "radioBroadcast",
+    "report", "standard", "statute", "thesis", "tvBroadcast", "videoRecording", "webpage",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -374,10 +374,14 @@ def test_config_checks_the_type_map_and_the_key_pattern(tmp_path: Path) -> None:
     assert good.type_templates == {"thesis": "mine.md.j2"} and good.citekey_pattern == ""
     with pytest.raises(ConfigError) as bad:
         config_from_dict(
-            {"templates": {"by_type": {"thesis": "../x.md.j2"}}, "citekeys": {"pattern": "{x}"}}
+            {
+                "templates": {"by_type": {"thesis": "../x.md.j2", "webPage": "source.md.j2"}},
+                "citekeys": {"pattern": "{x}"},
+            }
         )
     text = str(bad.value)
     assert "templates.by_type" in text and "unknown field(s) x" in text
+    assert "did you mean 'webpage'" in text
 
 
 def test_zob_new_for_a_trashed_item_says_why_there_is_no_note(tmp_path: Path) -> None:
