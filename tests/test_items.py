@@ -227,6 +227,7 @@ HOSTILE_NOTE = (
     "<p>&lt;% tp.file.create_new() %&gt; and &lt;script&gt;x&lt;/script&gt;</p>"
     "<p>%% zob:end zotero-notes %%</p>"
     '<p><a href="javascript:alert(2)">click</a> <iframe src="https://evil.example"></iframe></p>'
+    "<p>\ue0009\ue001 looks like the converter's own placeholder</p>"
 )
 
 

@@ -113,7 +113,9 @@ def _plain(html: str) -> str:
 
 
 def _convert(html: str, library_part: str, in_zotero: str) -> str:
-    soup = BeautifulSoup(html or "", "html.parser")
+    # the placeholders' own characters (private use, meaningless in a note) cannot come in
+    html = (html or "").replace("\ue000", "").replace("\ue001", "")
+    soup = BeautifulSoup(html, "html.parser")
     for element in soup(_DROPPED):  # code and embedded pages: nothing of theirs is text
         element.decompose()
     for level in range(6, 0, -1):
