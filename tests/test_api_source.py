@@ -430,6 +430,22 @@ def test_child_notes_follow_edits_and_deletions_through_the_web_api(
     assert "second words" not in papers(tmp_path / "vault")["he2016deep.md"]
 
 
+def test_a_standalone_pdf_is_an_item_through_the_web_api(fake: FakeZotero) -> None:
+    small_library(fake)
+    standalone = attachment("FILE2222", "", "keshav.pdf", title="keshav.pdf")
+    del standalone["parentItem"]
+    fake.put(standalone, annotation("FANN2222", "FILE2222", "three passes"))
+    source = web_source(fake)
+    first = source.read()
+    assert "FILE2222" in (first.all_keys or ())
+    (pdf,) = [i for i in first.items if i.key == "FILE2222"]
+    assert pdf.item_type == "attachment" and [a.key for a in pdf.annotations] == ["FANN2222"]
+    fake.put(annotation("FANN3333", "FILE2222", "the second pass", page=2))
+    second = source.read(first.cursor)
+    assert second.incremental and [i.key for i in second.items] == ["FILE2222"]
+    assert len(second.items[0].annotations) == 2
+
+
 def test_new_annotation_on_known_attachment(fake: FakeZotero) -> None:
     small_library(fake)
     source = web_source(fake)
