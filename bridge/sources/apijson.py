@@ -5,7 +5,9 @@ format, so it is converted in exactly one place: whatever reads it gives the sam
 
 Input is the flat list `GET /users/X/items` returns: regular items, attachments (their
 `data.parentItem` is the item), annotations (`data.parentItem` is the attachment) and notes,
-each `{key, version, library, data:{...}}`. Bare `data` dicts are accepted too.
+each `{key, version, library, data:{...}}`. Bare `data` dicts are accepted too. Child notes
+come with their item (`Item.notes`); a standalone PDF, EPUB or snapshot (an attachment with no
+parent) is an item of its own, its own one attachment; standalone notes belong to no item.
 
 Robustness is the point of most of this code: the JSON comes from a network or a user's file,
 so a missing or wrong-typed value drops only that value (or, at worst, that one object) and
