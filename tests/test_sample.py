@@ -309,7 +309,9 @@ def test_gn_and_bn_are_related_both_ways(by_title: dict[str, Item]) -> None:
     bn = next(i for t, i in by_title.items() if t.startswith("Batch Normalization:"))
     assert gn.related == (bn.key,)
     assert bn.related == (gn.key,)
-    others = [i for i in by_title.values() if i not in (gn, bn)]
+    attention = by_title["Attention Is All You Need"]  # ↔ the Illustrated Transformer page
+    assert attention.related == ("J8ALM4WT",)
+    others = [i for i in by_title.values() if i not in (gn, bn, attention)]
     assert all(i.related == () for i in others)
 
 
