@@ -147,8 +147,9 @@ class LibrarySnapshot:
 
     `items` holds the items that changed since the cursor passed to `read` (all of them when
     `since` was None). `all_keys` is the set of every regular item key (standalone files
-    included) that still exists in the library (trashed included), so the planner can find permanent deletions by comparison; it
-    is None when the source cannot tell (then nothing is considered erased).
+    included) that still exists in the library (trashed included), so the planner can find
+    permanent deletions by comparison; it is None when the source cannot tell (then nothing
+    is considered erased).
     `cursor` is opaque to everyone but the source; pass it back as `since` next time.
     """
 
