@@ -54,6 +54,7 @@ def header_context(properties: dict[str, Any], fallback_uri: str) -> dict[str, A
         "authors": _texts(properties.get("authors")),
         "year": _plain(properties.get("year")),
         "venue": _plain(properties.get("venue")),
+        "key": _plain(properties.get("zotero_key")),
         "zotero_uri": _uri(properties.get("zotero")) or fallback_uri,
         "pdf_uri": _uri(properties.get("pdf")),
         "doi": neutralise.url_part(str(doi).replace(neutralise.ZWSP, ""))
