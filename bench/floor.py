@@ -30,6 +30,7 @@ QUERIES = (
     "SELECT itemID, parentItemID, linkMode, contentType, path FROM itemAttachments",
     "SELECT itemID, parentItemID, type, text, comment, color, pageLabel, sortIndex, position "
     "FROM itemAnnotations",
+    "SELECT itemID, parentItemID, note FROM itemNotes",  # child notes reach paper notes
     "SELECT itemID, predicateID, object FROM itemRelations",
     "SELECT itemID, dateDeleted FROM deletedItems",
     "SELECT itemTypeID, typeName FROM itemTypesCombined",

@@ -16,7 +16,10 @@ from typing import Any
 
 import platformdirs
 
+from bridge.citekeys import DEFAULT_PATTERN as DEFAULT_CITEKEY_PATTERN
+from bridge.citekeys import check_pattern
 from bridge.errors import ConfigError
+from bridge.model import ITEM_TYPES
 
 APP_NAME = "zotero-obsidian-bridge"
 SOURCES = ("sqlite", "sample", "web", "local")
@@ -87,6 +90,9 @@ class Config:
     ask_endpoint: str | None = None
     ask_model: str = "default"
     ask_api_key_file: Path | None = None
+    # item types and citation keys (bridge/citekeys.py, bridge/vault/render.py)
+    citekey_pattern: str = DEFAULT_CITEKEY_PATTERN
+    type_templates: dict[str, str] = field(default_factory=dict)  # item type → template
     config_file: Path | None = None
 
     @property
@@ -146,10 +152,11 @@ _KEYS: dict[tuple[str, ...], str] = {
     ("ask", "endpoint"): "ask_endpoint",
     ("ask", "model"): "ask_model",
     ("ask", "api_key_file"): "ask_api_key_file",
+    ("citekeys", "pattern"): "citekey_pattern",
 }
 _TABLES = {
     "source", "sync", "lineage", "watch", "annotations", "filters", "workflow", "writeback",
-    "ask",
+    "ask", "citekeys", "templates",
 }  # fmt: skip
 _PATH_KEYS = {
     "vault", "zotero_dir", "templates_dir", "api_key_file", "writeback_api_key_file",
@@ -307,6 +314,8 @@ def _collect(
             values["colors"] = _colors(value, problems)
         elif prefix == ("lineage",) and key == "aliases":
             values["lineage_aliases"] = _aliases(value, problems)
+        elif prefix == ("templates",) and key == "by_type":
+            values["type_templates"] = _type_templates(value, problems)
         elif dotted in _KEYS:
             _set_value(_KEYS[dotted], ".".join(dotted), value, values, problems, base_dir)
         elif not prefix and key in _TABLES and isinstance(value, dict):
@@ -364,6 +373,38 @@ def _aliases(value: Any, problems: list[str]) -> dict[str, str]:
     return aliases
 
 
+def _type_templates(value: Any, problems: list[str]) -> dict[str, str]:
+    """`[templates.by_type]`: Zotero item type → a template file name (`name.md.j2`)."""
+    if not isinstance(value, dict):
+        problems.append('templates.by_type must be a table of itemType = "template.md.j2"')
+        return {}
+    found: dict[str, str] = {}
+    for item_type, name in value.items():
+        if item_type not in ITEM_TYPES:
+            close = difflib.get_close_matches(item_type, ITEM_TYPES, n=1, cutoff=0.6)
+            hint = (
+                f" (did you mean '{close[0]}'?)"
+                if close
+                else " (Zotero's type names: webpage, blogPost, thesis…)"
+            )
+            problems.append(f"templates.by_type: {item_type!r} is not a Zotero item type{hint}")
+            continue
+        if (
+            not isinstance(name, str)
+            or not name.endswith(".md.j2")
+            or "/" in name
+            or "\\" in name
+            or name.startswith(".")
+        ):
+            problems.append(
+                f"templates.by_type: {item_type} = {name!r} must name a template file such as"
+                ' "source.md.j2" or "paper.md.j2" (in templates_dir or bundled)'
+            )
+            continue
+        found[item_type] = name
+    return found
+
+
 def _is_hex(text: str) -> bool:
     return (
         len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:])
@@ -371,7 +412,11 @@ def _is_hex(text: str) -> bool:
 
 
 def _unknown(dotted: str) -> str:
-    known = [".".join(k) for k in _KEYS] + ["annotations.colors", "lineage.aliases"]
+    known = [".".join(k) for k in _KEYS] + [
+        "annotations.colors",
+        "lineage.aliases",
+        "templates.by_type",
+    ]
     close = difflib.get_close_matches(dotted, known, n=1, cutoff=0.5)
     suggestion = f" (did you mean '{close[0]}'?)" if close else ""
     return f"unknown key '{dotted}'{suggestion}"
@@ -414,6 +459,9 @@ def _validate(config: Config) -> list[str]:
             "writeback.library_type must be 'user' or 'group', "
             f"not {config.writeback_library_type!r}"
         )
+    pattern_problem = check_pattern(config.citekey_pattern)
+    if pattern_problem:
+        problems.append(pattern_problem)
     if config.papers_folder.strip("/").casefold() == config.methods_folder.strip("/").casefold():
         problems.append("papers_folder and methods_folder must be different folders")
     if config.vault is not None:

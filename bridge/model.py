@@ -22,6 +22,16 @@ from typing import Protocol, runtime_checkable
 _PAGE_INDEX = re.compile(r'"pageIndex"\s*:\s*(\d+)')
 
 ANNOTATION_TYPES = ("highlight", "note", "image", "ink", "underline", "text")
+# Zotero 7's item types that get notes (`attachment`: a standalone file), for checking names
+# a user types (`[templates.by_type]`)
+ITEM_TYPES = (
+    "artwork", "attachment", "audioRecording", "bill", "blogPost", "book", "bookSection",
+    "case", "computerProgram", "conferencePaper", "dataset", "dictionaryEntry", "document",
+    "email", "encyclopediaArticle", "film", "forumPost", "hearing", "instantMessage",
+    "interview", "journalArticle", "letter", "magazineArticle", "manuscript", "map",
+    "newspaperArticle", "patent", "podcast", "preprint", "presentation", "radioBroadcast",
+    "report", "standard", "statute", "thesis", "tvBroadcast", "videoRecording", "webpage",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +98,19 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildNote:
+    """A Zotero note that belongs to an item (`itemNotes` with a parent): its HTML as stored."""
+
+    key: str
+    html: str = ""
+    date_added: str = ""
+    date_modified: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
-    """One regular Zotero item (not an attachment, note or annotation)."""
+    """One regular Zotero item (not an attachment, note or annotation) — or a standalone
+    file (`item_type` "attachment", no parent item), which is its own one attachment."""
 
     key: str
     item_type: str
@@ -105,6 +126,7 @@ class Item:
     date_modified: str = ""
     library: Library = Library()
     version: int = 0
+    notes: tuple[ChildNote, ...] = ()  # child notes not in the trash, oldest first
 
     @property
     def title(self) -> str:
@@ -167,9 +189,9 @@ class LibrarySnapshot:
 
     `items` holds the items that changed since the cursor passed to `read` (all of them when
     `since` was None), as an `ItemStream`; a tuple of items given here is held as `Items`.
-    `all_keys` is the set of every regular item key that still exists in the library (trashed
-    included), so the planner can find permanent deletions by comparison; it is None when the
-    source cannot tell (then nothing is considered erased).
+    `all_keys` is the set of every regular item key (standalone files included) that still
+    exists in the library (trashed included), so the planner can find permanent deletions by
+    comparison; it is None when the source cannot tell (then nothing is considered erased).
     `cursor` is opaque to everyone but the source; pass it back as `since` next time.
     """
 

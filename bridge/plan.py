@@ -21,13 +21,14 @@ from bridge import planner
 from bridge.actions import Action, ActionKind
 from bridge.actions import NoteKind as NoteKind  # re-exported, as is Receipt: callers may
 from bridge.actions import Receipt as Receipt  # import the action types from the planner
+from bridge.citekeys import DEFAULT_PATTERN
 from bridge.errors import NoteError
 from bridge.lineage import Method, MethodGraph, item_edges
 from bridge.model import Item, LibrarySnapshot
 from bridge.notestate import NoteState
 from bridge.planner import BASE, BEFORE, FIND, FIRST_SEEN, READ, Look, Sighting
 from bridge.vault.inflight import first_seen
-from bridge.vault.names import NameRegistry, paper_stem
+from bridge.vault.names import NameRegistry, note_stem
 from bridge.vault.render import LinkNames, RenderedNote, Renderer
 
 DEFAULT_SETTLE_NS = 2_000_000_000
@@ -58,6 +59,8 @@ class PlanContext:
     # a command writing a note or two waits for one being saved (`when_quiet`); a sync does
     # not (it defers, then syncs again or leaves it to `zob watch`)
     wait_for_saves: bool = True
+    # how new notes of items without a citation key are named (`bridge.citekeys`)
+    citekey_pattern: str = DEFAULT_PATTERN
 
 
 def plan(
@@ -101,6 +104,8 @@ def plan_iter(
             if on_item is not None:
                 on_item(item)
             note = notes.get(item.key)
+            if note is None and _nothing_new(item, paths, vault):
+                continue  # `planner.nothing_new`
             yield from _plan_item(item, note, paths[item.key], vault, ctx, names)
             if note is not None and note.loader is not None:
                 # its merge base was parsed for this plan: let it go (read again if asked);
@@ -150,7 +155,10 @@ def _library_names(
                 methods.setdefault(name.casefold(), renderer.method_link(name))
             yield item
 
-    paths = _assign_paths(noting_methods(items), notes, vault, ctx.papers_folder, lazy=lazy)
+    paths = _assign_paths(
+        noting_methods(items), notes, vault, ctx.papers_folder, lazy=lazy,
+        pattern=ctx.citekey_pattern,
+    )  # fmt: skip
     return paths, methods
 
 
@@ -161,8 +169,12 @@ def _assign_paths(
     folder: str,
     *,
     lazy: bool = False,
+    pattern: str = DEFAULT_PATTERN,
 ) -> MutableMapping[str, str]:
-    """Existing notes keep their path; new ones get a fresh name unique ignoring case.
+    """Existing notes keep their path (a changed citation key never renames a note); new
+    ones get a fresh name unique ignoring case, claimed in (date added, key) order so the
+    `a`/`b` of clashing generated keys do not depend on the order a source lists items in.
+    An item in Zotero's trash with no note gets no name (and no note, `_nothing_new`).
 
     The vault is walked for taken names only when a new note needs one (not on most syncs).
     `lazy`: existing notes' paths are looked up as they are asked for."""
@@ -171,19 +183,28 @@ def _assign_paths(
         paths = ChainMap({}, _PaperPaths(notes))
     else:
         paths = {key: note.path for key, note in notes.items() if note.kind == "paper"}
-    registry: NameRegistry | None = None
+    wanted: list[tuple[str, str, str, bool]] = []  # (date added, key, stem, generated)
     for item in items:
         if item.key in paths:
             continue
         found = vault.find_zotero_key(item.key)
         if found:
             paths[item.key] = found
-            continue
-        if registry is None:
-            registry = NameRegistry(vault.stems() | {_stem(n.path) for n in notes.values()})
-        stem = registry.claim(paper_stem(item), discriminator=item.key)
-        paths[item.key] = f"{folder}/{stem}.md"
+        elif not item.trashed:
+            wanted.append((item.date_added, item.key, *note_stem(item, pattern)))
+    if wanted:
+        registry = NameRegistry(vault.stems() | {_stem(n.path) for n in notes.values()})
+        for _, key, stem, generated in sorted(wanted):
+            claimed = registry.claim_suffixed(stem) if generated else registry.claim(stem, key)
+            paths[key] = f"{folder}/{claimed}.md"
     return paths
+
+
+def _nothing_new(item: Item, paths: Mapping[str, str], vault: VaultView) -> bool:
+    """`planner.nothing_new` for an item with no note in the state DB, its path (none for
+    an item in Zotero's trash, `_assign_paths`) looked at on disk."""
+    path = paths.get(item.key)
+    return planner.nothing_new(item, path, vault.etag(path) if path is not None else None)
 
 
 class _PaperPaths(Mapping[str, str]):

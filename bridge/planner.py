@@ -26,6 +26,7 @@ from typing import Protocol
 from bridge.actions import Action, ActionKind
 from bridge.digests import text_hash
 from bridge.errors import NoteError, TripwireError
+from bridge.model import Item
 from bridge.notestate import NoteState, compress_text
 from bridge.vault.etag import etag_settled
 from bridge.vault.merge import StatusChange, merge_note, new_note_text
@@ -108,6 +109,17 @@ def check_tripwire(
                 "check --zotero-dir / the source settings; if the library really shrank,"
                 " run again with --force",
             )
+
+
+def nothing_new(item: Item, path: str | None, etag: str | None) -> bool:
+    """Whether an item the state DB has no note for gets none: one in Zotero's trash (it got
+    no `path`: a trashed item gets no note at its first sync), or a standalone file without
+    annotations whose note is not on disk (`etag` of `path`). One whose note is on disk is
+    planned as ever."""
+    if path is None:
+        return True
+    bare_file = item.item_type == "attachment" and not item.annotations
+    return bare_file and etag is None
 
 
 def plan_note(

@@ -146,6 +146,7 @@ def make_renderer(config: Config, *, cached: bool = False) -> Renderer:
         proposes_prefix=config.proposes_prefix,
         extends_prefix=config.extends_prefix,
         attachments_folder=config.attachments_folder,
+        type_templates=config.type_templates,
     )
 
 
@@ -158,6 +159,7 @@ def plan_context(
     return PlanContext(
         config.papers_folder, renderer, force=force,
         settle_ns=int(config.settle_seconds * 1e9), seen=state.seen_text, wait_for_saves=wait,
+        citekey_pattern=config.citekey_pattern,
     )  # fmt: skip
 
 
@@ -172,6 +174,7 @@ def render_fingerprint(config: Config) -> str:
         config.papers_folder,
         config.attachments_folder,
         repr((config.filter_collections, config.filter_tags)),  # filters changed → full read
+        repr(sorted(config.type_templates.items())),  # which template each item type gets
     ]
     template_dirs = [Path(obsidian_templates.__file__).parent]
     if config.templates_dir:

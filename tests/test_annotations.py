@@ -207,5 +207,5 @@ def test_demo_papers_show_their_annotations(tmp_path: Path) -> None:
             annotated += 1
             assert "zotero://open-pdf/library/items/" in annotations
             assert re.search(r"^\^[a-z0-9]{8}$", annotations, re.M)
-    assert annotated == 4
+    assert annotated == 5  # four papers and the standalone PDF
     shutil.rmtree(vault)

@@ -410,6 +410,42 @@ def test_annotation_edit_brings_its_paper(tmp_path: Path, fake: FakeZotero, key_
     assert {"ANN33333", "AAAA2222", "ATT22222", "ANN22222"} <= fetched
 
 
+def test_child_notes_follow_edits_and_deletions_through_the_web_api(
+    tmp_path: Path, fake: FakeZotero, key_env: str
+) -> None:
+    small_library(fake)
+    note = {"key": "NOTE4444", "itemType": "note", "parentItem": "AAAA2222",
+            "note": "<h1>Mine</h1><p>first words</p>", "tags": [], "relations": {},
+            "dateAdded": STAMP, "dateModified": STAMP}  # fmt: skip
+    fake.put(note)
+    config = web_config(tmp_path / "vault", fake)
+    sync(config)
+    assert "first words" in papers(tmp_path / "vault")["he2016deep.md"]
+    fake.edit("NOTE4444", note="<p>second words</p>")
+    assert sync(config).counts()["updated"] == 1
+    he = papers(tmp_path / "vault")["he2016deep.md"]
+    assert "second words" in he and "first words" not in he
+    fake.erase("NOTE4444")
+    assert sync(config).counts()["updated"] == 1
+    assert "second words" not in papers(tmp_path / "vault")["he2016deep.md"]
+
+
+def test_a_standalone_pdf_is_an_item_through_the_web_api(fake: FakeZotero) -> None:
+    small_library(fake)
+    standalone = attachment("FILE2222", "", "keshav.pdf", title="keshav.pdf")
+    del standalone["parentItem"]
+    fake.put(standalone, annotation("FANN2222", "FILE2222", "three passes"))
+    source = web_source(fake)
+    first = source.read()
+    assert "FILE2222" in (first.all_keys or ())
+    (pdf,) = [i for i in first.items if i.key == "FILE2222"]
+    assert pdf.item_type == "attachment" and [a.key for a in pdf.annotations] == ["FANN2222"]
+    fake.put(annotation("FANN3333", "FILE2222", "the second pass", page=2))
+    second = source.read(first.cursor)
+    assert second.incremental and [i.key for i in second.items] == ["FILE2222"]
+    assert len(second.items[0].annotations) == 2
+
+
 def test_new_annotation_on_known_attachment(fake: FakeZotero) -> None:
     small_library(fake)
     source = web_source(fake)
@@ -853,6 +889,12 @@ def build_contract_db(data_dir: Path) -> None:
             db.add_annotation("ATT22222", position=POSITION, **ann)
         db.add_note("AAAA2222", "<p>a child note</p>", key="NOTE2222")
         db.add_note(None, "<p>a standalone note</p>", key="NOTE3333")
+        # a standalone PDF with a highlight: an item of its own in both sources
+        db.add_attachment(None, key="FILE2222", filename="keshav.pdf", version=9)
+        db.add_annotation(
+            "FILE2222", key="FANN2222", text="three passes", page_label="1",
+            sort_index="00000|000100|00200", position={"pageIndex": 0, "rects": [[1, 2, 3, 4]]},
+        )  # fmt: skip
         db.relate("AAAA2222", "BBBB2222")
         db.trash("CCCC2222")
 
@@ -915,12 +957,26 @@ def serve_contract_library(fake: FakeZotero, data_dir: Path) -> None:
             annotationPosition=json.dumps(POSITION, separators=(",", ":")),
         )  # fmt: skip
         objects.append(stamped(data))
-    for key, parent in (("NOTE2222", "AAAA2222"), ("NOTE3333", None)):
+    standalone = attachment("FILE2222", "", "keshav.pdf", title="keshav.pdf")
+    del standalone["parentItem"]
+    objects.append(stamped(standalone))
+    objects.append(
+        stamped(
+            annotation(
+                "FANN2222", "FILE2222", "three passes",
+                annotationPosition='{"pageIndex":0,"rects":[[1,2,3,4]]}',
+            )
+        )
+    )  # fmt: skip
+    for key, parent, html in (
+        ("NOTE2222", "AAAA2222", "<p>a child note</p>"),
+        ("NOTE3333", None, "<p>a standalone note</p>"),
+    ):
         note = {
             "key": key,
             "version": 0,
             "itemType": "note",
-            "note": "<p>n</p>",
+            "note": html,
             "tags": [],
             "relations": {},
             **({"parentItem": parent} if parent else {"collections": []}),
@@ -945,7 +1001,7 @@ def test_contract_same_items(contract: tuple[Path, FakeZotero]) -> None:
     data_dir, fake = contract
     from_db = SqliteSource(data_dir).read()
     from_api = web_source(fake).read()
-    assert from_api.all_keys == from_db.all_keys == {"AAAA2222", "BBBB2222", "CCCC2222"}
+    assert from_api.all_keys == from_db.all_keys == {"AAAA2222", "BBBB2222", "CCCC2222", "FILE2222"}
     db_items = {i.key: i for i in from_db.items}
     api_items = {i.key: i for i in from_api.items}
     for key in sorted(db_items):
@@ -966,6 +1022,7 @@ def test_contract_byte_identical_notes(tmp_path: Path, contract: tuple[Path, Fak
     sync(Config(vault=via_api.mkdir() or via_api), source=web_source(fake))
     db_notes = dict(every_byte(via_db / "Papers"))
     api_notes = dict(every_byte(via_api / "Papers"))
+    # CCCC2222 was in the trash before the first sync: no note; FILE2222 is a standalone PDF
     assert len(db_notes) == 3
     assert {p.name: b for p, b in api_notes.items()} == {p.name: b for p, b in db_notes.items()}
 

@@ -380,13 +380,14 @@ def test_bad_children_warn_and_are_dropped() -> None:
         paper(),
         attachment("ATT22222", "ABCD2345", title=["x"]),
         attachment("ORPHAN22", "MISSING2"),
-        attachment("STANDALN", ""),  # a top-level file: not a regular item, silently skipped
+        attachment("STANDALN", ""),  # a top-level file: an item of its own
         annotation("ANN22222", "ATT22222", annotationType="sticker"),
         annotation("ANN33333", "ATT22222", annotationColor="yellow"),
         annotation("ANN44444", "NOWHERE2"),
         annotation("ANN55555", "ATT22222", annotationComment=["x"], annotationColor=None),
     ]
-    (item,), warnings = convert(objects)
+    (item, standalone), warnings = convert(objects)
+    assert standalone.item_type == "attachment" and standalone.attachments[0].key == "STANDALN"
     (att,) = item.attachments
     assert att.title == ""
     assert [a.key for a in att.annotations] == ["ANN33333", "ANN55555"]

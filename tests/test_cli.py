@@ -67,12 +67,13 @@ def test_demo_then_rerun_is_a_sync(tmp_path: Path) -> None:
     first = run("demo", str(vault), "--json")
     assert first.returncode == 0, first.stderr
     counts = json.loads(first.stdout)
-    assert counts["created"] >= 19 and counts["skipped"] == 0 and counts["errors"] == []
+    assert counts["created"] >= 21 and counts["skipped"] == 0 and counts["errors"] == []
     papers = sorted(p.name for p in (vault / "Papers").iterdir())
-    assert "he2016deep.md" in papers and len(papers) == 19
+    # 19 papers and books, a web page and a standalone PDF
+    assert "he2016deep.md" in papers and len(papers) == 21
     second = run("demo", str(vault), "--json")
     again = json.loads(second.stdout)
-    assert again["created"] == 0 and again["updated"] == 0 and again["unchanged"] >= 19
+    assert again["created"] == 0 and again["updated"] == 0 and again["unchanged"] >= 21
 
 
 def test_demo_chinese_template(tmp_path: Path) -> None:
@@ -112,10 +113,10 @@ def test_init_then_sync_and_status(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert synced.exit_code == 0, synced.output
     status = runner.invoke(main, ["status", "--json"])
     info = json.loads(status.output)
-    assert info["notes"]["papers"] == 19 and info["notes"]["methods"] == 17
-    assert info["last_sync"]["created"] == 19 + 17
+    assert info["notes"]["papers"] == 21 and info["notes"]["methods"] == 17
+    assert info["last_sync"]["created"] == 21 + 17
     human = runner.invoke(main, ["status"])
-    assert "19 papers" in human.output and "No open conflicts" in human.output
+    assert "21 papers" in human.output and "No open conflicts" in human.output
 
 
 def test_config_errors_list_every_problem(tmp_path: Path) -> None:

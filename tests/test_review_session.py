@@ -22,7 +22,9 @@ def _templated_config(tmp_path: Path, mark: str) -> tuple[Config, Path, Path]:
     lineage.write_text(mark + "\n", encoding="utf-8")
     vault = tmp_path / "vault"
     vault.mkdir()
-    config = Config().with_overrides(vault=vault, source="sample", templates_dir=tpl)
+    # English notes only: the sample library has a Chinese item, whose note (`language =
+    # "auto"`) would take the bundled `zh/lineage.md.j2` before this English one
+    config = Config().with_overrides(vault=vault, source="sample", templates_dir=tpl, language="en")
     return config, vault, lineage
 
 

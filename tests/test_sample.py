@@ -76,9 +76,18 @@ def snapshot() -> LibrarySnapshot:
     return SampleSource().read()
 
 
+# Besides the nineteen papers and books: a web page and a standalone PDF (its own item).
+OTHER_KINDS = ("webpage", "attachment")
+
+
 @pytest.fixture(scope="module")
-def by_title(snapshot: LibrarySnapshot) -> dict[str, Item]:
-    return {item.title: item for item in snapshot.items}
+def papers(snapshot: LibrarySnapshot) -> tuple[Item, ...]:
+    return tuple(item for item in snapshot.items if item.item_type not in OTHER_KINDS)
+
+
+@pytest.fixture(scope="module")
+def by_title(papers: tuple[Item, ...]) -> dict[str, Item]:
+    return {item.title: item for item in papers}
 
 
 def lineage(item: Item) -> tuple[list[str], list[str], str]:
@@ -116,7 +125,7 @@ def test_is_a_source(snapshot: LibrarySnapshot) -> None:
 
 def test_all_keys_are_every_item(snapshot: LibrarySnapshot) -> None:
     assert snapshot.all_keys == frozenset(item.key for item in snapshot.items)
-    assert len(snapshot.all_keys) == 19
+    assert len(snapshot.all_keys) == 19 + len(OTHER_KINDS)
 
 
 def test_same_cursor_means_nothing_changed(snapshot: LibrarySnapshot) -> None:
@@ -140,9 +149,20 @@ def test_data_is_package_data() -> None:
 # ── the data itself ──────────────────────────────────────────────────────────────────────────
 
 
-def test_the_nineteen_titles(snapshot: LibrarySnapshot) -> None:
-    assert len(snapshot.items) == 19
-    assert {item.title for item in snapshot.items} == TITLES
+def test_the_nineteen_titles(papers: tuple[Item, ...]) -> None:
+    assert len(papers) == 19
+    assert {item.title for item in papers} == TITLES
+
+
+def test_the_demo_also_shows_a_web_page_a_standalone_pdf_and_child_notes(
+    snapshot: LibrarySnapshot, by_title: dict[str, Item]
+) -> None:
+    kinds = {item.item_type: item for item in snapshot.items}
+    page, pdf = kinds["webpage"], kinds["attachment"]
+    assert page.fields["url"].startswith("https://") and page.related
+    assert pdf.attachments[0].key == pdf.key and len(pdf.annotations) == 2
+    resnet = by_title["Deep Residual Learning for Image Recognition"]
+    assert resnet.notes and "<h1>" in resnet.notes[0].html
 
 
 def test_every_object_is_well_formed() -> None:
@@ -158,15 +178,15 @@ def test_every_object_is_well_formed() -> None:
         assert data["dateAdded"] <= data["dateModified"]
 
 
-def test_items_have_real_looking_metadata(snapshot: LibrarySnapshot) -> None:
-    for item in snapshot.items:
+def test_items_have_real_looking_metadata(papers: tuple[Item, ...]) -> None:
+    for item in papers:
         assert KEY_RE.match(item.key)
         assert re.fullmatch(r"[a-z]+\d{4}[a-z]+", item.citation_key), item.citation_key
         assert item.creators and item.year and item.fields.get("abstractNote")
         assert item.collections and item.date_added.startswith(("2024", "2025"))
         venue = ("proceedingsTitle", "publicationTitle", "repository", "publisher")
         assert any(item.fields.get(f) for f in venue), item.citation_key
-    keys = [item.citation_key for item in snapshot.items]
+    keys = [item.citation_key for item in papers]
     assert len(set(keys)) == 19
 
 
@@ -236,9 +256,9 @@ def test_chinese_book_has_a_single_field_creator(by_title: dict[str, Item]) -> N
     assert creator.display == "李航"
 
 
-def test_citation_keys_come_from_both_places(snapshot: LibrarySnapshot) -> None:
-    via_field = [i for i in snapshot.items if i.fields.get("citationKey")]
-    via_extra = [i for i in snapshot.items if not i.fields.get("citationKey")]
+def test_citation_keys_come_from_both_places(papers: tuple[Item, ...]) -> None:
+    via_field = [i for i in papers if i.fields.get("citationKey")]
+    via_extra = [i for i in papers if not i.fields.get("citationKey")]
     assert via_field and via_extra
     for item in via_extra:
         assert f"Citation Key: {item.citation_key}" in item.fields["extra"]
@@ -264,11 +284,11 @@ def test_collections_are_paths(snapshot: LibrarySnapshot) -> None:
 # ── lineage and relations ────────────────────────────────────────────────────────────────────
 
 
-def test_lineage_edges_are_exactly_the_expected_graph(snapshot: LibrarySnapshot) -> None:
+def test_lineage_edges_are_exactly_the_expected_graph(papers: tuple[Item, ...]) -> None:
     proposes: set[tuple[str, str]] = set()
     extends: set[tuple[str, str]] = set()
     vias: dict[str, int] = {}
-    for item in snapshot.items:
+    for item in papers:
         proposed, extended, via = lineage(item)
         assert len(proposed) <= 1, item.citation_key
         proposes |= {(item.citation_key, method) for method in proposed}
@@ -290,15 +310,17 @@ def test_gn_and_bn_are_related_both_ways(by_title: dict[str, Item]) -> None:
     bn = next(i for t, i in by_title.items() if t.startswith("Batch Normalization:"))
     assert gn.related == (bn.key,)
     assert bn.related == (gn.key,)
-    others = [i for i in by_title.values() if i not in (gn, bn)]
+    attention = by_title["Attention Is All You Need"]  # ↔ the Illustrated Transformer page
+    assert attention.related == ("J8ALM4WT",)
+    others = [i for i in by_title.values() if i not in (gn, bn, attention)]
     assert all(i.related == () for i in others)
 
 
 # ── attachments and annotations ──────────────────────────────────────────────────────────────
 
 
-def test_four_papers_carry_annotated_pdfs(snapshot: LibrarySnapshot) -> None:
-    annotated = {i.citation_key: i for i in snapshot.items if i.annotations}
+def test_four_papers_carry_annotated_pdfs(papers: tuple[Item, ...]) -> None:
+    annotated = {i.citation_key: i for i in papers if i.annotations}
     assert set(annotated) == {
         "he2016deep",
         "bodla2017softnms",
@@ -313,7 +335,7 @@ def test_four_papers_carry_annotated_pdfs(snapshot: LibrarySnapshot) -> None:
         kinds = [a.annotation_type for a in pdf.annotations]
         assert kinds.count("highlight") >= len(kinds) - 1 - kinds.count("note")
         assert {"note", "underline"} & set(kinds)
-    assert all(not i.attachments for i in snapshot.items if i.citation_key not in annotated)
+    assert all(not i.attachments for i in papers if i.citation_key not in annotated)
 
 
 def test_annotations_look_like_zotero_made_them(snapshot: LibrarySnapshot) -> None:

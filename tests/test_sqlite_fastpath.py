@@ -278,7 +278,9 @@ def _random_library(tmp_path: Path, rnd: random.Random) -> tuple[Path, int]:
                     db.add_annotation(pdf, type=rnd.choice(["highlight", "image", "ink"]))
             if rnd.random() < 0.2:
                 db.add_note(key, "<p>note</p>")
-        db.add_attachment(None, filename="standalone.pdf")
+        standalone = db.add_attachment(None, filename="standalone.pdf")
+        db.add_annotation(standalone, text="a standalone file is an item of its own")
+        db.add_attachment(None, filename="unread.pdf")
     return data_dir, group
 
 
@@ -297,10 +299,12 @@ def _random_edit(db: ZoteroDB, rnd: random.Random, data_dir: Path, group: int) -
     )
     children = {
         kind: _keys(conn, f"SELECT i.key FROM {table} t JOIN items i USING (itemID)")
-        for kind, table in (("att", "itemAttachments"), ("ann", "itemAnnotations"))
-    }
+        for kind, table in (
+            ("att", "itemAttachments"), ("ann", "itemAnnotations"), ("note", "itemNotes")
+        )
+    }  # fmt: skip
     key = rnd.choice(regular)
-    choice = rnd.randrange(14)
+    choice = rnd.randrange(17)
     if choice == 0:
         db.set_field(key, "title", f"edited {rnd.randrange(10**6)}")
     elif choice == 1:
@@ -348,6 +352,12 @@ def _random_edit(db: ZoteroDB, rnd: random.Random, data_dir: Path, group: int) -
             (db.item_id(rnd.choice(same_library)), db.item_id(attachment)),
         )
         db.touch(attachment)
+    elif choice == 14 and children["note"]:  # a child note edited: its own stamp
+        db.set_note(rnd.choice(children["note"]), f"<p>edited {rnd.randrange(10**6)}</p>")
+    elif choice == 15 and children["note"] and rnd.random() < 0.5:
+        db.erase(rnd.choice(children["note"]))  # no stamp left: the children digest
+    elif choice == 16:
+        db.add_note(key, "<p>a new child note</p>")
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -53,6 +53,9 @@ def library(tmp_path: Path) -> Path:
             db.add_annotation(pdf, text=f"quote {index}", sort_index=f"{index:05d}|000000|00000")
         pdf = db.add_attachment(key, filename="newer.pdf")
         db.add_annotation(pdf, type=7, sort_index="99999|000000|00000")  # from a newer Zotero
+        db.add_note(key, "<p>a child note</p>")
+        standalone = db.add_attachment(None, filename="standalone.pdf")  # an item of its own
+        db.add_annotation(standalone, text="standalone quote")
         db.commit()
     return tmp_path / "Zotero"
 
@@ -71,6 +74,8 @@ def test_a_streamed_read_gives_the_same_items_and_cursor(
         assert all(not i.attachments for i in streamed.items.heads())
         assert streamed.items[1] == whole.items[1]
         assert (streamed.all_keys, streamed.cursor) == (whole.all_keys, whole.cursor)
+        kinds = {i.item_type for i in whole.items}
+        assert "attachment" in kinds and any(i.notes for i in whole.items)
         assert set(whole.warnings) <= set(streamed.warnings) | set(streamed.items.warnings)
 
 

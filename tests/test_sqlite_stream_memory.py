@@ -106,7 +106,8 @@ def test_a_sync_keeps_receipts_not_actions(tmp_path: Path) -> None:
     vault.mkdir()
     result = sync(Config(vault=vault, source="sqlite", zotero_dir=data_dir))
     papers = [a for a in result.actions if a.state is not None and a.state.kind == "paper"]
-    assert len(papers) >= 9 and all(isinstance(a, Receipt) for a in papers)
+    # (the sample's book already in the trash gets no note)
+    assert len(papers) >= 8 and all(isinstance(a, Receipt) for a in papers)
     assert all(not hasattr(a, "text") and a.state is NoteKind.of("paper") for a in papers)
     with State(vault) as state:  # each was logged (`record_note_events`) by its receipt
         logged = state.db.execute("SELECT note_id, kind, path, action FROM note_log").fetchall()

@@ -23,7 +23,7 @@ from bridge.sync import (
 )
 from tests.helpers import ModelSource, make_item, vault_config, with_annotations
 
-NOTE = "Papers/Lovelace 2016 - A paper.md"
+NOTE = "Papers/lovelacePaper2016.md"  # a generated key: make_item has no citation key
 
 
 def other_vault(tmp_path: Path) -> Config:

@@ -345,9 +345,7 @@ def test_queue_can_be_turned_off(tmp_path: Path) -> None:
 def test_queue_in_chinese(tmp_path: Path) -> None:
     sync(vault_config(tmp_path, language="zh"), source=ModelSource([make_item("论文")]))
     text = (tmp_path / "Reading queue.md").read_text()
-    assert (
-        "## 待读" in text and "## 第一遍完成 → 决定" in text and "[[Lovelace 2016 - 论文]]" in text
-    )
+    assert "## 待读" in text and "## 第一遍完成 → 决定" in text and "[[lovelaceLun2016]]" in text
 
 
 # --- the weekly report -----------------------------------------------------------------------

@@ -742,6 +742,7 @@ class ZoteroDB:
         url: str | None = None,
         key: str | None = None,
         date_added: str | None = None,
+        version: int = 0,
     ) -> str:
         """An attachment (child of `parent_key`, or standalone when None); returns its key.
 
@@ -749,7 +750,7 @@ class ZoteroDB:
         """
         mode = LINK_MODES[link_mode] if isinstance(link_mode, str) else int(link_mode)
         library_id = self._items[parent_key][1] if parent_key else 1
-        key, item_id = self._new_item("attachment", library_id, key, date_added, None)
+        key, item_id = self._new_item("attachment", library_id, key, date_added, None, version)
         if path is None and filename and mode in (0, 1):
             path = f"storage:{filename}"
         elif path is None and filename:
@@ -810,7 +811,7 @@ class ZoteroDB:
         return key
 
     def add_note(self, parent_key: str | None, html: str, *, key: str | None = None) -> str:
-        """A note (child or standalone); the bridge ignores notes, but real libraries have them."""
+        """A note (child or standalone); child notes come into their item's note."""
         library_id = self._items[parent_key][1] if parent_key else 1
         key, item_id = self._new_item("note", library_id, key, None, None)
         parent_id = self.item_id(parent_key) if parent_key else None
@@ -847,6 +848,15 @@ class ZoteroDB:
             self.conn.execute(
                 "INSERT INTO itemData VALUES (?, ?, ?)", (item_id, field_id, value_id)
             )
+        self.touch(key, when)
+
+    def set_note(self, key: str, html: str) -> None:
+        """Edit a note's HTML, as Zotero's note editor saves it (the note itself is stamped)."""
+        when = self._edit()
+        title = re.sub(r"<[^>]+>", "", html)[:80]
+        self.conn.execute(
+            "UPDATE itemNotes SET note=?, title=? WHERE itemID=?", (html, title, self.item_id(key))
+        )
         self.touch(key, when)
 
     def add_tag(self, key: str, name: str, tag_type: int = 0) -> None:

@@ -5,7 +5,9 @@ format, so it is converted in exactly one place: whatever reads it gives the sam
 
 Input is the flat list `GET /users/X/items` returns: regular items, attachments (their
 `data.parentItem` is the item), annotations (`data.parentItem` is the attachment) and notes,
-each `{key, version, library, data:{...}}`. Bare `data` dicts are accepted too.
+each `{key, version, library, data:{...}}`. Bare `data` dicts are accepted too. Child notes
+come with their item (`Item.notes`); a standalone PDF, EPUB or snapshot (an attachment with no
+parent) is an item of its own, its own one attachment; standalone notes belong to no item.
 
 Robustness is the point of most of this code: the JSON comes from a network or a user's file,
 so a missing or wrong-typed value drops only that value (or, at worst, that one object) and
@@ -17,19 +19,37 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.model import ANNOTATION_TYPES, Annotation, Attachment, Creator, Item, Library
+from bridge.model import (
+    ANNOTATION_TYPES,
+    Annotation,
+    Attachment,
+    ChildNote,
+    Creator,
+    Item,
+    Library,
+)
 
 __all__ = [
+    "FILE_ITEM_TYPES",
     "collection_paths",
+    "is_file_item",
     "extract_citation_key",
     "items_from_api",
     "normalise_timestamp",
 ]
 
 CHILD_TYPES = frozenset({"attachment", "note", "annotation"})
+# Keys of an attachment's `data` that are no item field in zotero.sqlite's itemData
+FILE_ONLY_KEYS = frozenset(
+    {"contentType", "linkMode", "filename", "md5", "mtime", "path", "charset", "note"}
+)
+# A standalone attachment (no parent item) of these content types is an item of its own
+# (as in the sqlite source, `FILE_ITEM_TYPES` there): its annotations need a note.
+FILE_ITEM_TYPES = ("application/pdf", "application/epub+zip", "text/html")
 
 # Keys of `data` that are structure, not the text a user typed; everything else is a field.
 NON_FIELD_KEYS = frozenset(
@@ -123,16 +143,52 @@ def items_from_api(
     """
     sink = warnings if warnings is not None else []
     paths = collection_paths(collections or [], sink)
-    regular, attachments, annotations = _split_objects(objects, sink)
+    regular, attachments, annotations, notes = _split_objects(objects, sink)
     by_attachment = _annotations_by_attachment(annotations, attachments, sink)
     by_parent = _attachments_by_parent(attachments, by_attachment, regular, sink)
+    notes_by_parent = _notes_by_parent(notes, regular)
     items: list[Item] = []
     for key, (raw, data) in regular.items():
         try:
-            items.append(_item(key, raw, data, paths, by_parent, library, sink))
+            item = _item(key, raw, data, paths, by_parent, library, sink)
+            if data.get("itemType") == "attachment":  # a standalone file is its own attachment
+                own = _attachment(key, data, tuple(by_attachment.get(key, ())), sink)
+                fields = {k: v for k, v in item.fields.items() if k not in FILE_ONLY_KEYS}
+                item = replace(item, attachments=(own,), fields=fields)
+            items.append(replace(item, notes=notes_by_parent.get(key, ())))
         except Exception as exc:  # the backstop: one broken object never stops the rest
             sink.append(f"item {key}: not converted ({type(exc).__name__}: {exc})")
     return items
+
+
+def _notes_by_parent(notes: Split, regular: Split) -> dict[str, tuple[ChildNote, ...]]:
+    """Child notes not in the trash by parent item key, oldest first (as the sqlite source
+    orders them: date added, then key). Standalone notes belong to no item."""
+    grouped: dict[str, list[tuple[str, ChildNote]]] = {}
+    for key, (_raw, data) in notes.items():
+        parent = data.get("parentItem")
+        if not isinstance(parent, str) or parent not in regular or _truthy(data.get("deleted")):
+            continue
+        html = data.get("note") if isinstance(data.get("note"), str) else ""
+        added = _sortable_date(data.get("dateAdded"))
+        note = ChildNote(key, html, added, _sortable_date(data.get("dateModified")))
+        grouped.setdefault(parent, []).append((added, note))
+    return {
+        parent: tuple(note for _, note in sorted(found, key=lambda pair: (pair[0], pair[1].key)))
+        for parent, found in grouped.items()
+    }
+
+
+def is_file_item(raw: Any) -> bool:
+    """Whether an API object is a standalone file: an attachment with no parent item, of
+    one of `FILE_ITEM_TYPES`."""
+    data = _data_of(raw)
+    return (
+        data is not None
+        and data.get("itemType") == "attachment"
+        and not data.get("parentItem")
+        and data.get("contentType") in FILE_ITEM_TYPES
+    )
 
 
 # ── sorting the flat list ────────────────────────────────────────────────────────────────────
@@ -158,15 +214,17 @@ def _describe(raw: Any) -> str:
 Split = dict[str, tuple[dict, dict]]
 
 
-def _split_objects(objects: Iterable[Any], sink: Warnings) -> tuple[Split, Split, Split]:
-    """Regular items, attachments and annotations by key; notes and garbage are dropped."""
+def _split_objects(objects: Iterable[Any], sink: Warnings) -> tuple[Split, Split, Split, Split]:
+    """Regular items (standalone files among them), attachments, annotations and notes by
+    key; garbage is dropped."""
     regular: Split = {}
     attachments: Split = {}
     annotations: Split = {}
+    notes: Split = {}
     if not isinstance(objects, list | tuple):
         sink.append(f"expected a list of API objects, got {type(objects).__name__}")
-        return regular, attachments, annotations
-    targets = {"attachment": attachments, "annotation": annotations}
+        return regular, attachments, annotations, notes
+    targets = {"attachment": attachments, "annotation": annotations, "note": notes}
     for raw in objects:
         data = _data_of(raw)
         key = (data.get("key") or raw.get("key")) if data is not None else None
@@ -174,13 +232,13 @@ def _split_objects(objects: Iterable[Any], sink: Warnings) -> tuple[Split, Split
         if not isinstance(key, str) or not key or not isinstance(item_type, str) or not item_type:
             sink.append(f"object {_describe(raw)}: no usable key/itemType; left out")
             continue
-        if item_type == "note":
-            continue
         target = targets.get(item_type, regular)
         if key in target:
             sink.append(f"{item_type} {key}: appears twice; the later copy wins")
         target[key] = (raw, data)
-    return regular, attachments, annotations
+        if is_file_item(data):
+            regular[key] = (raw, data)
+    return regular, attachments, annotations, notes
 
 
 def _annotations_by_attachment(

@@ -57,6 +57,7 @@ def header_context(
         "authors": _texts(properties.get("authors")),
         "year": _plain(properties.get("year")),
         "venue": _plain(properties.get("venue")),
+        "key": _plain(properties.get("zotero_key")),
         "zotero_uri": _uri(properties.get("zotero")) or fallback_uri,
         "pdf_uri": _uri(properties.get("pdf")),
         "doi": neutralise.url_part(str(doi).replace(neutralise.ZWSP, ""))

@@ -20,6 +20,7 @@ from typing import Any
 from bridge.vault.header import HEADER, adopt_legacy
 from bridge.vault.notefile import (
     Note,
+    find_regions,
     insert_after_region,
     parse_note,
     region_texts,
@@ -104,6 +105,7 @@ def merge_note(
                 region_conflicts.append((name, conflict))
         if new_regions:
             body = replace_regions(path, body, new_regions, note.newline)
+        body = add_new_regions(path, body, desired, user_regions, base_regions, note.newline)
         for name, users in region_conflicts:
             body = insert_after_region(path, body, name, region_callout(name, users), note.newline)
     if conflicts:
@@ -157,6 +159,36 @@ def _kept_header(user: str, desired: RenderedNote, base: dict[str, Any] | None) 
         return None
     before = desired.header.render(base.get("properties", {})) if base is not None else None
     return last if before == desired.regions.get(HEADER) else None
+
+
+def add_new_regions(
+    path: str,
+    body: str,
+    desired: RenderedNote,
+    user_regions: dict[str, str],
+    base_regions: dict[str, str] | None,
+    newline: str,
+) -> str:
+    """Add the blocks of `desired.additions` (a region with its heading) whose region the
+    note does not have and the bridge never wrote with content: a note made before the
+    region existed (or whose template left it out while it was empty) gains it — after the
+    highlights when the note has them, else at the end. One the user removed after it held
+    something stays removed; with no base (state lost) nothing is added."""
+    for name, block in desired.additions.items():
+        if name in user_regions or base_regions is None or base_regions.get(name):
+            continue
+        text = block.strip("\n").replace("\n", newline)
+        regions = find_regions(path, body)
+        if "annotations" in regions:
+            end = body.find("\n", regions["annotations"].end)
+            at = len(body) if end == -1 else end + 1
+            lead = "" if body[:at].endswith(("\n", "\r")) else newline
+            body = body[:at] + lead + newline + text + newline + body[at:]
+        else:
+            if not body.endswith(("\n", "\r")):
+                body += newline
+            body += newline + text + newline
+    return body
 
 
 def _merge_property(

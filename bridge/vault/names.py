@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from bridge.citekeys import DEFAULT_PATTERN, generated_key
 from bridge.model import Item
 
 # Forbidden by the note contract: breaks links (# ^ [ ] | %) or file systems (* " \ / < > : ?).
@@ -73,6 +74,37 @@ def paper_stem(item: Item) -> str:
     return stem or f"Zotero {item.key}"
 
 
+def note_stem(item: Item, pattern: str = DEFAULT_PATTERN) -> tuple[str, bool]:
+    """The wanted stem of a new note, and whether it is a generated citation key (a clash
+    then takes `a`, `b`… as Better BibTeX does, `NameRegistry.claim_suffixed`).
+
+    Zotero's citation key first; a standalone file by its title or file name; an item with
+    no title by its key (`Untitled KEY`); else the key `pattern` generates
+    (`bridge.citekeys`), or `Author Year - Title` when the pattern is empty."""
+    if item.citation_key:
+        stem = sanitize(item.citation_key)
+        if stem:
+            return stem, False
+    if item.item_type == "attachment":
+        return file_stem(item), False
+    if not item.title.strip():
+        return f"Untitled {item.key}", False
+    key = sanitize(generated_key(item, pattern))
+    if key:
+        return key, True
+    return paper_stem(item), False
+
+
+def file_stem(item: Item) -> str:
+    """A standalone file's note: its title in Zotero, else its file name, without `.pdf`."""
+    path = item.attachments[0].path if item.attachments else ""
+    for text in (item.title, path.rsplit("/", 1)[-1].removeprefix("storage:")):
+        stem = sanitize(re.sub(r"\.(pdf|epub|html?)$", "", text.strip(), flags=re.IGNORECASE))
+        if stem:
+            return stem
+    return f"Zotero {item.key}"
+
+
 def method_stem(name: str) -> str:
     """A method note's stem is the method's own name, made safe."""
     return sanitize(name) or "Unnamed method"
@@ -100,6 +132,16 @@ class NameRegistry:
             n += 1
         return self._take(f"{stem} {n}")
 
+    def claim_suffixed(self, stem: str) -> str:
+        """Return `stem`, or `stema`, `stemb`, … `stemz`, `stemaa`… — the first one free
+        (Better BibTeX's way with clashing keys)."""
+        n = 0
+        while True:
+            candidate = stem + _letters(n)
+            if _fold(candidate) not in self._taken:
+                return self._take(candidate)
+            n += 1
+
     def add(self, stem: str) -> None:
         self._taken.add(_fold(stem))
 
@@ -109,6 +151,15 @@ class NameRegistry:
     def _take(self, stem: str) -> str:
         self._taken.add(_fold(stem))
         return stem
+
+
+def _letters(n: int) -> str:
+    """0 → "", 1 → "a", 26 → "z", 27 → "aa": the suffixes of `claim_suffixed`."""
+    out = ""
+    while n > 0:
+        n, rest = divmod(n - 1, 26)
+        out = chr(ord("a") + rest) + out
+    return out
 
 
 def _fold(stem: str) -> str:

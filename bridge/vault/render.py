@@ -34,6 +34,15 @@ from bridge.lineage import short_venue as paper_venue
 from bridge.model import Annotation, Attachment, Item
 from bridge.vault import neutralise
 from bridge.vault.header import HEADER, HeaderRenderer
+from bridge.vault.itemkinds import (
+    DEFAULT_TYPE_TEMPLATES,
+    FILE_SUFFIX,
+    PAPER_TEMPLATE,
+    ZOTERO_NOTES,
+    header_extras,
+    item_context,
+    region_additions,
+)
 from bridge.vault.names import method_stem
 from bridge.vault.notefile import wrap_region
 from bridge.vault.rendered import (  # the rendered note's types live there (no Jinja)
@@ -43,6 +52,7 @@ from bridge.vault.rendered import (  # the rendered note's types live there (no 
     LinkNames,
     RenderedNote,
 )
+from bridge.vault.zotero_notes import child_notes_markdown
 
 __all__ = ["BRIDGE_KEYS", "LIST_KEYS", "METHOD_KEYS", "LinkNames", "RenderedNote", "Renderer"]
 
@@ -66,6 +76,7 @@ class Renderer:
         extends_prefix: str = "extends:",
         attachments_folder: str = "Attachments/zotero",
         cache_dir: Path | None = None,
+        type_templates: Mapping[str, str] | None = None,
     ) -> None:
         self._lineage_cache: dict[tuple[tuple[str, ...], ...], str] = {}
         # method name or alias (casefolded) → its note's name, where that is not the name
@@ -81,6 +92,8 @@ class Renderer:
         self.attachments_folder = attachments_folder
         # `language = "auto"`: each paper note in its item's language (`item_language`)
         self.color_sections_by_language = dict(color_sections_by_language or {})
+        # item type → the template a new note is made from (`[templates.by_type]`)
+        self.type_templates = {**DEFAULT_TYPE_TEMPLATES, **(type_templates or {})}
 
     @property
     def note_language(self) -> str:
@@ -96,9 +109,17 @@ class Renderer:
     def sections_for(self, language: str) -> dict[str, str]:
         return self.color_sections_by_language.get(language) or self.color_sections
 
-    def header_renderer(self, properties: dict[str, Any], language: str) -> HeaderRenderer:
+    def header_renderer(
+        self, properties: dict[str, Any], language: str, extras: dict[str, Any] | None = None
+    ) -> HeaderRenderer:
+        """`extras`: what the header sees beside the properties (`itemkinds.header_extras`)."""
+        more = {"site": "", "source_url": "", **(extras or {})}
+        file = more.pop("file", False)
+
         def render(context: dict[str, Any]) -> str:
-            return self.render_template("header.md.j2", language=language, **context)
+            if file:  # a file's title is often its file name
+                context = {**context, "title": FILE_SUFFIX.sub("", context["title"])}
+            return self.render_template("header.md.j2", language=language, **context, **more)
 
         return HeaderRenderer(
             render, fallback_uri=properties["zotero"], fallback_title=properties.get("title")
@@ -139,17 +160,20 @@ class Renderer:
     def paper(self, item: Item, names: LinkNames) -> RenderedNote:
         language = self.item_language(item)
         properties = self.paper_properties(item, names)
-        header = self.header_renderer(properties, language)
+        template = self.body_template(item)
+        extras = header_extras(item, light=template != PAPER_TEMPLATE)
+        header = self.header_renderer(properties, language, extras)
         regions = {
             HEADER: header.render(properties),
             "abstract": neutralise.text(item.fields.get("abstractNote")).strip(),
             "annotations": self.annotations(item, language),
             "lineage": self.paper_lineage(properties, language),
+            ZOTERO_NOTES: child_notes_markdown(item, language),
         }
         regions = {name: _lf(text) for name, text in regions.items()}
-        context = self._paper_context(item, properties)
+        context = {**self._paper_context(item, properties), **item_context(item, language)}
         body = self.render_template(
-            "paper.md.j2", **context, language=language,
+            template, **context, language=language,
             region=lambda name: wrap_region(name, regions.get(name, "")),
         )  # fmt: skip
         annotated = bool(item.annotations)
@@ -161,6 +185,7 @@ class Renderer:
                 (a.image_path, self.image_vault_path(a.key))
                 for a in item.annotations if a.image_path
             ),
+            additions=region_additions(regions, language),
         )  # fmt: skip
 
     def paper_properties(self, item: Item, names: LinkNames) -> dict[str, Any]:
@@ -226,6 +251,13 @@ class Renderer:
             "doi": neutralise.url_part(item.fields.get("DOI")),
             "citekey": neutralise.inline(item.citation_key),
         }
+
+    # --- item types: which template (`bridge.vault.itemkinds`) -----------------------------
+
+    def body_template(self, item: Item) -> str:
+        """The template a new note of `item` is made from: `[templates.by_type]`, else the
+        bundled choice (`DEFAULT_TYPE_TEMPLATES`), else the three-pass `paper.md.j2`."""
+        return self.type_templates.get(item.item_type, PAPER_TEMPLATE)
 
     # --- method notes --------------------------------------------------------------------
 
@@ -461,6 +493,26 @@ def authors(item: Item) -> list[str]:
     """The authors' names as Zotero has them (every creator when none is an author)."""
     names = [c.display for c in item.creators if c.creator_type in ("author", "")]
     return names or [c.display for c in item.creators]
+
+
+def _source_url(item: Item) -> str:
+    """The item's own web address as a link destination ("" when it has none usable)."""
+    url = (item.fields.get("url") or "").strip()
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.lower() not in ("http", "https"):
+        return ""
+    return f"{scheme.lower()}:{neutralise.url_part(rest)}"
+
+
+def _site(item: Item) -> str:
+    """Where a non-paper item was published: the site, blog, forum, programme or series."""
+    for name in (
+        "websiteTitle", "blogTitle", "forumTitle", "programTitle", "seriesTitle",
+        "meetingName", "repository", "company", "publisher", "studio", "network",
+    ):  # fmt: skip
+        if item.fields.get(name):
+            return item.fields[name]
+    return ""
 
 
 def venue(item: Item) -> str | None:

@@ -42,6 +42,9 @@ class RenderedNote:
     owned_keys: tuple[str, ...] = BRIDGE_KEYS
     extra_base: dict[str, Any] = field(default_factory=dict)  # remembered in the state DB
     copies: tuple[tuple[str, str], ...] = ()  # (source file, vault path) to copy alongside
+    # region name → the block (heading and region) an existing note gets when that region
+    # is new to it: never in the note, never written by the bridge (`merge.add_new_regions`)
+    additions: dict[str, str] = field(default_factory=dict)
     # renders the header region again from the note's merged properties (`vault/header.py`)
     header: HeaderRenderer | None = field(default=None, compare=False, repr=False)
 

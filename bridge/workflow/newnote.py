@@ -26,6 +26,7 @@ from bridge.errors import BridgeError, ConfigError
 from bridge.lineage import Method, MethodGraph
 from bridge.lineage_notes import read_method_notes
 from bridge.lineage_stage import build_graph, plan_lineage
+from bridge.model import Item
 from bridge.plan import plan, when_quiet
 from bridge.session import Session, writing
 from bridge.sources import Source
@@ -126,6 +127,8 @@ def new_paper_note(
         # no sweep of stale temp files here: outside the sync lock, a `.zob-*.tmp` may be the
         # user's own note mid-swap (`Vault.replace`); syncs sweep them under the lock
         actions = when_quiet(lambda: plan(focused, notes, vault, session.plan_context))
+        if not actions:  # the planner makes nothing new for it (`planner.nothing_new`)
+            raise _no_new_note(match.item)
         apply(actions, vault, state, result)
         with state.transaction():
             state.pin(key, iso(now))
@@ -135,6 +138,18 @@ def new_paper_note(
     action = actions[0]
     return NewNote(action.path, action.kind, key, obsidian_uri(session.vault_root, action.path),
                    match, result)  # fmt: skip
+
+
+def _no_new_note(item: Item) -> ConfigError:
+    if item.trashed:
+        return ConfigError(
+            f"item {item.key} is in Zotero's trash: it gets no new note",
+            "restore it in Zotero (Trash → Restore to Library), then run this again",
+        )
+    return ConfigError(
+        f"item {item.key} is a standalone file with no highlights: it gets no note yet",
+        "highlight or annotate something in it in Zotero, then run this again",
+    )
 
 
 def _forget_if_gone(notes: dict[str, NoteState], key: str, vault: Vault) -> None:

@@ -28,7 +28,7 @@ from bridge.sources.api.objects import (
 )
 from bridge.sources.api.paging import KEY_BATCH, fetch_by_key, listing
 from bridge.sources.api.transport import HttpFailure
-from bridge.sources.apijson import CHILD_TYPES, items_from_api
+from bridge.sources.apijson import CHILD_TYPES, is_file_item, items_from_api
 
 
 def read_changes(client: ApiClient, cursor: WebCursor) -> LibrarySnapshot | None:
@@ -176,19 +176,23 @@ def _members(client: ApiClient, collection_keys: set[str]) -> set[str]:
 def _subtrees(
     client: ApiClient, affected: set[str], tree: dict[str, list[str]], fetched: dict[str, dict]
 ) -> list[dict]:
-    """Objects of the affected items with all their attachments and annotations; `tree`
+    """Objects of the affected items with all their attachments, annotations and notes; `tree`
     is updated in place (an affected item that no longer exists leaves it)."""
     wanted = set(affected)
     for key in affected:
         wanted.update(tree.get(key, ()))
     fetched.update(fetch_by_key(client, wanted - fetched.keys()))
     parents = {
-        k: fetched[k] for k in affected if k in fetched and kind_of(fetched[k]) not in CHILD_TYPES
+        k: fetched[k]
+        for k in affected
+        if k in fetched and (kind_of(fetched[k]) not in CHILD_TYPES or is_file_item(fetched[k]))
     }
-    live = live_objects(
-        list(parents.values())
-        + [o for o in fetched.values() if kind_of(o) in ("attachment", "annotation")]
-    )
+    kids = {
+        o["key"]: o
+        for o in fetched.values()
+        if kind_of(o) in ("attachment", "annotation", "note") and o["key"] not in parents
+    }
+    live = live_objects([*parents.values(), *kids.values()])
     children = item_tree(live)
     for key in affected:
         if key in parents:

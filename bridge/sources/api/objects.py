@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bridge.sources.apijson import CHILD_TYPES
+from bridge.sources.apijson import CHILD_TYPES, is_file_item
 
 KEY_RE = re.compile(r"^[A-Z0-9]{8}$")  # Zotero object keys: 8 of [23456789A-Z]
 
@@ -51,30 +51,33 @@ def is_trashed(obj: dict) -> bool:
 def top_item(
     key: str, fetched: dict[str, dict], old_parent: dict[str, str], tree: dict[str, list[str]]
 ) -> str:
-    """The regular item an object belongs to (itself, or annotation → attachment → parent)."""
+    """The item an object belongs to (itself, or annotation → attachment → parent, or note →
+    parent); a standalone file is an item of its own."""
     for _ in range(3):
         obj = fetched.get(key)
         if obj is None:
             return key if key in tree else old_parent.get(key, "")
-        kind = kind_of(obj)
-        if kind == "note":
-            return ""
-        if kind not in CHILD_TYPES:
+        if kind_of(obj) not in CHILD_TYPES or is_file_item(obj):
             return key
         key = parent_of(obj)
         if not key:
-            return ""  # a standalone attachment: not a paper
+            return ""  # a standalone note, or a standalone attachment that is not a file
     return ""
 
 
 def live_objects(objects: list[dict]) -> list[dict]:
-    """Objects as the sqlite source sees them: no notes, no trashed attachments (nor their
-    annotations). Trashed *regular* items stay: their notes get `status: deleted-in-zotero`."""
-    dropped = {o.get("key") for o in objects if kind_of(o) == "attachment" and is_trashed(o)}
+    """Objects as the sqlite source sees them: no standalone or trashed notes, no trashed
+    child attachments (nor their annotations). Trashed *regular* items (and standalone
+    files) stay: their notes get `status: deleted-in-zotero`."""
+    dropped = {
+        o.get("key")
+        for o in objects
+        if kind_of(o) == "attachment" and is_trashed(o) and not is_file_item(o)
+    }
     return [
         o
         for o in objects
-        if kind_of(o) != "note"
+        if not (kind_of(o) == "note" and (not parent_of(o) or is_trashed(o)))
         and o.get("key") not in dropped
         and not (kind_of(o) == "annotation" and parent_of(o) in dropped)
     ]
@@ -98,15 +101,21 @@ def live_collections(collections: list[dict]) -> list[dict]:
 
 
 def regular_keys(objects: list[dict]) -> list[str]:
-    return [str(o["key"]) for o in objects if kind_of(o) and kind_of(o) not in CHILD_TYPES]
+    """Keys of the items that get notes: regular items and standalone files."""
+    return [
+        str(o["key"])
+        for o in objects
+        if (kind_of(o) and kind_of(o) not in CHILD_TYPES) or is_file_item(o)
+    ]
 
 
 def item_tree(objects: list[dict]) -> dict[str, list[str]]:
-    """Regular item key → keys of its attachments and their annotations."""
+    """Item key → keys of its attachments, their annotations and its child notes (a
+    standalone file owns its own annotations)."""
     tree: dict[str, list[str]] = {key: [] for key in regular_keys(objects)}
-    owner: dict[str, str] = {}
+    owner: dict[str, str] = {key: key for key in tree}
     for obj in objects:
-        if kind_of(obj) == "attachment" and parent_of(obj) in tree:
+        if kind_of(obj) in ("attachment", "note") and parent_of(obj) in tree:
             owner[obj["key"]] = parent_of(obj)
             tree[parent_of(obj)].append(obj["key"])
     for obj in objects:

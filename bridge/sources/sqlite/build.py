@@ -11,11 +11,13 @@ from bridge.model import (
     ANNOTATION_TYPES,
     Annotation,
     Attachment,
+    ChildNote,
     Item,
 )
 from bridge.sources.sqlite.cursor import _bbt_digest, _children_digest, _Cursor, _images_digest
 from bridge.sources.sqlite.queries import _Rows, _under
 from bridge.sources.sqlite.schema import (
+    FILE_ITEM_TYPES,
     NON_REGULAR_TYPES,
     _iso,
     _LibraryInfo,
@@ -55,18 +57,28 @@ class _Builder:
         self.image_dir = image_dir
         self._cached_images = cached_images  # known already when `rows` are a few items'
         self.warnings: list[str] = []
+        self.children: dict[int, list[int]] = defaultdict(list)
+        files: set[int] = set()  # standalone files: each is its own one attachment
+        for att_id, (parent, _, content_type, _) in rows.attachments.items():
+            if parent is None and content_type in FILE_ITEM_TYPES:
+                files.add(att_id)
+                self.children[att_id].append(att_id)
+            elif parent is not None and att_id not in rows.trashed:
+                self.children[parent].append(att_id)
         self.regular = [
             item_id
             for item_id, (_, type_name, *_rest) in rows.items.items()
-            if type_name not in NON_REGULAR_TYPES
+            if type_name not in NON_REGULAR_TYPES or item_id in files
         ]
-        self.children: dict[int, list[int]] = defaultdict(list)
-        for att_id, (parent, *_rest) in rows.attachments.items():
-            if parent is not None and att_id not in rows.trashed:
-                self.children[parent].append(att_id)
         self.annotations_of: dict[int, list[int]] = defaultdict(list)
         for ann_id, (att_id, *_rest) in rows.annotations.items():
             self.annotations_of[att_id].append(ann_id)
+        self.notes_of: dict[int, list[int]] = defaultdict(list)  # child notes by parent
+        for note_id, (parent, _) in rows.notes.items():
+            kind = rows.items[note_id][1] if note_id in rows.items else ""
+            # (attachments have itemNotes rows too)
+            if parent is not None and note_id not in rows.trashed and kind == "note":
+                self.notes_of[parent].append(note_id)
 
     def load_details(self, item_ids: Collection[int] | None) -> None:
         """Make `item(i)` possible for each of `item_ids` (None: every item): their details,
@@ -80,6 +92,7 @@ class _Builder:
                 for att_id in self.children.get(item_id, ()):
                     family.add(att_id)
                     family.update(self.annotations_of.get(att_id, ()))
+                family.update(self.notes_of.get(item_id, ()))
             if len(family) > DETAILS_BY_ID_SHARE * len(self.rows.items):
                 family = None
         self.loader(family)
@@ -107,7 +120,7 @@ class _Builder:
 
     def _child_rows(self) -> Iterable[tuple[int, str, int | None]]:
         rows = self.rows
-        for table in (rows.attachments, rows.annotations):
+        for table in (rows.attachments, rows.annotations, rows.notes):
             for item_id, (parent, *_rest) in table.items():
                 yield item_id, rows.items[item_id][0], parent
 
@@ -161,12 +174,14 @@ class _Builder:
         return changed
 
     def _top(self, item_id: int) -> int:
-        """Walk annotation → attachment → parent item."""
+        """Walk annotation → attachment (or note) → parent item."""
         for _ in range(2):
             if item_id in self.rows.annotations:
                 item_id = self.rows.annotations[item_id][0]
             elif item_id in self.rows.attachments and self.rows.attachments[item_id][0]:
                 item_id = self.rows.attachments[item_id][0]
+            elif item_id in self.rows.notes and self.rows.notes[item_id][0]:
+                item_id = self.rows.notes[item_id][0]
             else:
                 break
         return item_id
@@ -206,7 +221,17 @@ class _Builder:
             date_modified=_iso(modified),
             library=self.info.library,
             version=int(version),
+            notes=self._notes(item_id) if children else (),
         )
+
+    def _notes(self, item_id: int) -> tuple[ChildNote, ...]:
+        """The item's child notes not in the trash, oldest first."""
+        found = []
+        for note_id in self._ordered(self.notes_of.get(item_id, ())):
+            key, _, added, modified, _, _ = self.rows.items[note_id]
+            html = self.rows.notes[note_id][1] or ""
+            found.append(ChildNote(key, html, _iso(added), _iso(modified)))
+        return tuple(found)
 
     def _ordered(self, item_ids: Iterable[int]) -> list[int]:
         return sorted(item_ids, key=lambda i: (str(self.rows.items[i][2]), self.rows.items[i][0]))

@@ -56,7 +56,7 @@ def _children_digests(conn: sqlite3.Connection, library_id: int, *max_ids: int) 
     for start, end in ((-1, lo), (lo, hi)):
         if start == lo and lo == hi:
             break
-        for table in ("itemAttachments", "itemAnnotations"):
+        for table in ("itemAttachments", "itemAnnotations", "itemNotes"):
             sql = _CHILD_SUMS.format(table=table, join=join, where=where)
             row = conn.execute(sql, {"a": start, "b": end, "lib": library_id}).fetchone()
             totals = [total + (value or 0) for total, value in zip(totals, row, strict=True)]
@@ -86,7 +86,7 @@ def _library_stamps(conn: sqlite3.Connection, library_id: int) -> tuple[int, int
 
 
 # `_Builder.touched` for items and trash entries: every stamp at or after `:t`, with the
-# regular item it belongs to (`_Builder._top`: annotation → attachment → parent, two steps,
+# regular item it belongs to (`_Builder._top`: annotation → attachment / note → parent, two steps,
 # each only through rows of this library; an attachment without a parent stays itself).
 _TOUCHED_SQL = """
 WITH stamped(id, stamp) AS (
@@ -98,21 +98,25 @@ WITH stamped(id, stamp) AS (
     WHERE +i.libraryID = :lib AND ifnull(CAST(d.dateDeleted AS TEXT), '') >= :t
 ), hop1(id, stamp) AS (
     SELECT CASE WHEN an.itemID IS NOT NULL THEN an.parentItemID
-                WHEN at.parentItemID THEN at.parentItemID ELSE s.id END, s.stamp
+                WHEN at.parentItemID THEN at.parentItemID
+                WHEN nt.parentItemID THEN nt.parentItemID ELSE s.id END, s.stamp
     FROM stamped s
     LEFT JOIN itemAnnotations an ON an.itemID = s.id
     LEFT JOIN itemAttachments at ON at.itemID = s.id
+    LEFT JOIN itemNotes nt ON nt.itemID = s.id
 ), hop2(id, stamp) AS (
     SELECT CASE WHEN mine.itemID IS NULL THEN h.id
                 WHEN an.itemID IS NOT NULL THEN an.parentItemID
-                WHEN at.parentItemID THEN at.parentItemID ELSE h.id END, h.stamp
+                WHEN at.parentItemID THEN at.parentItemID
+                WHEN nt.parentItemID THEN nt.parentItemID ELSE h.id END, h.stamp
     FROM hop1 h
     LEFT JOIN items mine ON mine.itemID = h.id AND +mine.libraryID = :lib
     LEFT JOIN itemAnnotations an ON an.itemID = h.id
     LEFT JOIN itemAttachments at ON at.itemID = h.id
+    LEFT JOIN itemNotes nt ON nt.itemID = h.id
 )
 SELECT h.id, h.stamp FROM hop2 h JOIN items r ON r.itemID = h.id
-WHERE +r.libraryID = :lib AND r.itemTypeID {regular}
+WHERE +r.libraryID = :lib AND {regular}
 """
 
 
@@ -120,7 +124,7 @@ def _touched_rows(
     conn: sqlite3.Connection, library_id: int, regular: _Regular, since: str
 ) -> list[tuple[int, str]]:
     """(regular item, stamp) for every item or trash stamp at or after `since`."""
-    sql = _TOUCHED_SQL.format(regular=regular.sql)
+    sql = _TOUCHED_SQL.format(regular=regular.where("r"))
     return conn.execute(sql, {"lib": library_id, "t": since, **regular.params}).fetchall()
 
 
@@ -129,15 +133,17 @@ def _collection_members(
 ) -> set[int]:
     """The regular items of the library in any of the collections `cids`."""
     found: set[int] = set()
-    for marks, part in _chunks(cids):
+    for _, part in _chunks(cids):
+        marks = ",".join(f":c{n}" for n in range(len(part)))
+        params = {f"c{n}": cid for n, cid in enumerate(part)}
         found.update(
             item_id
             for (item_id,) in conn.execute(
                 "SELECT DISTINCT ci.itemID FROM collectionItems ci "
                 "JOIN items r ON r.itemID = ci.itemID "
-                f"WHERE ci.collectionID IN ({marks}) AND +r.libraryID = ? "
-                f"AND r.itemTypeID {regular.sql_positional}",
-                [*part, library_id, *regular.other],
+                f"WHERE ci.collectionID IN ({marks}) AND +r.libraryID = :lib "
+                f"AND {regular.where('r')}",
+                {**params, "lib": library_id, **regular.params},
             )
         )
     return found
@@ -159,7 +165,7 @@ def _cached_image_keys(
 
 def _regular_keys(conn: sqlite3.Connection, library_id: int, regular: _Regular) -> frozenset[str]:
     """`all_keys`: the key of every regular item of the library (trashed ones too)."""
-    where = f"FROM items WHERE +libraryID = :lib AND itemTypeID {regular.sql}"
+    where = f"FROM items WHERE +libraryID = :lib AND {regular.where()}"
     params = {"lib": library_id, **regular.params}
     # One string is cheaper than 10,000 rows; keys hold no NUL, which the count makes sure of.
     count, joined = conn.execute(

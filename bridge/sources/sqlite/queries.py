@@ -4,6 +4,7 @@ whole read, lookups by itemID (in chunks) for the few items a cursor or stream r
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
@@ -34,6 +35,9 @@ class _Rows:
     collection_parents: dict[int, int | None] = field(default_factory=dict)
     attachments: dict[int, tuple[int | None, int | None, str, str]] = field(default_factory=dict)
     annotations: dict[int, tuple] = field(default_factory=dict)
+    # itemNotes rows (child notes, and the notes attachments carry): itemID → (parent, HTML);
+    # the HTML is None until `_query_details` reads it
+    notes: dict[int, tuple[int | None, str | None]] = field(default_factory=dict)
     relations: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     trashed: dict[int, str] = field(default_factory=dict)
 
@@ -110,6 +114,11 @@ def _query_details(
     ):
         if row[0] in mine:
             rows.annotations[row[0]] = row[1:]
+    for item_id, parent, html in select(
+        "SELECT itemID, parentItemID, note FROM itemNotes WHERE {where}", "itemID"
+    ):
+        if item_id in mine:
+            rows.notes[item_id] = (parent, html or "")
 
 
 @dataclass(frozen=True)
@@ -271,6 +280,12 @@ def _query_children(conn: sqlite3.Connection, rows: _Rows, *, contents: bool) ->
     for row in conn.execute(f"SELECT {columns} FROM itemAnnotations"):
         if row[0] in mine:
             rows.annotations[row[0]] = row[1:]
+    note = "note" if contents else "NULL"
+    for item_id, parent, html in conn.execute(
+        f"SELECT itemID, parentItemID, {note} FROM itemNotes"
+    ):
+        if item_id in mine:
+            rows.notes[item_id] = (parent, html if html is None else str(html))
 
 
 def _under(parents: dict[int, int | None], cid: int, moved: set[int]) -> bool:
@@ -292,23 +307,62 @@ def _keys_by_id(conn: sqlite3.Connection, library_id: int) -> dict[int, str]:
 def _read_bbt(
     conn: sqlite3.Connection, library_id: int, keys_by_id: Callable[[], dict[int, str]]
 ) -> dict:
-    """Better BibTeX 7 keys: `citationkey(itemID, itemKey, libraryID, citationKey, pinned)`,
-    matched on (libraryID, itemKey) — itemIDs are only meaningful inside one database."""
+    """Better BibTeX keys by item key: BBT 7's `citationkey(itemID, itemKey, libraryID,
+    citationKey, pinned)` table, else the LokiJS document older BBTs keep in the table
+    `better-bibtex`, row `better-bibtex.citekey`. Matched on (libraryID, itemKey) where the
+    rows have them — itemIDs are only meaningful inside one database."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(citationkey)")}
-    if not columns:
-        raise LookupError("no citationkey table (Better BibTeX older than 7?)")
+    if columns:
+        if {"itemKey", "libraryID"} <= columns:
+            rows = conn.execute("SELECT itemKey, libraryID, citationKey, itemID FROM citationkey")
+        else:
+            rows = conn.execute("SELECT NULL, NULL, citationKey, itemID FROM citationkey")
+        return _bbt_keys_of(rows, library_id, keys_by_id)
+    if _has_table(conn, "better-bibtex"):
+        return _bbt_keys_of(_loki_rows(conn), library_id, keys_by_id)
+    raise LookupError("it has neither a citationkey table nor Better BibTeX's older storage")
+
+
+def _loki_rows(conn: sqlite3.Connection) -> list[tuple]:
+    """(itemKey, libraryID, citekey, itemID) from BBT < 7's LokiJS document
+    `{"data": [{"itemID", "libraryID", "itemKey", "citekey", "pinned"}, …]}`."""
+    found = conn.execute(
+        'SELECT data FROM "better-bibtex" WHERE name = ?', ("better-bibtex.citekey",)
+    ).fetchone()
+    if found is None:
+        raise LookupError("its better-bibtex table holds no better-bibtex.citekey row")
+    try:
+        document = json.loads(found[0])
+    except (TypeError, ValueError) as exc:
+        raise LookupError(f"its better-bibtex.citekey row is not JSON ({exc})") from None
+    records = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(records, list):
+        raise LookupError("its better-bibtex.citekey document has no data list")
+    return [
+        (r.get("itemKey"), r.get("libraryID"), r.get("citekey"), r.get("itemID"))
+        for r in records
+        if isinstance(r, dict)
+    ]
+
+
+def _bbt_keys_of(
+    rows: Iterable[tuple], library_id: int, keys_by_id: Callable[[], dict[int, str]]
+) -> dict[str, str]:
+    """Item key → citation key from (itemKey, libraryID, citekey, itemID) rows: by itemKey
+    and libraryID when a row has them, else by itemID (the library's own items only)."""
     result: dict[str, str] = {}
-    if {"itemKey", "libraryID"} <= columns:
-        for key, lib, citekey in conn.execute(
-            "SELECT itemKey, libraryID, citationKey FROM citationkey"
-        ):
-            if citekey and (lib is None or lib == library_id):
-                result[str(key)] = str(citekey)
-    else:
-        keys = keys_by_id()
-        for item_id, citekey in conn.execute("SELECT itemID, citationKey FROM citationkey"):
-            if citekey and item_id in keys:
-                result[keys[item_id]] = str(citekey)
+    keys: dict[int, str] | None = None
+    for key, lib, citekey, item_id in rows:
+        if not isinstance(citekey, str) or not citekey.strip():
+            continue
+        if isinstance(key, str) and key:
+            if lib is None or lib == library_id:
+                result[key] = citekey.strip()
+            continue
+        if keys is None:
+            keys = keys_by_id()
+        if item_id in keys:
+            result[keys[item_id]] = citekey.strip()
     return result
 
 
@@ -350,29 +404,44 @@ def _query_children_by_parent(
     conn: sqlite3.Connection, library_id: int, rows: _Rows, ids: set[int], *, children: bool
 ) -> set[int]:
     """`_query_family`'s first step: the trash state of `ids` and (with `children`) of their
-    attachments, the attachments not in the trash and their annotations' parents and types.
-    Returns `ids` and the itemIDs of those attachments and annotations."""
+    attachments and child notes, the attachments (a standalone file is its own) and notes not
+    in the trash, and the attachments' annotations' parents and types. Returns `ids` and the
+    itemIDs of those attachments, notes and annotations."""
     q = conn.execute
+    select = (
+        "SELECT a.itemID, a.parentItemID, a.linkMode, a.contentType, a.path "
+        "FROM itemAttachments a JOIN items i ON i.itemID = a.itemID "
+    )
     attachments = [
         row
         for marks, part in (_chunks(ids) if children else ())
+        for where in ("a.parentItemID IN ({})", "a.itemID IN ({}) AND a.parentItemID IS NULL")
         for row in q(
-            "SELECT a.itemID, a.parentItemID, a.linkMode, a.contentType, a.path "
-            "FROM itemAttachments a JOIN items i ON i.itemID = a.itemID "
-            f"WHERE a.parentItemID IN ({marks}) AND +i.libraryID = ?",
+            f"{select} WHERE {where.format(marks)} AND +i.libraryID = ?", [*part, library_id]
+        )
+    ]  # the items' attachments, and the standalone files among the items themselves
+    notes = [
+        row
+        for marks, part in (_chunks(ids) if children else ())
+        for row in q(
+            "SELECT n.itemID, n.parentItemID FROM itemNotes n JOIN items i ON i.itemID = n.itemID "
+            f"WHERE n.parentItemID IN ({marks}) AND +i.libraryID = ?",
             [*part, library_id],
         )
     ]
-    family = set(ids) | {row[0] for row in attachments}
+    family = set(ids) | {row[0] for row in attachments} | {row[0] for row in notes}
     for marks, part in _chunks(family):
         for item_id, when in q(
             f"SELECT itemID, dateDeleted FROM deletedItems WHERE itemID IN ({marks})", part
         ):
             rows.trashed[item_id] = str(when or "")
     for item_id, parent, mode, content_type, path in attachments:
-        if parent is not None and item_id not in rows.trashed:
+        if item_id not in rows.trashed or item_id in ids:
             rows.attachments[item_id] = (parent, mode, content_type or "", path or "")
-    family = set(ids) | rows.attachments.keys()
+    for item_id, parent in notes:
+        if item_id not in rows.trashed:
+            rows.notes[item_id] = (parent, None)
+    family = set(ids) | rows.attachments.keys() | rows.notes.keys()
     for marks, part in _chunks(rows.attachments):
         for item_id, parent, kind in q(
             "SELECT n.itemID, n.parentItemID, n.type FROM itemAnnotations n "
@@ -388,8 +457,7 @@ def _query_children_by_parent(
 def _regular_ids(conn: sqlite3.Connection, library_id: int, regular: _Regular) -> list[int]:
     """The regular items of the library, in itemID order (`_Builder.regular`'s order)."""
     found = conn.execute(
-        f"SELECT itemID FROM items WHERE +libraryID = :lib AND itemTypeID {regular.sql} "
-        "ORDER BY itemID",
+        f"SELECT itemID FROM items WHERE +libraryID = :lib AND {regular.where()} ORDER BY itemID",
         {"lib": library_id, **regular.params},
     )
     return [item_id for (item_id,) in found]

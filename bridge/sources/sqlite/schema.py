@@ -18,6 +18,14 @@ BBT_NAME = "better-bibtex.sqlite"
 SUPPORTED_SCHEMAS = frozenset(range(120, 130))
 LINK_MODES = ("imported_file", "imported_url", "linked_file", "linked_url", "embedded_image")
 NON_REGULAR_TYPES = frozenset({"attachment", "note", "annotation"})
+# A standalone attachment (no parent item) of these types is an item of its own: its
+# annotations need a note. (SQL text below: a fixed list, never user input.)
+FILE_ITEM_TYPES = ("application/pdf", "application/epub+zip", "text/html")
+_FILE_ITEM_SQL = (
+    "SELECT itemID FROM itemAttachments WHERE parentItemID IS NULL AND contentType IN ("
+    + ", ".join(f"'{t}'" for t in FILE_ITEM_TYPES)
+    + ")"
+)
 # Fields stored as Zotero multipart dates (`2016-06-00 June 2016`): the global schema's
 # date-typed fields and the type-specific fields mapped onto `date`.
 DATE_FIELDS = frozenset({"date", "filingDate", "dateDecided", "issueDate", "dateEnacted"})
@@ -26,13 +34,13 @@ READ_TABLES = (
     "version", "settings", "libraries", "groups", "itemTypesCombined", "fieldsCombined",
     "creatorTypes", "items", "itemData", "itemDataValues", "creators", "itemCreators", "tags",
     "itemTags", "collections", "collectionItems", "itemAttachments", "itemAnnotations",
-    "itemRelations", "relationPredicates", "deletedItems",
+    "itemNotes", "itemRelations", "relationPredicates", "deletedItems",
 )  # fmt: skip
 # What a cursor read scans whole (or reads in full, being small); only these get `quick_check`
 # on that path, see `SqliteSource._read_since`.
 CHANGE_TABLES = (
     "version", "settings", "libraries", "groups", "itemTypesCombined", "fieldsCombined",
-    "creatorTypes", "items", "collections", "itemAttachments", "itemAnnotations",
+    "creatorTypes", "items", "collections", "itemAttachments", "itemAnnotations", "itemNotes",
     "relationPredicates", "deletedItems",
 )  # fmt: skip
 
@@ -142,6 +150,12 @@ class _Regular:
     def sql(self) -> str:
         """With named parameters `:nr0, :nr1…` (`params`)."""
         return "NOT IN (" + ",".join(f":nr{n}" for n in range(len(self.other))) + ")"
+
+    def where(self, alias: str = "") -> str:
+        """The items that get notes, as one parenthesised condition on the `items` row
+        `alias` (named parameters, `params`): regular items and standalone files."""
+        a = f"{alias}." if alias else ""
+        return f"({a}itemTypeID {self.sql} OR {a}itemID IN ({_FILE_ITEM_SQL}))"
 
     @property
     def params(self) -> dict[str, object]:
