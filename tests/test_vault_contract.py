@@ -150,6 +150,18 @@ def test_a_link_is_read_inside_the_vault_only(pair: Any) -> None:
         vault.read("Out.md")
 
 
+def test_a_link_loop_is_refused_with_a_reason_not_a_crash(pair: Any) -> None:
+    """A note replaced by a link to itself: Python's `Path.resolve` raised RuntimeError
+    ("Symlink loop") out of the disk vault's `read`, which ended the whole sync; the memory
+    vault refused it with a NoteError, so planner tests on it said "skipped" where the disk
+    crashed."""
+    vault, user = pair
+    user.link("Loop.md", "Loop.md")
+    with pytest.raises(NoteError):
+        vault.read("Loop.md")
+
+
+
 def test_the_walk_skips_dot_folders_hidden_notes_other_files_and_zotero_s_folder(
     pair: Any,
 ) -> None:
