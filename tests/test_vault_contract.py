@@ -161,6 +161,17 @@ def test_a_link_loop_is_refused_with_a_reason_not_a_crash(pair: Any) -> None:
         vault.read("Loop.md")
 
 
+def test_a_chain_of_links_inside_the_vault_is_read_through(pair: Any) -> None:
+    """The disk follows a link to a link (inside the vault) as the kernel does; the memory
+    vault followed one link only, and refused the note as "not a regular file"."""
+    vault, user = pair
+    user.put("Real.md", NOTE)
+    user.link("Mid.md", "Real.md")
+    user.link("Alias.md", "Mid.md")
+    assert vault.read("Alias.md") == NOTE
+    assert vault.find_zotero_key("ABCD2345") is not None
+    assert set(vault.zotero_keys(["Alias.md"])) == {"ABCD2345"}
+
 
 def test_the_walk_skips_dot_folders_hidden_notes_other_files_and_zotero_s_folder(
     pair: Any,

@@ -145,11 +145,9 @@ class MemoryVault(KeyIndex):
             return False
 
     def read(self, rel: str) -> str:
-        """The note's text; a link is followed only inside the vault."""
-        entry = self._files.get(rel)
-        if entry is not None and entry.kind == LINK:
-            self.abs(rel)  # refuses a link that leads outside
-            entry = self._files.get(entry.data.decode())
+        """The note's text; links are followed (a link to a link too, as the kernel does)
+        only inside the vault."""
+        entry = self._followed(rel, refuse=True)
         if entry is None:
             raise NoteError(rel, "cannot read the note (No such file or directory)")
         if entry.kind != FILE:
@@ -192,10 +190,30 @@ class MemoryVault(KeyIndex):
     def _now_ns(self) -> int:
         return self._clock()
 
+    def _followed(self, rel: str, *, refuse: bool = False) -> _Entry | None:
+        """The file at `rel` with its links followed, as `open` does (at most 40 links, as
+        Linux: more is a loop, refused as the disk vault refuses one); `refuse`: a link out
+        of the vault or a loop raises NoteError, else it gives None."""
+        entry, at = self._files.get(rel), rel
+        for _ in range(40):
+            if entry is None or entry.kind != LINK:
+                return entry
+            at = entry.data.decode()
+            if refuse:
+                self._inside(rel, at)
+            elif at.startswith("/") or ".." in at.split("/"):
+                return None
+            entry = self._files.get(at)
+        if refuse:
+            raise NoteError(
+                rel,
+                "this path is a symbolic link that leads back to itself (a link loop)",
+                "replace the link with the note itself",
+            )
+        return None
+
     def _read_head(self, rel: str) -> str | None:
-        entry = self._files.get(rel)
-        if entry is not None and entry.kind == LINK:
-            entry = self._files.get(entry.data.decode())
+        entry = self._followed(rel)
         if entry is None or entry.kind != FILE:
             return None
         return entry.data.decode("utf-8", "replace")
