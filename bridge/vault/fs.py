@@ -585,10 +585,10 @@ def _resolve(rel: str, path: Path) -> Path:
     try:
         return path.resolve()
     except (RuntimeError, OSError) as exc:
+        loop = not isinstance(exc, OSError) or exc.errno == errno.ELOOP
+        why = "leads back to itself (a link loop)" if loop else f"cannot be followed ({exc})"
         raise NoteError(
-            rel,
-            "this path is a symbolic link that leads back to itself (a link loop)",
-            "replace the link with the note itself",
+            rel, f"this path is a symbolic link that {why}", "replace the link with the note itself"
         ) from exc
 
 
