@@ -114,6 +114,10 @@ class Vault(KeyIndex):
             stat = os.stat(f"{self._root}/{rel}", follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:  # a folder on the way is a link loop: no file there, as `etags`
+            if exc.errno == errno.ELOOP:
+                return None
+            raise
         return etag_of(stat)
 
     def etag_or_none(self, rel: str) -> str | None:
