@@ -150,6 +150,44 @@ def test_a_link_is_read_inside_the_vault_only(pair: Any) -> None:
         vault.read("Out.md")
 
 
+def test_a_link_loop_is_refused_with_a_reason_not_a_crash(pair: Any) -> None:
+    """A note replaced by a link to itself: Python's `Path.resolve` raised RuntimeError
+    ("Symlink loop") out of the disk vault's `read`, which ended the whole sync; the memory
+    vault refused it with a NoteError, so planner tests on it said "skipped" where the disk
+    crashed."""
+    vault, user = pair
+    user.link("Loop.md", "Loop.md")
+    with pytest.raises(NoteError):
+        vault.read("Loop.md")
+
+
+def test_a_chain_of_links_inside_the_vault_is_read_through(pair: Any) -> None:
+    """The disk follows a link to a link (inside the vault) as the kernel does; the memory
+    vault followed one link only, and refused the note as "not a regular file"."""
+    vault, user = pair
+    user.put("Real.md", NOTE)
+    user.link("Mid.md", "Real.md")
+    user.link("Alias.md", "Mid.md")
+    assert vault.read("Alias.md") == NOTE
+    assert vault.find_zotero_key("ABCD2345") is not None
+    assert set(vault.zotero_keys(["Alias.md"])) == {"ABCD2345"}
+
+
+def test_a_note_in_a_linked_folder_is_seen_and_read_but_never_written(pair: Any) -> None:
+    """The kernel follows a folder link on the way to a note: the disk vault sees and reads
+    the note (and refuses to write through the link). The memory vault saw no file there, so
+    a planner test on it said "deleted by the user" where the disk skips the note."""
+    vault, user = pair
+    user.put("Elsewhere/X.md", NOTE)
+    user.link("Linked", "Elsewhere")
+    etag = vault.etag("Linked/X.md")
+    assert etag is not None and etag == vault.etag("Elsewhere/X.md")
+    assert vault.read("Linked/X.md") == NOTE
+    with pytest.raises(NoteError, match="symbolic link"):
+        vault.replace("Linked/X.md", "merged\n", etag, digest(NOTE.encode()))
+    assert user.data("Elsewhere/X.md") == NOTE.encode()
+
+
 def test_the_walk_skips_dot_folders_hidden_notes_other_files_and_zotero_s_folder(
     pair: Any,
 ) -> None:
@@ -218,6 +256,16 @@ def test_create_never_clobbers_a_file_that_appeared(pair: Any) -> None:
     with pytest.raises(NoteChangedError):
         vault.create("Papers/A.md", NOTE)
     assert user.data("Papers/A.md") == b"the user's own\n"
+
+
+def test_create_never_clobbers_a_folder_of_that_name(pair: Any) -> None:
+    """A folder named like the note (`X.md/`): the disk refuses the name; the memory vault
+    made a file beside the folder, one name for both."""
+    vault, user = pair
+    user.put("Papers/X.md/inner.md", NOTE)
+    with pytest.raises(NoteChangedError):
+        vault.create("Papers/X.md", NOTE)
+    assert vault.read("Papers/X.md/inner.md") == NOTE
 
 
 def test_replace_takes_the_etag_and_bytes_the_merge_read(pair: Any) -> None:

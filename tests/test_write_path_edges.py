@@ -116,6 +116,47 @@ def test_a_note_that_is_a_link_to_another_note_is_not_written_through(tmp_path):
     assert result.errors, result
 
 
+def test_a_note_replaced_by_a_link_loop_is_skipped_and_the_sync_goes_on(tmp_path):
+    """A link to itself where a note was (a botched `ln -s`): its read raised RuntimeError
+    ("Symlink loop") out of `Vault.abs`, and the sync ended there, the other items unsynced."""
+    vault, source, config, item, note = _setup(tmp_path)
+    note.unlink()
+    note.symlink_to(note)
+    source.put(make_item("Another paper entirely", key="WXYZ6789"))
+    _retitle(source, item, "New title from Zotero")
+    result = sync(config, source=source, options=SyncOptions(wait_for_saves=False))
+    assert result.created == 1 and result.skipped == 1, result
+    assert "link loop" in result.errors[0]["message"]
+    assert note.is_symlink() and os.readlink(note) == str(note)
+
+
+def test_a_folder_replaced_by_a_link_loop_does_not_end_the_sync(tmp_path):
+    """A folder of notes replaced by a link to itself: `Vault.etag` raised ELOOP (it took
+    only a missing file or folder for "not there"), and the sync ended before the other items.
+    Its notes cannot be reached, as when the folder is gone; nothing is written there."""
+    vault, source, config, item, note = _setup(tmp_path)
+    reading = vault / "Reading"
+    reading.mkdir()
+    note.rename(reading / note.name)
+    assert sync(config, source=source).ok
+    kept = (reading / note.name).read_bytes() + USER_LINE.encode()
+    (reading / note.name).unlink()
+    reading.rmdir()
+    reading.symlink_to(reading)
+    source.put(make_item("Another paper entirely", key="WXYZ6789"))
+    _retitle(source, item, "New title from Zotero")
+    result = sync(config, source=source, options=SyncOptions(wait_for_saves=False))
+    assert result.created == 1, result
+    assert reading.is_symlink() and os.readlink(reading) == str(reading)
+    reading.unlink()  # the user mends the folder: the note comes back and is merged
+    reading.mkdir()
+    (reading / note.name).write_bytes(kept)
+    _age(reading / note.name)
+    assert sync(config, source=source).ok
+    merged = (reading / note.name).read_text()
+    assert "New title from Zotero" in merged and USER_LINE in merged
+
+
 def test_a_note_replaced_by_a_folder_mid_sync_is_skipped(tmp_path, monkeypatch):
     vault, source, config, item, note = _setup(tmp_path)
     note.write_bytes(note.read_bytes() + USER_LINE.encode())

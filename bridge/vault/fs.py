@@ -87,12 +87,12 @@ class Vault(KeyIndex):
         head, _, name = rel.rpartition("/")
         folder = self._folders.get(head)
         if folder is None:
-            folder = (self.root / head).resolve() if head else self.root
+            folder = _resolve(rel, self.root / head) if head else self.root
             self._check_inside(rel, folder)
             self._folders[head] = folder
         path = folder / name
         if os.path.islink(path):
-            path = path.resolve()
+            path = _resolve(rel, path)
             self._check_inside(rel, path)
         return path
 
@@ -114,6 +114,10 @@ class Vault(KeyIndex):
             stat = os.stat(f"{self._root}/{rel}", follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:  # a folder on the way is a link loop: no file there, as `etags`
+            if exc.errno == errno.ELOOP:
+                return None
+            raise
         return etag_of(stat)
 
     def etag_or_none(self, rel: str) -> str | None:
@@ -577,6 +581,19 @@ def _close_all(fds: dict[str, int]) -> None:
         with contextlib.suppress(OSError):
             os.close(fd)
     fds.clear()
+
+
+def _resolve(rel: str, path: Path) -> Path:
+    """`path` with its links resolved; a link loop is refused with a reason (Python raises
+    RuntimeError for one before 3.13, OSError after), never raised out of a sync."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:
+        loop = not isinstance(exc, OSError) or exc.errno == errno.ELOOP
+        why = "leads back to itself (a link loop)" if loop else f"cannot be followed ({exc})"
+        raise NoteError(
+            rel, f"this path is a symbolic link that {why}", "replace the link with the note itself"
+        ) from exc
 
 
 def _link_error(rel: str) -> NoteError:

@@ -124,8 +124,28 @@ class MemoryVault(KeyIndex):
     # --- reading -----------------------------------------------------------------------------
 
     def etag(self, rel: str) -> str | None:
-        entry = self._files.get(rel)
+        """The file's own etag (a link's, not its target's), reached through folder links."""
+        at = self._through(rel)
+        entry = self._files.get(at) if at is not None else None
         return entry.etag if entry is not None else None
+
+    def _through(self, rel: str) -> str | None:
+        """`rel` with the links among its folders followed, as the kernel does on the way to
+        a file (not the last part); None when one leads out of the vault or loops."""
+        *folders, name = rel.split("/")
+        at = ""
+        for part in folders:
+            at = f"{at}/{part}" if at else part
+            for _ in range(40):
+                entry = self._files.get(at)
+                if entry is None or entry.kind != LINK:
+                    break
+                at = entry.data.decode()
+                if at.startswith("/") or ".." in at.split("/"):
+                    return None
+            else:
+                return None
+        return f"{at}/{name}" if at else name
 
     def etag_or_none(self, rel: str) -> str | None:
         return self.etag(rel)
@@ -145,11 +165,9 @@ class MemoryVault(KeyIndex):
             return False
 
     def read(self, rel: str) -> str:
-        """The note's text; a link is followed only inside the vault."""
-        entry = self._files.get(rel)
-        if entry is not None and entry.kind == LINK:
-            self.abs(rel)  # refuses a link that leads outside
-            entry = self._files.get(entry.data.decode())
+        """The note's text; links are followed (a link to a link too, as the kernel does)
+        only inside the vault."""
+        entry = self._followed(rel, refuse=True)
         if entry is None:
             raise NoteError(rel, "cannot read the note (No such file or directory)")
         if entry.kind != FILE:
@@ -192,10 +210,31 @@ class MemoryVault(KeyIndex):
     def _now_ns(self) -> int:
         return self._clock()
 
+    def _followed(self, rel: str, *, refuse: bool = False) -> _Entry | None:
+        """The file at `rel` with its links followed, as `open` does (at most 40 links, as
+        Linux: more is a loop, refused as the disk vault refuses one); `refuse`: a link out
+        of the vault or a loop raises NoteError, else it gives None."""
+        at: str | None = rel
+        for _ in range(40):
+            at = self._through(at)
+            entry = self._files.get(at) if at is not None else None
+            if entry is None or entry.kind != LINK:
+                return entry
+            at = entry.data.decode()
+            if refuse:
+                self._inside(rel, at)
+            elif at.startswith("/") or ".." in at.split("/"):
+                return None
+        if refuse:
+            raise NoteError(
+                rel,
+                "this path is a symbolic link that leads back to itself (a link loop)",
+                "replace the link with the note itself",
+            )
+        return None
+
     def _read_head(self, rel: str) -> str | None:
-        entry = self._files.get(rel)
-        if entry is not None and entry.kind == LINK:
-            entry = self._files.get(entry.data.decode())
+        entry = self._followed(rel)
         if entry is None or entry.kind != FILE:
             return None
         return entry.data.decode("utf-8", "replace")
@@ -208,7 +247,7 @@ class MemoryVault(KeyIndex):
         self._folder(head, create=True)
         if not self._folders[head]:
             raise _read_only_folder(rel)
-        if rel in self._files:
+        if rel in self._files or self._is_folder(rel):
             raise NoteChangedError(
                 rel, "a file with this name appeared during the sync", "run the sync again"
             )
