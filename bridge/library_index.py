@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any
 from bridge.config import Config
 from bridge.errors import BridgeError
 from bridge.model import Item
+from bridge.plugin_install import PLUGIN_DIR
 from bridge.stamps import digest, iso
 from bridge.state import State
 from bridge.statefolder import STATE_DIRNAME, StateFileRefused, StateFolder
@@ -206,6 +208,15 @@ def _rebuild(folder: StateFolder, state: State, source: Any, source_id: str) -> 
         update(folder, state, light_items(snapshot), snapshot.all_keys, None, source_id=source_id)
     finally:
         snapshot.close()
+
+
+def wanted(vault_root: Path) -> bool:
+    """Whether anything reads the index: the plugin is installed in the vault, or an index
+    is there already (written for it once). A vault without either pays nothing: rewriting
+    the whole index is most of a sync that changes one note in a 10,000-item library."""
+    return os.path.lexists(vault_root / PLUGIN_DIR) or os.path.lexists(
+        vault_root / STATE_DIRNAME / INDEX_NAME
+    )
 
 
 def after_sync(

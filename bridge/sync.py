@@ -500,8 +500,11 @@ def search_index_stage(session: Session, run: SyncRun) -> None:
 
 def library_index_stage(session: Session, run: SyncRun) -> None:
     """The Obsidian plugin's item index (`.zotero-bridge/library.json`): every item read,
-    before `[filters]` (every item is citable). Its problems are warnings, never a failure."""
+    before `[filters]` (every item is citable). Its problems are warnings, never a failure.
+    Only for a vault the plugin is installed in (or that has an index already)."""
     assert run.opened is not None and run.read is not None
+    if not library_index.wanted(session.vault_root):
+        return
     run.result.warnings += library_index.after_sync(
         run.source, session.vault_root, session.state, run.opened.items, run.opened.all_keys,
         complete=run.read.since is None, source_id=_source_id(session.config),

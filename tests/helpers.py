@@ -126,3 +126,12 @@ def one_paper_vault(
     assert result.created == 1, result
     note = next((vault / "Papers").glob("*.md"))
     return vault, source, config, item, note
+
+
+def with_the_plugin(vault: Path) -> Path:
+    """`vault`, made, with the Obsidian plugin's folder in it as `zob plugin install` leaves
+    it: only such a vault (or one with an index already) gets `.zotero-bridge/library.json`."""
+    from bridge.plugin_install import PLUGIN_DIR
+
+    (vault / PLUGIN_DIR).mkdir(parents=True, exist_ok=True)
+    return vault

@@ -21,7 +21,7 @@ from bridge import api_server
 from bridge.api_server import API_FILE, MAX_BODY, ApiServer, read_api_file
 from bridge.config import Config
 from bridge.sync import sync
-from tests.helpers import snapshot_tree
+from tests.helpers import snapshot_tree, with_the_plugin
 
 
 @dataclass
@@ -79,7 +79,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
 @contextlib.contextmanager
 def serving(tmp_path: Path) -> Iterator[Api]:
     vault = tmp_path / "vault"
-    vault.mkdir()
+    with_the_plugin(vault)
     # no item passes the filter: every item is in the index, none has a note yet
     config = Config(vault=vault, source="sample", filter_tags=("no-such-tag",))
     sync(config)

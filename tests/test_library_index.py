@@ -12,7 +12,7 @@ from zotero_db import ZoteroDB
 from bridge.library_index import INDEX_NAME, MAX_TITLE
 from bridge.statefolder import StateFileRefused
 from bridge.sync import sync
-from tests.helpers import vault_config
+from tests.helpers import vault_config, with_the_plugin
 
 
 def read_index(vault: Path) -> dict:
@@ -53,7 +53,7 @@ def library(tmp_path: Path) -> tuple[ZoteroDB, dict[str, str], Path]:
 def test_every_untrashed_item_is_indexed_noted_or_not(tmp_path: Path, library) -> None:
     db, keys, data_dir = library
     vault = tmp_path / "vault"
-    vault.mkdir()
+    with_the_plugin(vault)
     config = vault_config(vault, zotero_dir=data_dir, filter_tags=("reading",))
     sync(config)
     index = read_index(vault)
@@ -74,10 +74,24 @@ def test_every_untrashed_item_is_indexed_noted_or_not(tmp_path: Path, library) -
     assert mode == 0o644
 
 
+def test_a_vault_without_the_plugin_gets_no_index_until_the_plugin_is_installed(
+    tmp_path: Path, library
+) -> None:
+    _, keys, data_dir = library
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    config = vault_config(vault, zotero_dir=data_dir)
+    sync(config)  # nothing reads an index here: none is written (a sync pays nothing for it)
+    assert not (vault / ".zotero-bridge" / INDEX_NAME).exists()
+    with_the_plugin(vault)
+    sync(config)  # nothing changed in Zotero: the whole index is built from one full read
+    assert keys["resnet"] in rows(vault)
+
+
 def test_an_incremental_sync_merges_what_changed(tmp_path: Path, library) -> None:
     db, keys, data_dir = library
     vault = tmp_path / "vault"
-    vault.mkdir()
+    with_the_plugin(vault)
     config = vault_config(vault, zotero_dir=data_dir)
     sync(config)
     before = (vault / ".zotero-bridge" / INDEX_NAME).stat().st_mtime_ns
@@ -95,7 +109,7 @@ def test_an_incremental_sync_merges_what_changed(tmp_path: Path, library) -> Non
 def test_a_lost_index_is_rebuilt_whole_on_an_incremental_sync(tmp_path: Path, library) -> None:
     db, keys, data_dir = library
     vault = tmp_path / "vault"
-    vault.mkdir()
+    with_the_plugin(vault)
     config = vault_config(vault, zotero_dir=data_dir)
     sync(config)
     (vault / ".zotero-bridge" / INDEX_NAME).write_text("{broken")
@@ -111,7 +125,7 @@ def test_an_index_damaged_by_someone_else_is_rebuilt_by_a_no_op_sync(
 ) -> None:
     db, keys, data_dir = library
     vault = tmp_path / "vault"
-    vault.mkdir()
+    with_the_plugin(vault)
     config = vault_config(vault, zotero_dir=data_dir)
     sync(config)
     (vault / ".zotero-bridge" / INDEX_NAME).write_text("{broken")
@@ -122,7 +136,7 @@ def test_an_index_damaged_by_someone_else_is_rebuilt_by_a_no_op_sync(
 def test_a_link_planted_as_the_index_is_refused(tmp_path: Path, library) -> None:
     db, keys, data_dir = library
     vault = tmp_path / "vault"
-    vault.mkdir()
+    with_the_plugin(vault)
     config = vault_config(vault, zotero_dir=data_dir)
     sync(config)
     target = tmp_path / "outside.json"
@@ -181,7 +195,7 @@ def test_a_small_index_loads_without_reserving_a_gigabyte(tmp_path: Path, librar
 
     _, _, data_dir = library
     vault = tmp_path / "vault"
-    vault.mkdir()
+    with_the_plugin(vault)
     config = vault_config(vault, zotero_dir=data_dir, filter_tags=("reading",))
     sync(config)
     run = subprocess.run(

@@ -21,7 +21,7 @@ from zotero_db import ZoteroDB
 
 from bridge.api_server import read_api_file
 from bridge.plugin_install import PLUGIN_DIR, bundled
-from tests.helpers import snapshot_tree
+from tests.helpers import snapshot_tree, with_the_plugin
 from tests.plugin_tools import ROOT, bundle_for_node, install_plugin_modules, zob_wrapper
 
 pytestmark = pytest.mark.slow
@@ -127,7 +127,7 @@ def wait_for(what: str, check, timeout: float = TIMEOUT) -> None:  # noqa: ANN00
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     vault = tmp_path / "vault"
-    (vault / ".obsidian").mkdir(parents=True)
+    with_the_plugin(vault)  # the plugin runs from inside the vault it is installed in
     (vault / "Drafts").mkdir()
     (vault / "Drafts" / "essay.md").write_text("# Essay\n\nResidual links help, as shown in ")
     keys = build_library(tmp_path / "Zotero")
