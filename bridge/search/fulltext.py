@@ -5,6 +5,9 @@ Text extracted by pdftotext separates pages with a form feed (`\\f`); where the 
 each passage carries its 1-based page, otherwise no page is claimed. The file is opened
 read-only, non-blocking and only when it is a regular file, like the private copy of the
 database (`bridge/sources/sqlite/copy.py`): nothing of Zotero's is ever opened for writing.
+No link inside `storage/` is followed (neither an attachment's folder nor its cache): a link
+planted there could otherwise put any file the user can read (a key, another app's data)
+into the index, and from there into `zob ask`'s request to a model.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from bridge.search.passages import MAX_PASSAGE, Passage
 CACHE_NAME = ".zotero-ft-cache"
 MAX_BYTES = 32 << 20  # a cache larger than this is read up to here (Zotero caps it lower)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC | _NOFOLLOW
+_FOLDER = os.O_RDONLY | _DIRECTORY | _CLOEXEC
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
@@ -40,7 +46,7 @@ def cache_files(zotero_dir: Path, keys: list[str]) -> dict[str, CacheFile]:
     `stat` (relative to that folder) per attachment that has a folder there."""
     storage = zotero_dir / "storage"
     try:
-        fd = os.open(storage, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+        fd = os.open(storage, _FOLDER)  # `storage` itself may be a link (moved to a disk)
     except OSError:
         return {}
     found: dict[str, CacheFile] = {}
@@ -52,11 +58,12 @@ def cache_files(zotero_dir: Path, keys: list[str]) -> dict[str, CacheFile]:
         for key in keys:
             if folders is not None and key not in folders:
                 continue
-            try:
-                st = os.stat(f"{key}/{CACHE_NAME}", dir_fd=fd)
+            try:  # neither the key's folder nor its cache may be a link
+                folder = os.stat(key, dir_fd=fd, follow_symlinks=False)
+                st = os.stat(f"{key}/{CACHE_NAME}", dir_fd=fd, follow_symlinks=False)
             except OSError:
                 continue
-            if stat.S_ISREG(st.st_mode):
+            if stat.S_ISDIR(folder.st_mode) and stat.S_ISREG(st.st_mode):
                 etag = f"{st.st_mtime_ns};{st.st_size};{st.st_ino}"
                 found[key] = CacheFile(key, storage, etag)
     finally:
@@ -64,10 +71,11 @@ def cache_files(zotero_dir: Path, keys: list[str]) -> dict[str, CacheFile]:
     return found
 
 
-def read_cache(path: Path) -> str | None:
-    """The cached text (None when it cannot be read now)."""
+def read_cache(cache: CacheFile) -> str | None:
+    """The cached text (None when it cannot be read now, or a link stands in the way): opened
+    one component at a time below `storage/`, never following a link."""
     try:
-        fd = os.open(path, _READ)
+        fd = _open_cache(cache)
     except OSError:
         return None
     try:
@@ -86,6 +94,18 @@ def read_cache(path: Path) -> str | None:
     finally:
         os.close(fd)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _open_cache(cache: CacheFile) -> int:
+    storage = os.open(cache.storage, _FOLDER)
+    try:
+        folder = os.open(cache.key, _FOLDER | _NOFOLLOW, dir_fd=storage)
+    finally:
+        os.close(storage)
+    try:
+        return os.open(CACHE_NAME, _READ, dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def page_passages(text: str) -> list[Passage]:

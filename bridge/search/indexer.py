@@ -120,7 +120,7 @@ def prepare_full_texts(batch: list) -> list[tuple[int, Prepared, str | None]]:
     """Read and prepare a batch of full-text caches: (doc id, passages, etag to record)."""
     out = []
     for doc_id, cache in batch:
-        text = fulltext.read_cache(cache.path) if cache else None
+        text = fulltext.read_cache(cache) if cache else None
         ready = prepare(fulltext.page_passages(text) if text else [])
         etag = cache.etag if cache and text is not None else None
         out.append((doc_id, ready, etag if etag and etag_settled(etag) else None))
