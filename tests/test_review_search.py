@@ -43,7 +43,6 @@ def test_a_full_text_cache_linked_outside_zotero_is_never_read(library, tmp_path
     assert found == []  # nothing outside Zotero's storage reached the index
 
 
-@pytest.mark.xfail(strict=True, reason="damaged index: raw DatabaseError, --reindex cannot open it")
 def test_a_damaged_index_says_reindex_and_reindex_mends_it(library) -> None:  # noqa: F811
     config, vault, _ = library
     assert zob(config, "search", "suppression").exit_code == 0
@@ -160,3 +159,17 @@ def test_an_endless_reply_is_cut_short(library, httpserver: HTTPServer) -> None:
     result = zob(config, "ask", "How does Soft-NMS treat overlapping boxes?")
     assert result.exit_code == 3, result.output[:300]
     assert "too large" in result.output
+
+
+def test_a_fifo_in_place_of_the_index_is_refused_not_waited_on(library) -> None:  # noqa: F811
+    config, vault, _ = library
+    assert zob(config, "search", "suppression").exit_code == 0
+    index = vault / ".zotero-bridge" / "search.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
+    os.mkfifo(index)
+    searched = zob(config, "search", "suppression")
+    assert searched.exit_code == 2 and "internal error" not in searched.output
+    synced = zob(config, "sync")
+    assert synced.exit_code == 0, synced.output
+    assert "search index not updated" in synced.output
