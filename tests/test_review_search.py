@@ -117,7 +117,6 @@ def test_the_printed_accept_command_is_one_safe_shell_word_each(method: str) -> 
 HOSTILE = "\x1b]52;c;cm0gLXJmIH4=\x07 \x1b[2J\x9b31m"
 
 
-@pytest.mark.xfail(strict=True, reason="note text reaches the terminal raw")
 def test_search_and_ask_print_no_terminal_control_sequence(library) -> None:  # noqa: F811
     config, vault, _ = library
     clip = vault / "Clipped page.md"
