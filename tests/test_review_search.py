@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -140,7 +141,6 @@ def _with_endpoint(config: Path, httpserver: HTTPServer) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="the endpoint's reply is read whole, unbounded")
 def test_an_endless_reply_is_cut_short(library, httpserver: HTTPServer) -> None:  # noqa: F811
     config, _, _ = library
     _with_endpoint(config, httpserver)
@@ -172,3 +172,55 @@ def test_a_fifo_in_place_of_the_index_is_refused_not_waited_on(library) -> None:
     synced = zob(config, "sync")
     assert synced.exit_code == 0, synced.output
     assert "search index not updated" in synced.output
+
+
+def test_a_reply_dripping_for_ever_is_given_up(
+    library,  # noqa: F811
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bridge.search import ask
+
+    config, _, _ = library
+    _with_endpoint(config, httpserver)
+    monkeypatch.setattr(ask, "TIMEOUT", 1.5)
+
+    def handler(request: Request) -> Response:
+        def drip():  # noqa: ANN202
+            yield b'{"choices": [{"message": {"content": "'
+            for _ in range(100):
+                time.sleep(0.2)
+                yield b"A"
+
+        return Response(drip(), content_type="application/json")
+
+    httpserver.expect_request("/v1/chat/completions", method="POST").respond_with_handler(handler)
+    started = time.monotonic()
+    result = zob(config, "ask", "How does Soft-NMS treat overlapping boxes?")
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 3 and "took over" in result.output
+
+
+def test_a_redirect_elsewhere_does_not_carry_the_key(
+    library,  # noqa: F811
+    httpserver: HTTPServer,
+    tmp_path: Path,
+) -> None:
+    config, _, _ = library
+    key = tmp_path / "key.txt"
+    key.write_text("sk-secret-123\n", encoding="utf-8")
+    key.chmod(0o600)
+    _with_endpoint(config, httpserver)
+    config.write_text(config.read_text("utf-8") + f'api_key_file = "{key}"\n', encoding="utf-8")
+    other = HTTPServer(host="127.0.0.1", port=0)
+    other.expect_request("/steal").respond_with_data("{}")
+    other.start()
+    try:
+        httpserver.expect_request("/v1/chat/completions").respond_with_response(
+            Response(status=307, headers={"Location": other.url_for("/steal")})
+        )
+        result = zob(config, "ask", "How does Soft-NMS treat overlapping boxes?")
+        assert result.exit_code == 3, result.output
+        assert other.log == []  # never asked
+    finally:
+        other.stop()
