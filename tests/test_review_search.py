@@ -224,3 +224,35 @@ def test_a_redirect_elsewhere_does_not_carry_the_key(
         assert other.log == []  # never asked
     finally:
         other.stop()
+
+
+def test_a_refresh_racing_a_reindex_never_gives_one_note_another_pdf(library) -> None:  # noqa: F811
+    """Two writers: `zob sync` (the daemon) refreshing while `zob search --reindex` clears
+    and rebuilds. The refresh's work was listed by doc id before the rebuild gave those ids
+    to other notes; it must not land on them."""
+    from bridge.search import indexer
+    from bridge.search.store import SearchIndex
+    from bridge.vault.fs import Vault
+
+    config, vault, _ = library
+    assert zob(config, "search", "suppression").exit_code == 0
+    zotero_dir = config.parent / "Zotero"
+    with SearchIndex(vault) as index:
+        index.db.execute("UPDATE docs SET ft_etag = NULL")  # the PDF's text changed since
+        work = indexer._full_text_work(index, zotero_dir, None)  # the sync's list
+        assert work
+        with SearchIndex(vault) as other:  # the other writer rebuilds meanwhile
+            other.clear()
+            notes = Vault(vault)
+            changed, _ = indexer._scan(other, notes)
+            notes.close()
+            indexer._index_notes(other, changed[::-1], None)  # ids in another order
+        indexer._index_full_texts(index, work, None)  # the sync goes on
+        query = (
+            "SELECT d.path, d.pdf_key FROM passages p JOIN docs d ON d.id = p.doc"
+            " WHERE p.kind = 'fulltext'"
+        )
+        assert all(key for _, key in index.db.execute(query)), "a PDF's text on another note"
+        indexer.refresh(index, zotero_dir)  # the next refresh reads what was skipped
+        rows = index.db.execute(query).fetchall()
+    assert rows and all(path == "Papers/neubeck2006efficient.md" for path, _ in rows), rows

@@ -277,12 +277,24 @@ class SearchIndex:
         self._add_passages(doc_id, NOTE, ready or prepare(doc.passages))
         return doc_id
 
-    def put_full_text(self, doc_id: int, ready: Prepared, etag: str | None) -> None:
+    def put_full_text(self, doc_id: int, ready: Prepared, etag: str | None, key: str) -> bool:
+        """Index the full text of the PDF `key` for the note `doc_id`; False (nothing done)
+        when that note no longer has that PDF: another writer (a `--reindex` while a sync
+        refreshes) may have given the id to another note since the work was listed."""
+        row = self.db.execute("SELECT pdf_key FROM docs WHERE id=?", (doc_id,)).fetchone()
+        if row is None or row[0] != key:
+            return False
         self._drop_passages(doc_id, PDF)
         self._add_passages(doc_id, PDF, ready)
         self.db.execute("UPDATE docs SET ft_etag=? WHERE id=?", (etag, doc_id))
+        return True
 
-    def drop_note(self, doc_id: int) -> None:
+    def drop_note(self, doc_id: int, path: str | None = None) -> None:
+        """Forget a note (only if the id is still `path`'s, when given: see `put_full_text`)."""
+        if path is not None:
+            row = self.db.execute("SELECT path FROM docs WHERE id=?", (doc_id,)).fetchone()
+            if row is None or row[0] != path:
+                return
         self._drop_passages(doc_id, NOTE)
         self._drop_passages(doc_id, PDF)
         self.db.execute("DELETE FROM docs WHERE id=?", (doc_id,))
