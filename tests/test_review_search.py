@@ -256,3 +256,13 @@ def test_a_refresh_racing_a_reindex_never_gives_one_note_another_pdf(library) ->
         indexer.refresh(index, zotero_dir)  # the next refresh reads what was skipped
         rows = index.db.execute(query).fetchall()
     assert rows and all(path == "Papers/neubeck2006efficient.md" for path, _ in rows), rows
+
+
+@pytest.mark.parametrize(
+    "query", ['"', "*", "NEAR(", "-", ":", "AND", 'nms" OR "x', "head:nms", "^nms", "(", "\x00"]
+)
+def test_a_query_in_fts5_syntax_is_plain_words(library, query: str) -> None:  # noqa: F811
+    config, _, _ = library
+    for command in ("search", "ask"):
+        result = zob(config, command, query)
+        assert result.exit_code == 0, result.output
