@@ -266,3 +266,27 @@ def test_a_query_in_fts5_syntax_is_plain_words(library, query: str) -> None:  # 
     for command in ("search", "ask"):
         result = zob(config, command, query)
         assert result.exit_code == 0, result.output
+
+
+def test_a_damaged_text_in_the_index_is_a_warning_for_sync_and_a_message_for_search(
+    library,  # noqa: F811
+) -> None:
+    """Damage SQLite cannot see (its pages are sound, a compressed text is not): the sync
+    still records its run, search says --reindex."""
+    import sqlite3
+
+    config, vault, _ = library
+    assert zob(config, "search", "suppression").exit_code == 0
+    db = sqlite3.connect(vault / ".zotero-bridge" / "search.sqlite")
+    with db:
+        db.execute("UPDATE texts SET data = zeroblob(64)")
+    db.close()
+    note = vault / "Papers" / "bodla2017softnms.md"
+    note.write_text(note.read_text("utf-8") + "\nMy new thought.\n", encoding="utf-8")
+    settled(note)
+    synced = zob(config, "sync")
+    assert synced.exit_code == 0, synced.output
+    assert "search index not updated" in synced.output and "--reindex" in synced.output
+    searched = zob(config, "search", "suppression")
+    assert searched.exit_code == 5 and "--reindex" in searched.output, searched.output
+    assert zob(config, "search", "new thought", "--reindex").exit_code == 0

@@ -338,7 +338,11 @@ class SearchIndex:
         row = self.db.execute(
             "SELECT data FROM texts WHERE doc=? AND part=?", (doc_id, part)
         ).fetchone()
-        return unpack(row[0]) if row else None
+        try:
+            return unpack(row[0]) if row else None
+        except (zlib.error, UnicodeDecodeError, TypeError) as exc:  # SQLite's pages are sound
+            path = self.vault_root / STATE_DIRNAME / INDEX_NAME
+            raise SearchIndexDamagedError(path, f"a note's text cannot be read: {exc}") from exc
 
     def _hits(self, rows: Iterable[tuple]) -> list[Hit]:
         """Rows of (id, doc, part, kind, section, block, page, start, length, rank) → hits,
