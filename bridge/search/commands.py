@@ -313,7 +313,7 @@ def lineage_accept(
     result = sync(config)
     click.echo("Synced: method notes updated." if result.ok else "Synced with problems:")
     for error in result.errors:
-        click.echo(f"skipped: {error['message']}", err=True)
+        click.echo(_t(f"skipped: {error['message']}"), err=True)
 
 
 def add_search_commands(group: click.Group) -> None:
