@@ -7,7 +7,9 @@ one, the request carries the question and the retrieved passages, nothing else o
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,8 @@ from bridge.vault import neutralise
 TOP_PASSAGES = 6
 MAX_CHARS = 1500  # of one passage sent to the model
 MIN_CHARS = 40  # a shorter passage is not worth a citation
-TIMEOUT = 120.0  # seconds: a local model can be slow
+TIMEOUT = 120.0  # seconds: a local model can be slow (the whole reply, not each read)
+MAX_REPLY = 1 << 20  # bytes: an answer of a few paragraphs is a few KB; more is not one
 SYSTEM = (
     "You answer questions about a researcher's reading notes. Use ONLY the numbered passages "
     "given. After every claim, cite the passage it comes from with its citation in double "
@@ -105,14 +108,38 @@ def answer(config: Config, question: str, passages: list[Cited]) -> str:
         ],
     }  # fmt: skip
     try:
-        response = httpx2.post(url, json=body, headers=headers, timeout=TIMEOUT)
-        response.raise_for_status()
-        return _inert(_content(response.json()), {p.cite for p in passages})
+        reply = _post(httpx2, url, body, headers)
+        return _inert(_content(json.loads(reply)), {p.cite for p in passages})
     except (httpx2.HTTPError, ValueError) as exc:
         raise AskError(
             f"the ask endpoint {url} did not answer: {type(exc).__name__}: {exc}",
             hint="check [ask] endpoint and model in the config; the passages above stand",
         ) from None
+
+
+def _post(httpx2: Any, url: str, body: dict, headers: dict) -> bytes:
+    """The endpoint's reply body, read up to MAX_REPLY bytes and TIMEOUT seconds in all: a
+    server that sends without end, or a byte a minute, does not hold `zob ask` (or its
+    memory) forever. A redirect is not followed (the key would go with it)."""
+    deadline = time.monotonic() + TIMEOUT
+    with httpx2.stream(
+        "POST", url, json=body, headers=headers, timeout=TIMEOUT, follow_redirects=False
+    ) as response:
+        response.raise_for_status()
+        data = bytearray()
+        for chunk in response.iter_bytes():
+            data += chunk
+            if len(data) > MAX_REPLY:
+                raise AskError(
+                    f"the ask endpoint {url} sent a reply too large (over {MAX_REPLY} bytes)",
+                    hint="check [ask] endpoint in the config; the passages above stand",
+                )
+            if time.monotonic() > deadline:
+                raise AskError(
+                    f"the ask endpoint {url} took over {TIMEOUT:.0f} s to answer",
+                    hint="a smaller model, or try again; the passages above stand",
+                )
+    return bytes(data)
 
 
 def _inert(answer: str, cites: set[str]) -> str:

@@ -5,6 +5,7 @@ one function, print. Registered on the main group by `bridge/cli.py` (`add_searc
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,17 @@ from typing import Any
 import click
 
 from bridge.errors import EXIT_CODES
+
+# what a terminal takes for a command (ESC, BEL, CSI, …): every control character but tab and
+# line feed. Notes are anyone's text (a clipped page, a shared vault): `\x1b]52;` would set
+# the clipboard, `\x1b[2J` clear the screen. The JSON output escapes them itself.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _t(value: Any) -> str:
+    """`value` as printed to the terminal: inert."""
+    return _CONTROL.sub("", str(value))
+
 
 EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
@@ -100,8 +112,8 @@ def _print_results(results: list[dict[str, Any]]) -> None:
     for rank, result in enumerate(results, start=1):
         cite = f"{result['citekey']} — " if result["citekey"] else ""
         year = f" ({result['year']})" if result["year"] else ""
-        click.echo(click.style(f"{rank}. {cite}{result['title']}{year}", bold=True))
-        click.echo(f"   {result['link']}")
+        click.echo(click.style(_t(f"{rank}. {cite}{result['title']}{year}"), bold=True))
+        click.echo(_t(f"   {result['link']}"))
         for passage in result["passages"]:
             _print_passage(passage)
 
@@ -112,10 +124,10 @@ def _print_passage(passage: dict[str, Any]) -> None:
     if passage["page"]:
         label += f" p. {passage['page']}"
     link = passage["link"] if passage["block"] else ""
-    click.echo(f"   · {label}  {link}".rstrip())
-    click.echo(f"     {passage['text']}")
+    click.echo(_t(f"   · {label}  {link}".rstrip()))
+    click.echo(_t(f"     {passage['text']}"))
     if passage["pdf"]:
-        click.echo(f"     {passage['pdf']}")
+        click.echo(_t(f"     {passage['pdf']}"))
 
 
 @click.command(epilog=EPILOG)
@@ -207,11 +219,12 @@ def related(
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
-    click.echo(f"Closest to {info['note']}:")
+    click.echo(_t(f"Closest to {info['note']}:"))
     for rank, other in enumerate(info["related"], start=1):
         year = f" ({other['year']})" if other["year"] else ""
-        click.echo(click.style(f"{rank}. {other['title']}{year}", bold=True) + f"  {other['link']}")
-        click.echo(f"   shares: {', '.join(other['shared_terms']) or '(related wording)'}")
+        head = click.style(_t(f"{rank}. {other['title']}{year}"), bold=True)
+        click.echo(head + _t(f"  {other['link']}"))
+        click.echo(_t(f"   shares: {', '.join(other['shared_terms']) or '(related wording)'}"))
         _print_passage(other["passage"])
     if not info["related"]:
         click.echo("Nothing close.")
@@ -252,10 +265,10 @@ def ask(question: str, config_path: Path | None, top: int, as_json: bool, **over
         click.echo("Nothing in the vault answers that.")
         return
     if reply:
-        click.echo(reply + "\n")
+        click.echo(_t(reply) + "\n")
     elif not config.ask_endpoint:
         click.echo("(lexical passages only: set [ask] endpoint in the config for an answer)\n")
-    click.echo(passages_text(passages))
+    click.echo(_t(passages_text(passages)))
 
 
 def lineage_suggest(
@@ -276,11 +289,11 @@ def lineage_suggest(
         click.echo("No missing lineage edge found.")
     for item in found:
         who = item["citekey"] or item["paper"]
-        click.echo(click.style(f"{who} {item['relation']} {item['method']}?", bold=True)
-                   + f"  ({item['title']}; names it in {item['passages']} passages)")  # fmt: skip
+        head = click.style(_t(f"{who} {item['relation']} {item['method']}?"), bold=True)
+        click.echo(head + _t(f"  ({item['title']}; names it in {item['passages']} passages)"))
         for passage in item["evidence"]:
             _print_passage(passage)
-        click.echo(f"   accept: {item['accept']}")
+        click.echo(_t(f"   accept: {item['accept']}"))
 
 
 def lineage_accept(
@@ -294,13 +307,13 @@ def lineage_accept(
     paper, relation, method = edge
     rel, changed = accept(config, paper, relation.lower(), method)
     if not changed:
-        click.echo(f"{rel} already says {relation} [[{method}]].")
+        click.echo(_t(f"{rel} already says {relation} [[{method}]]."))
         return
-    click.echo(f"{rel}: {relation} [[{method}]] added.")
+    click.echo(_t(f"{rel}: {relation} [[{method}]] added."))
     result = sync(config)
     click.echo("Synced: method notes updated." if result.ok else "Synced with problems:")
     for error in result.errors:
-        click.echo(f"skipped: {error['message']}", err=True)
+        click.echo(_t(f"skipped: {error['message']}"), err=True)
 
 
 def add_search_commands(group: click.Group) -> None:

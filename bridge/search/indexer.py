@@ -57,8 +57,8 @@ def refresh(
         changed, gone = _scan(index, vault)
         if gone:
             with index.transaction():
-                for doc_id in gone:
-                    index.drop_note(doc_id)
+                for doc_id, rel in gone:
+                    index.drop_note(doc_id, rel)
         stats.dropped = len(gone)
         tick = progress(len(changed), "indexing notes") if progress and changed else None
         touched = set(_index_notes(index, changed, tick))
@@ -77,8 +77,8 @@ def refresh(
     return stats
 
 
-def _scan(index: SearchIndex, vault: Vault) -> tuple[list[tuple[str, str]], list[int]]:
-    """(notes new or changed since indexed, with their etags; ids of notes gone)."""
+def _scan(index: SearchIndex, vault: Vault) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+    """(notes new or changed since indexed, with their etags; ids and paths of notes gone)."""
     rels = list(vault.markdown_files())
     etags = vault.etags(rels)
     known = index.known()
@@ -87,7 +87,7 @@ def _scan(index: SearchIndex, vault: Vault) -> tuple[list[tuple[str, str]], list
         if etag is not None and (rel not in known or known[rel][1] != etag)
     ]  # fmt: skip
     present = {rel for rel, etag in zip(rels, etags, strict=True) if etag is not None}
-    return changed, [doc_id for rel, (doc_id, _) in known.items() if rel not in present]
+    return changed, [(doc_id, rel) for rel, (doc_id, _) in known.items() if rel not in present]
 
 
 def prepare_notes(
@@ -116,14 +116,15 @@ def prepare_notes(
     return out
 
 
-def prepare_full_texts(batch: list) -> list[tuple[int, Prepared, str | None]]:
-    """Read and prepare a batch of full-text caches: (doc id, passages, etag to record)."""
+def prepare_full_texts(batch: list) -> list[tuple[int, str, Prepared, str | None]]:
+    """Read and prepare a batch of full-text caches: (doc id, attachment key, passages,
+    etag to record)."""
     out = []
-    for doc_id, cache in batch:
-        text = fulltext.read_cache(cache.path) if cache else None
+    for doc_id, key, cache in batch:
+        text = fulltext.read_cache(cache) if cache else None
         ready = prepare(fulltext.page_passages(text) if text else [])
         etag = cache.etag if cache and text is not None else None
-        out.append((doc_id, ready, etag if etag and etag_settled(etag) else None))
+        out.append((doc_id, key, ready, etag if etag and etag_settled(etag) else None))
     return out
 
 
@@ -139,8 +140,8 @@ def _index_notes(index: SearchIndex, changed: list, tick: Tick | None) -> list[i
 
 
 def _full_text_work(index: SearchIndex, zotero_dir: Path | None, only: set[int] | None) -> list:
-    """(doc id, cache file or None) of each note (of `only`, if given) whose PDF's text
-    changed or went away."""
+    """(doc id, attachment key, cache file or None) of each note (of `only`, if given)
+    whose PDF's text changed or went away."""
     if zotero_dir is None or only == set():
         return []
     work = []
@@ -150,7 +151,7 @@ def _full_text_work(index: SearchIndex, zotero_dir: Path | None, only: set[int] 
         cache = caches.get(key)
         etag = cache.etag if cache else None
         if etag != indexed:
-            work.append((doc_id, cache))
+            work.append((doc_id, key, cache))
     return work
 
 
@@ -159,8 +160,8 @@ def _index_full_texts(index: SearchIndex, work: list, tick: Tick | None) -> int:
     for start in range(0, len(work), size):
         prepared = prepare_full_texts(work[start : start + size])
         with index.transaction():
-            for doc_id, ready, etag in prepared:
-                index.put_full_text(doc_id, ready, etag)
+            for doc_id, key, ready, etag in prepared:
+                index.put_full_text(doc_id, ready, etag, key)
         if tick:
             tick(len(prepared))
     return len(work)

@@ -32,24 +32,38 @@ class Related:
     passage: dict[str, Any]
 
 
-def find_note(index: SearchIndex, note: str) -> dict:
-    """A note named by its vault path, its name (as in [[Name]]) or its citekey."""
+def _like(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern (`ESCAPE '\\'`): a `%` or `_` typed by the user
+    is a character of the name, not a wildcard that matches any note."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def note_candidates(index: SearchIndex, note: str) -> list[dict]:
+    """Every note `note` may name (its vault path, its name as in [[Name]] or its citekey),
+    the likeliest first: the exact path, then papers, then shorter paths."""
     wanted = note.removeprefix("./").removesuffix(".md").strip("[]")
     doc = index.doc_by_path(f"{wanted}.md")
-    if doc is None:
-        row = index.db.execute(
-            "SELECT id FROM docs WHERE citekey = ? COLLATE NOCASE OR path = ? COLLATE NOCASE"
-            " OR path LIKE ? ORDER BY kind != 'paper', length(path) LIMIT 1",
-            (wanted, f"{wanted}.md", f"%/{wanted}.md"),
-        ).fetchone()
-        doc = index.docs([row[0]]).get(row[0]) if row else None
-    if doc is None:
+    if doc is not None:
+        return [doc]
+    rows = index.db.execute(
+        "SELECT id FROM docs WHERE citekey = ? COLLATE NOCASE OR path = ? COLLATE NOCASE"
+        " OR path LIKE ? ESCAPE '\\' ORDER BY kind != 'paper', length(path), path LIMIT 20",
+        (wanted, f"{wanted}.md", f"%/{_like(wanted)}.md"),
+    ).fetchall()
+    docs = index.docs(row[0] for row in rows)
+    return [docs[row[0]] for row in rows if row[0] in docs]
+
+
+def find_note(index: SearchIndex, note: str) -> dict:
+    """A note named by its vault path, its name (as in [[Name]]) or its citekey."""
+    found = note_candidates(index, note)
+    if not found:
         raise NoteNotIndexedError(
             f"no note named {note!r} in the search index",
             hint="give its name as in [[Name]], its path in the vault or its citekey "
             "(run `zob sync` if it is new)",
         )
-    return doc
+    return found[0]
 
 
 def telling_terms(index: SearchIndex, doc_id: int) -> list[str]:

@@ -21,10 +21,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bridge.errors import EXIT_STATE_DAMAGED, BridgeError, StateDamagedError
 from bridge.search import tokens
 from bridge.search.passages import NoteDoc, Passage
 from bridge.state import connect_state_db
-from bridge.statefolder import StateFolder
+from bridge.state.db import state_error
+from bridge.statefolder import STATE_DIRNAME, StateFolder
 
 INDEX_NAME = "search.sqlite"
 SCHEMA = "2"
@@ -118,6 +120,38 @@ def prepare(passages: list[Passage]) -> Prepared:
     return Prepared(pack(text), len(text), rows, [_columns(p.kind, p.text) for p in passages])
 
 
+class SearchIndexDamagedError(BridgeError):
+    """The index file is not a database (any more). It only holds what the notes and PDFs
+    say, so the way out is to build it again — unlike the state database."""
+
+    exit_code = EXIT_STATE_DAMAGED
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"the search index {path} is damaged ({detail}); your notes and the sync's state "
+            "are not affected",
+            "build it again with `zob search --reindex QUERY` (it is made from the notes alone)",
+        )
+
+
+def index_error(vault_root: Path, exc: sqlite3.Error) -> BridgeError | None:
+    """What a failure of the index means for the user (damaged, busy, unreadable); None for
+    a bug, which must stay visible as one."""
+    path = vault_root / STATE_DIRNAME / INDEX_NAME
+    error = state_error(path, exc)
+    if isinstance(error, StateDamagedError):
+        return SearchIndexDamagedError(path, str(exc))
+    return error
+
+
+def remove_index(vault_root: Path) -> None:
+    """Delete the index and its side files (never through a link): for `--reindex` of a
+    damaged one, which SQLite cannot even open to clear."""
+    with StateFolder(vault_root) as folder:
+        for suffix in ("", *SIDE_FILES):
+            folder.remove(INDEX_NAME + suffix)
+
+
 class SearchIndex:
     """The open index of one vault. Use as a context manager."""
 
@@ -134,6 +168,12 @@ class SearchIndex:
             for suffix in SIDE_FILES:
                 self._folder.check(INDEX_NAME + suffix)
             self._schema()
+        except sqlite3.Error as exc:
+            self._folder.close()
+            error = index_error(vault_root, exc)
+            if error is None:
+                raise
+            raise error from exc
         except BaseException:
             self._folder.close()
             raise
@@ -237,12 +277,24 @@ class SearchIndex:
         self._add_passages(doc_id, NOTE, ready or prepare(doc.passages))
         return doc_id
 
-    def put_full_text(self, doc_id: int, ready: Prepared, etag: str | None) -> None:
+    def put_full_text(self, doc_id: int, ready: Prepared, etag: str | None, key: str) -> bool:
+        """Index the full text of the PDF `key` for the note `doc_id`; False (nothing done)
+        when that note no longer has that PDF: another writer (a `--reindex` while a sync
+        refreshes) may have given the id to another note since the work was listed."""
+        row = self.db.execute("SELECT pdf_key FROM docs WHERE id=?", (doc_id,)).fetchone()
+        if row is None or row[0] != key:
+            return False
         self._drop_passages(doc_id, PDF)
         self._add_passages(doc_id, PDF, ready)
         self.db.execute("UPDATE docs SET ft_etag=? WHERE id=?", (etag, doc_id))
+        return True
 
-    def drop_note(self, doc_id: int) -> None:
+    def drop_note(self, doc_id: int, path: str | None = None) -> None:
+        """Forget a note (only if the id is still `path`'s, when given: see `put_full_text`)."""
+        if path is not None:
+            row = self.db.execute("SELECT path FROM docs WHERE id=?", (doc_id,)).fetchone()
+            if row is None or row[0] != path:
+                return
         self._drop_passages(doc_id, NOTE)
         self._drop_passages(doc_id, PDF)
         self.db.execute("DELETE FROM docs WHERE id=?", (doc_id,))
@@ -286,7 +338,11 @@ class SearchIndex:
         row = self.db.execute(
             "SELECT data FROM texts WHERE doc=? AND part=?", (doc_id, part)
         ).fetchone()
-        return unpack(row[0]) if row else None
+        try:
+            return unpack(row[0]) if row else None
+        except (zlib.error, UnicodeDecodeError, TypeError) as exc:  # SQLite's pages are sound
+            path = self.vault_root / STATE_DIRNAME / INDEX_NAME
+            raise SearchIndexDamagedError(path, f"a note's text cannot be read: {exc}") from exc
 
     def _hits(self, rows: Iterable[tuple]) -> list[Hit]:
         """Rows of (id, doc, part, kind, section, block, page, start, length, rank) → hits,

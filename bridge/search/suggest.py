@@ -9,6 +9,8 @@ three-way like any edit of the user's and rewrites the method notes. Nothing is 
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,10 @@ from bridge.vault.notefile import parse_note
 
 MIN_PASSAGES = 3  # a paper "discusses a method heavily" in this many passages or more
 RELATIONS = ("extends", "proposes")
+# what no note name may hold: Obsidian's own refusals (a link's `#`, `^`, `|`, `[]`, and what a
+# file name cannot hold on some system), line breaks and control characters; `<` also rules
+# out Templater's `<%`
+_NOT_IN_A_NAME = re.compile(r'[\[\]|#^\\/:*?"<>\x00-\x1f\x7f-\x9f\u2028\u2029]')
 
 
 class SuggestError(BridgeError):
@@ -37,9 +43,11 @@ class Suggestion:
     evidence: list[dict[str, Any]]
 
     def command(self) -> str:
+        """The command that accepts it, each word quoted for a POSIX shell: a method or note
+        name (from Zotero's tags, or a file name) must not run when the line is pasted."""
         name = self.paper["citekey"] or self.paper["path"].removesuffix(".md")
-        quoted = f'"{self.method}"' if " " in self.method else self.method
-        return f"zob lineage --accept {name} {self.relation} {quoted}"
+        words = [name, self.relation, self.method]
+        return "zob lineage --accept " + " ".join(map(shlex.quote, words))
 
 
 def method_aliases(config: Config, vault: Vault, name: str) -> list[str]:
@@ -140,6 +148,7 @@ def add_edge(
 
     if relation not in RELATIONS:
         raise SuggestError(f"{relation!r} is not an edge", hint="use extends or proposes")
+    check_method_name(method)
     etag = vault.etag(rel)
     if etag is None:
         raise SuggestError(f"{rel} is gone", hint="run `zob sync`, then suggest again")
@@ -165,20 +174,44 @@ def add_edge(
     return True
 
 
+def check_method_name(method: str) -> None:
+    """Refuse a METHOD that no note can be named (it would be written into the paper note
+    as a broken or extra link, or as text a plugin runs)."""
+    bad = _NOT_IN_A_NAME.search(method)
+    if bad or not method.strip() or method != method.strip() or method.startswith("."):
+        raise SuggestError(
+            f"{method!r} cannot be a method note's name"
+            + (f" (it holds {bad.group()!r})" if bad else ""),
+            hint="give the method's name as in [[Name]], without brackets, e.g. Soft-NMS",
+        )
+
+
 def find_paper(config: Config, vault: Vault, paper: str) -> str:
-    """The vault path of a paper note named by path, name or citekey."""
+    """The vault path of the one note named by path, name or citekey; refused when it names
+    none, or more than one (an edge is written into it: no guessing)."""
     wanted = paper.removeprefix("./").removesuffix(".md")
+    if wanted.startswith("/") or any(p in ("", ".", "..") for p in wanted.split("/")):
+        raise SuggestError(
+            f"{paper!r} is not a note in the vault", hint="give its citekey or its vault path"
+        )
     folder = config.papers_folder.strip("/")
     for rel in (f"{wanted}.md", f"{folder}/{wanted}.md"):
         if vault.etag_or_none(rel) is not None:
             return rel
-    from bridge.search.related import find_note
+    from bridge.search.related import note_candidates
     from bridge.search.store import INDEX_NAME
     from bridge.statefolder import STATE_DIRNAME
 
     if (vault.root / STATE_DIRNAME / INDEX_NAME).exists():
         with SearchIndex(vault.root, create=False) as index:
-            return find_note(index, paper)["path"]
+            found = [doc["path"] for doc in note_candidates(index, paper)]
+        if len(found) > 1:
+            raise SuggestError(
+                f"{paper!r} names {len(found)} notes: " + ", ".join(found[:5]),
+                hint="give the one you mean by its path in the vault",
+            )
+        if found:
+            return found[0]
     raise SuggestError(
         f"no paper note named {paper!r}", hint="give its citekey or its path in the vault"
     )
