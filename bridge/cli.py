@@ -132,26 +132,10 @@ def load(config_path: Path | None, **overrides: Any):  # noqa: ANN201 - Config
 @contextmanager
 def progress_bar(enabled: bool) -> Iterator[Callable[[int], Callable[[int], None]] | None]:
     """A rich progress bar on long syncs, only when a person is watching a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from bridge.render_terminal import progress_bars
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-
-        def factory(total: int) -> Callable[[int], None]:
-            task = bar.add_task("syncing notes", total=total, visible=total > 200)
-            return lambda n: bar.advance(task, n)
-
-        yield factory
+    with progress_bars(enabled) as bars:
+        yield None if bars is None else (lambda total: bars(total, "syncing notes", 200))
 
 
 def print_result(result: Any, as_json: bool, verbose: bool = False) -> None:

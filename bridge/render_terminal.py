@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -41,3 +44,32 @@ def _add_methods(branch: Tree, nodes: list[dict[str, Any]]) -> None:
     for node in nodes:
         child = branch.add(f"[bold]{escape(str(node['method']))}[/bold]")
         _add_methods(child, node["children"])
+
+
+ProgressFactory = Callable[..., Callable[[int], None]]
+
+
+@contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[ProgressFactory | None]:
+    """Rich progress bars on stderr, only when a person watches a terminal (else None):
+    `bars(total, what, min_total=0)` starts one and gives its advance function; a bar of
+    `min_total` steps or fewer stays hidden (a short sync shows none)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+
+        def start(total: int, what: str, min_total: int = 0) -> Callable[[int], None]:
+            task = bar.add_task(what, total=total, visible=total > min_total)
+            return lambda n: bar.advance(task, n)
+
+        yield start

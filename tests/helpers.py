@@ -135,3 +135,27 @@ def with_the_plugin(vault: Path) -> Path:
 
     (vault / PLUGIN_DIR).mkdir(parents=True, exist_ok=True)
     return vault
+
+
+def new_library(tmp_path: Path) -> tuple[Any, Path, Path]:
+    """An empty library in Zotero's real tables (`tmp_path/Zotero/zotero.sqlite`) and an
+    empty vault beside it: (ZoteroDB, the Zotero data folder, the vault)."""
+    from tests.zotero_db import ZoteroDB
+
+    data_dir = tmp_path / "Zotero"
+    data_dir.mkdir()
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    return ZoteroDB.create(data_dir / "zotero.sqlite"), data_dir, vault
+
+
+def resnet_library(tmp_path: Path) -> tuple[Any, Path, Path, str]:
+    """`new_library` holding one paper, ResNet (`he2016deep`): (db, data folder, vault, key)."""
+    db, data_dir, vault = new_library(tmp_path)
+    key = db.add_item(
+        "journalArticle", title="Deep Residual Learning", date="2016",
+        creators=[("author", "Kaiming", "He"), ("author", "Xiangyu", "Zhang")],
+        publicationTitle="CVPR", DOI="10.1109/CVPR.2016.90", citation_key="he2016deep",
+    )  # fmt: skip
+    db.commit()
+    return db, data_dir, vault, key

@@ -15,7 +15,7 @@ from bridge.sync import SyncOptions, sync
 from bridge.vault.header import HEADER
 from bridge.vault.notefile import find_regions, parse_note
 from bridge.vault.render import Renderer
-from tests.zotero_db import ZoteroDB
+from tests.helpers import resnet_library
 
 # The header lines of `paper.md.j2` before the header became a region, verbatim.
 OLD_PAPER_TEMPLATE = """# {{ title }}
@@ -41,18 +41,7 @@ OLD_PAPER_TEMPLATE = """# {{ title }}
 
 @pytest.fixture
 def library(tmp_path: Path):
-    data_dir = tmp_path / "Zotero"
-    data_dir.mkdir()
-    vault = tmp_path / "vault"
-    vault.mkdir()
-    db = ZoteroDB.create(data_dir / "zotero.sqlite")
-    key = db.add_item(
-        "journalArticle", title="Deep Residual Learning", date="2016",
-        creators=[("author", "Kaiming", "He"), ("author", "Xiangyu", "Zhang")],
-        publicationTitle="CVPR", DOI="10.1109/CVPR.2016.90", citation_key="he2016deep",
-    )  # fmt: skip
-    db.commit()
-    return db, data_dir, vault, key
+    return resnet_library(tmp_path)
 
 
 def run(data_dir: Path, vault: Path, full: bool = False, **config) -> object:

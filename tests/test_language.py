@@ -12,16 +12,12 @@ from bridge.config import Config
 from bridge.sources.sqlite import SqliteSource
 from bridge.sync import sync
 from bridge.vault.render import detect_language
-from tests.zotero_db import ZoteroDB
+from tests.helpers import new_library
 
 
 @pytest.fixture
 def library(tmp_path: Path):
-    data_dir = tmp_path / "Zotero"
-    data_dir.mkdir()
-    vault = tmp_path / "vault"
-    vault.mkdir()
-    db = ZoteroDB.create(data_dir / "zotero.sqlite")
+    db, data_dir, vault = new_library(tmp_path)
     keys = {
         "book": db.add_item(
             "book", title="统计学习方法", date="2012", creators=[("author", "航", "李")],

@@ -18,7 +18,7 @@ from bridge.sync import sync
 from bridge.vault.notefile import HANDLER, parse_note
 from bridge.vault.obsidian_types import BRIDGE_TYPES
 from bridge.vault.render import obsidian_datetime
-from tests.zotero_db import ZoteroDB
+from tests.helpers import new_library
 
 TRICKY = [
     "0o17", "1e3", "yes", "no", "on", "off", "y", "n", "~", "null", "NULL", "true", "False",
@@ -49,11 +49,7 @@ def test_any_string_reads_back_the_same_in_yaml_1_2(value: str) -> None:
 
 @pytest.fixture
 def library(tmp_path: Path):
-    data_dir = tmp_path / "Zotero"
-    data_dir.mkdir()
-    vault = tmp_path / "vault"
-    vault.mkdir()
-    db = ZoteroDB.create(data_dir / "zotero.sqlite")
+    db, data_dir, vault = new_library(tmp_path)
     db.add_item(
         "conferencePaper",
         title="Adam: A Method for Stochastic Optimization",

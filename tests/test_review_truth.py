@@ -17,26 +17,15 @@ from bridge.cli import main
 from bridge.state.marks import SOURCE_SETTINGS
 from bridge.statefolder import STATE_DIRNAME
 from bridge.vault.obsidian_types import TYPES_FILE
+from tests.helpers import resnet_library
 from tests.test_header import edit, header_of, run
-from tests.zotero_db import ZoteroDB
 
 NOTE = ("Papers", "he2016deep.md")
 
 
 @pytest.fixture
 def library(tmp_path: Path):
-    data_dir = tmp_path / "Zotero"
-    data_dir.mkdir()
-    vault = tmp_path / "vault"
-    vault.mkdir()
-    db = ZoteroDB.create(data_dir / "zotero.sqlite")
-    key = db.add_item(
-        "journalArticle", title="Deep Residual Learning", date="2016",
-        creators=[("author", "Kaiming", "He"), ("author", "Xiangyu", "Zhang")],
-        publicationTitle="CVPR", DOI="10.1109/CVPR.2016.90", citation_key="he2016deep",
-    )  # fmt: skip
-    db.commit()
-    return db, data_dir, vault, key
+    return resnet_library(tmp_path)
 
 
 # --- the header -----------------------------------------------------------------------------

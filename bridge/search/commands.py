@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import click
 
 from bridge.errors import EXIT_CODES
+from bridge.render_terminal import progress_bars
 
 # what a terminal takes for a command (ESC, BEL, CSI, …): every control character but tab and
 # line feed. Notes are anyone's text (a clipped page, a shared vault): `\x1b]52;` would set
@@ -49,31 +49,6 @@ def _vault_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[int, str], Callable[[int], None]] | None]:
-    """A rich progress bar while the index is built, when a person watches a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-
-        def factory(total: int, what: str) -> Callable[[int], None]:
-            task = bar.add_task(what, total=total)
-            return lambda n: bar.advance(task, n)
-
-        yield factory
-
-
-@contextmanager
 def _index(config: Any, reindex: bool = False) -> Iterator[Any]:
     from bridge.search.service import open_index
 
@@ -81,7 +56,7 @@ def _index(config: Any, reindex: bool = False) -> Iterator[Any]:
         click.echo("Indexing the vault for search (once; `zob sync` keeps it current)…", err=True)
 
     with (
-        _progress() as progress,
+        progress_bars() as progress,
         open_index(config, progress=progress, reindex=reindex, on_build=building) as index,
     ):
         yield index
@@ -100,7 +75,7 @@ def _embedder(index: Any) -> Any:
         )
         return None
     embedder = semantic.Embedder()
-    with _progress() as progress:
+    with progress_bars() as progress:
         semantic.ensure_vectors(index, embedder, progress)
     return embedder
 

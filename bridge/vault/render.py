@@ -495,26 +495,6 @@ def authors(item: Item) -> list[str]:
     return names or [c.display for c in item.creators]
 
 
-def _source_url(item: Item) -> str:
-    """The item's own web address as a link destination ("" when it has none usable)."""
-    url = (item.fields.get("url") or "").strip()
-    scheme, colon, rest = url.partition(":")
-    if not colon or scheme.lower() not in ("http", "https"):
-        return ""
-    return f"{scheme.lower()}:{neutralise.url_part(rest)}"
-
-
-def _site(item: Item) -> str:
-    """Where a non-paper item was published: the site, blog, forum, programme or series."""
-    for name in (
-        "websiteTitle", "blogTitle", "forumTitle", "programTitle", "seriesTitle",
-        "meetingName", "repository", "company", "publisher", "studio", "network",
-    ):  # fmt: skip
-        if item.fields.get(name):
-            return item.fields[name]
-    return ""
-
-
 def venue(item: Item) -> str | None:
     for name in _VENUE_FIELDS:
         if item.fields.get(name):
