@@ -77,7 +77,6 @@ def test_a_papers_edge_to_a_method_named_x_method_goes_when_the_paper_drops_it(
     assert "Later" not in links(extended_by((tmp_path / "Methods/Dropout (method).md").read_text()))
 
 
-@pytest.mark.xfail(strict=True, reason="a method note being saved is read for its extends")
 def test_a_method_note_being_saved_makes_no_method_note(tmp_path: Path) -> None:
     """A method note saved moments ago, its `extends` half typed (`[[Kalm`), is not the
     user's intent yet: no `Kalm` method note is made while the note itself is deferred."""
@@ -92,3 +91,31 @@ def test_a_method_note_being_saved_makes_no_method_note(tmp_path: Path) -> None:
     settled(note, 60)
     sync(cfg, source=source)
     assert "Kalm.md" in {p.name for p in (tmp_path / "Methods").iterdir()}
+
+
+def test_a_method_note_made_by_hand_is_read_once_it_settles(tmp_path: Path) -> None:
+    source, cfg, _, _ = nms_vault(tmp_path, settle_seconds=30)
+    mine = tmp_path / "Methods" / "Soft-NMS v2.md"
+    mine.write_text("---\ntype: method\nextends:\n- '[[Soft-N'\n---\n# Soft-NMS v2\n")
+    result = sync(cfg, source=source, options=SyncOptions(full=True, wait_for_saves=False))
+    assert [d["path"] for d in result.deferred] == ["Methods/Soft-NMS v2.md"]
+    assert not (tmp_path / "Methods" / "Soft-N.md").exists()
+    mine.write_text("---\ntype: method\nextends:\n- '[[Soft-NMS]]'\n---\n# Soft-NMS v2\n")
+    settled(mine, 60)
+    assert sync(cfg, source=source, options=SyncOptions(full=True)).ok
+    assert "Soft-NMS v2" in links(extended_by((tmp_path / "Methods/Soft-NMS.md").read_text()))
+    assert "method_id: soft-nms v2" in mine.read_text()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an incremental sync skips the lineage stage when every KNOWN method note is"
+    " untouched (sync._methods_untouched): a note made by hand in Methods/ waits for --full",
+)
+def test_a_method_note_made_by_hand_is_noticed_by_the_next_sync(tmp_path: Path) -> None:
+    source, cfg, _, _ = nms_vault(tmp_path)
+    mine = tmp_path / "Methods" / "Soft-NMS v2.md"
+    mine.write_text("---\ntype: method\nextends:\n- '[[Soft-NMS]]'\n---\n# Soft-NMS v2\n")
+    settled(mine, 60)
+    assert sync(cfg, source=source).ok
+    assert "Soft-NMS v2" in links(extended_by((tmp_path / "Methods/Soft-NMS.md").read_text()))
