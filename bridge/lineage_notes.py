@@ -153,20 +153,26 @@ def _find_moved(
     for path in [*likely, *rest]:
         if _method_id(vault, path) == key:
             return path
-    return None
+    # a note from before `method_id`: the method note of the same file name
+    same_name = [p for p in files if PurePosixPath(p).name.casefold() == stem]
+    return next((p for p in same_name if _method_id(vault, p, unmarked=True) == ""), None)
 
 
-def _method_id(vault: Vault, path: str) -> str | None:
+def _method_id(vault: Vault, path: str, *, unmarked: bool = False) -> str | None:
+    """The note's `method_id`; `unmarked`: "" for a method note without one."""
     try:
         text = vault.read(path)
     except NoteError:
         return None
-    if "method_id:" not in text[:4096]:
+    if "method_id:" not in text[:4096] and not unmarked:
         return None
     try:
-        value = parse_note(path, text).properties.get("method_id")
+        props = parse_note(path, text).properties
     except NoteError:
         return None
+    value = props.get("method_id")
+    if value is None and unmarked and props.get("type") == "method":
+        return ""
     return _id_text(value) if isinstance(value, str | int) else None
 
 

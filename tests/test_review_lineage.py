@@ -221,3 +221,22 @@ def test_zotero_edges_changing_beside_the_users_own_give_no_conflict_callout(
     text = note.read_text()
     assert "**Extends:** [[Kalman Filter]], [[NMS]]" in text
     assert "zotero-bridge conflict" not in text  # the user never edited the region
+
+
+def test_a_method_note_moved_before_it_had_a_method_id_is_found(tmp_path: Path) -> None:
+    """A method note written before `method_id` existed, moved by the user: found again by
+    its name (and `type: method`), not taken for deleted and left behind."""
+    source, cfg, _, _ = nms_vault(tmp_path)
+    old = tmp_path / "Methods" / "NMS.md"
+    text = old.read_text().replace("method_id: nms\n", "")
+    moved = tmp_path / "Archive" / "NMS.md"
+    moved.parent.mkdir()
+    moved.write_text(text.replace("## Key idea\n", "## Key idea\nKeep the best box.\n"))
+    old.unlink()
+    settled(moved)
+    source.put(make_item("Later", citation_key="x2019", tags=("extends:NMS",)))
+    assert sync(cfg, source=source).ok
+    text = moved.read_text()
+    assert "Keep the best box." in text
+    assert "[[x2019]]" in extended_by(text)
+    assert not old.exists()
