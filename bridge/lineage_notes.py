@@ -88,9 +88,17 @@ def read_method_notes(
         if path in taken or path in {n.path for n in known.values()}:
             continue
         info = _read_one(vault, None, path, None, reading)
-        if info is not None and info.note_id not in infos and info.note_id not in known:
+        if info is None:
+            continue
+        owner = infos.get(info.note_id) or known.get(info.note_id)
+        if owner is None:
             infos[info.note_id] = info
             untracked.append(path)
+        elif _method_id(vault, path) == info.key:  # a copy: said, never silently left out
+            problems.append(
+                f"{path}: its method_id {info.key!r} is also {owner.path}'s (a copy?), so it is"
+                " left out of the lineage; give it a method_id of its own"
+            )
     ordered = sorted(infos.values(), key=lambda i: i.note_id)
     return MethodNotes(ordered, moved, problems, untracked, reading.saving)
 
