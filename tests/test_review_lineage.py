@@ -271,3 +271,30 @@ def test_a_copied_method_note_with_the_same_method_id_is_pointed_out(tmp_path: P
     assert "Methods/Soft-NMS v2.md: its method_id 'soft-nms' is also Methods/Soft-NMS.md's" in said
     nms = (tmp_path / "Methods" / "NMS.md").read_text()
     assert "Soft-NMS v2" not in nms  # the copy is not taken for a method of its own
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="vault/papers.py refresh_papers reads a paper note's properties however recently"
+    " it was saved; the daemon test test_property_edit_updates_the_method_note_once expects"
+    " that (X.md before the note settles), and a settle check there keeps the daemon from"
+    " making X.md at all: needs the daemon's settle sync looked into",
+)
+def test_a_paper_note_being_saved_makes_no_method_note(tmp_path: Path) -> None:
+    """The same for a paper note: its half-typed `extends` (`[[Kalm`), saved moments ago,
+    is not the user's intent yet; once it settles it is."""
+    adam = make_item("Adam", citation_key="kingma2015", tags=("proposes:Adam",))
+    source = ModelSource([adam])
+    cfg = vault_config(tmp_path, settle_seconds=30)
+    sync(cfg, source=source)
+    note = tmp_path / "Papers" / "kingma2015.md"
+    note.write_text(note.read_text().replace("zotero_key:", "extends:\n- '[[Kalm'\nzotero_key:", 1))
+    result = sync(cfg, source=source, options=SyncOptions(wait_for_saves=False))
+    assert any(d["path"] == "Papers/kingma2015.md" for d in result.deferred)
+    assert sorted(p.name for p in (tmp_path / "Methods").iterdir()) == ["Adam.md"]
+    note.write_text(note.read_text().replace("'[[Kalm'", "'[[Kalman Filter]]'"))
+    settled(note, 60)
+    sync(cfg, source=source)
+    assert sorted(p.name for p in (tmp_path / "Methods").iterdir()) == [
+        "Adam.md", "Kalman Filter.md",
+    ]  # fmt: skip
