@@ -18,10 +18,10 @@ from pathlib import PurePosixPath
 
 from bridge.errors import NoteError
 from bridge.lineage import MethodNoteInfo, method_names
-from bridge.stamps import digest
+from bridge.stamps import digest, text_hash
 from bridge.state import NoteState, State
 from bridge.vault.fs import Vault, etag_settled
-from bridge.vault.inflight import frontmatter_complete
+from bridge.vault.inflight import frontmatter_complete, settles_at, settling
 from bridge.vault.neutralise import ZWSP
 from bridge.vault.notefile import parse_note
 
@@ -36,6 +36,7 @@ class MethodNotes:
     moved: dict[str, str]
     problems: list[str]
     untracked: list[str] = field(default_factory=list)  # notes made by hand, not yet filled
+    saving: dict[str, float] = field(default_factory=dict)  # path → when it settles
 
     def digest(self, config_aliases: Iterable[str] = ()) -> str:
         """What the user said in the method notes: declared edges, their own aliases, moved
@@ -47,13 +48,19 @@ class MethodNotes:
             for i in self.infos
             if (own := tuple(a for a in i.aliases if a.casefold() not in ours)) or i.declared
         )
-        said = [rows, sorted(self.moved.items()), sorted(self.untracked)]
+        # a note being saved counts: its sync waits for it (`lineage_stage._defer_saving`)
+        said = [rows, sorted(self.moved.items()), sorted(self.untracked), sorted(self.saving)]
         return digest(json.dumps(said, ensure_ascii=False).encode())
 
 
-def read_method_notes(vault: Vault, state: State, methods_folder: str) -> MethodNotes:
+def read_method_notes(
+    vault: Vault, state: State, methods_folder: str, settle_ns: int = 0
+) -> MethodNotes:
     """The method notes the bridge knows (found again when moved) and the notes in the
-    methods folder it does not know yet (made by hand from the core template)."""
+    methods folder it does not know yet (made by hand from the core template).
+
+    `settle_ns` (a sync): a note saved less than this ago is being written, not yet what the
+    user means: its last known facts stand (none for a new one) and it goes into `saving`."""
     known = {
         note_id: note for note_id, note in state.notes("method").items() if not note.user_deleted
     }
@@ -62,6 +69,7 @@ def read_method_notes(vault: Vault, state: State, methods_folder: str) -> Method
     infos: dict[str, MethodNoteInfo] = {}
     moved: dict[str, str] = {}
     problems: list[str] = []
+    reading = _Reading(cached, problems, settle_ns)
     everywhere: list[str] = []  # the vault's notes, listed once if a note is missing
     for note_id, note in sorted(known.items()):
         path = note.path
@@ -71,7 +79,7 @@ def read_method_notes(vault: Vault, state: State, methods_folder: str) -> Method
             if found is None:
                 continue  # deleted by the user: `plan_note` records it
             path = moved[note_id] = found
-        info = _read_one(vault, note_id, path, note, cached, problems)
+        info = _read_one(vault, note_id, path, note, reading)
         if info is not None:
             infos[note_id] = info
     taken = {i.path for i in infos.values()}
@@ -79,12 +87,20 @@ def read_method_notes(vault: Vault, state: State, methods_folder: str) -> Method
     for path in folder:
         if path in taken or path in {n.path for n in known.values()}:
             continue
-        info = _read_one(vault, None, path, None, cached, problems)
-        if info is not None and info.note_id not in infos and info.note_id not in known:
+        info = _read_one(vault, None, path, None, reading)
+        if info is None:
+            continue
+        owner = infos.get(info.note_id) or known.get(info.note_id)
+        if owner is None:
             infos[info.note_id] = info
             untracked.append(path)
+        elif _method_id(vault, path) == info.key:  # a copy: said, never silently left out
+            problems.append(
+                f"{path}: its method_id {info.key!r} is also {owner.path}'s (a copy?), so it is"
+                " left out of the lineage; give it a method_id of its own"
+            )
     ordered = sorted(infos.values(), key=lambda i: i.note_id)
-    return MethodNotes(ordered, moved, problems, untracked)
+    return MethodNotes(ordered, moved, problems, untracked, reading.saving)
 
 
 def remember_method_notes(state: State, notes: MethodNotes) -> None:
@@ -118,7 +134,15 @@ def _folder_notes(vault: Vault, folder: str) -> list[str]:
 
 
 class _Saving(Exception):
-    """A note being saved (empty, or its frontmatter cut short)."""
+    """A note being saved (empty, its frontmatter cut short, or saved moments ago)."""
+
+
+@dataclass
+class _Reading:
+    cached: dict[str, list]
+    problems: list[str]
+    settle_ns: int
+    saving: dict[str, float] = field(default_factory=dict)
 
 
 def _cached(state: State) -> dict[str, list]:
@@ -137,20 +161,26 @@ def _find_moved(
     for path in [*likely, *rest]:
         if _method_id(vault, path) == key:
             return path
-    return None
+    # a note from before `method_id`: the method note of the same file name
+    same_name = [p for p in files if PurePosixPath(p).name.casefold() == stem]
+    return next((p for p in same_name if _method_id(vault, p, unmarked=True) == ""), None)
 
 
-def _method_id(vault: Vault, path: str) -> str | None:
+def _method_id(vault: Vault, path: str, *, unmarked: bool = False) -> str | None:
+    """The note's `method_id`; `unmarked`: "" for a method note without one."""
     try:
         text = vault.read(path)
     except NoteError:
         return None
-    if "method_id:" not in text[:4096]:
+    if "method_id:" not in text[:4096] and not unmarked:
         return None
     try:
-        value = parse_note(path, text).properties.get("method_id")
+        props = parse_note(path, text).properties
     except NoteError:
         return None
+    value = props.get("method_id")
+    if value is None and unmarked and props.get("type") == "method":
+        return ""
     return _id_text(value) if isinstance(value, str | int) else None
 
 
@@ -164,11 +194,10 @@ def _read_one(
     note_id: str | None,
     path: str,
     note: NoteState | None,
-    cached: dict[str, list],
-    problems: list[str],
+    reading: _Reading,
 ) -> MethodNoteInfo | None:
     """One method note's facts; its last known ones while it is being saved or broken."""
-    last = cached.get(note_id or "")
+    last = reading.cached.get(note_id or "")
     etag = vault.etag_or_none(path)
     if (
         note_id and isinstance(last, list) and len(last) == 4 and last[0] == path
@@ -177,12 +206,16 @@ def _read_one(
         return MethodNoteInfo(note_id, path, tuple(last[1]), tuple(last[2]), etag)
     try:
         text = vault.read(path)
+        ours = note is not None and note.content_hash == text_hash(text)  # as the bridge left it
+        if etag and reading.settle_ns and not ours and settling(etag, reading.settle_ns, path):
+            reading.saving[path] = settles_at(etag, reading.settle_ns)
+            raise _Saving
         if not text.strip() or not frontmatter_complete(text):
             raise _Saving
         props = parse_note(path, text).properties
     except (NoteError, _Saving) as exc:
         if isinstance(exc, NoteError) and note is not None:
-            problems.append(exc.message)
+            reading.problems.append(exc.message)
         if note_id and isinstance(last, list) and len(last) == 4:
             return MethodNoteInfo(note_id, path, tuple(last[1]), tuple(last[2]))
         return None

@@ -81,7 +81,7 @@ def method_links(state: State) -> dict[str, str]:
 def lineage_inputs(config: Config, state: State, vault: Vault) -> str:
     """What method notes are rendered from besides the papers' facts: the method notes' own
     facts and the configured aliases (part of the sync's lineage digest)."""
-    notes = read_method_notes(vault, state, config.methods_folder)
+    notes = read_method_notes(vault, state, config.methods_folder, _settle_ns(config))
     remember_facts(state, notes)  # the next sync reads only the notes changed since
     aliases = sorted(config.lineage_aliases.items())
     return json.dumps([notes.digest(config.lineage_aliases), aliases])
@@ -102,13 +102,14 @@ def plan_lineage(
     own properties (`changed`: the paper notes written by this sync or edited). `write`
     (not a dry run): moved method notes are recorded where they are now, and the lineage
     canvases are written."""
-    notes = read_method_notes(vault, state, config.methods_folder)
+    notes = read_method_notes(vault, state, config.methods_folder, _settle_ns(config))
     graph = build_graph(config, papers, notes.infos)
     say_once(state, result, notes.problems + graph.problems)
     if write:
         state.marks.lineage_problems = graph.problems
     known = _known_notes(state, notes, write=write)
     actions = plan_methods(graph, known, vault, ctx, config.methods_folder, config.mermaid_depth)
+    _defer_saving(notes, actions, result)
     edges = _paper_edges(graph, papers)
     looked = _looked_at(state)
     fresh = {
@@ -134,6 +135,19 @@ def plan_lineage(
             graph, vault, state, result, planned=actions, methods_folder=config.methods_folder
         )
     return actions, graph
+
+
+def _settle_ns(config: Config) -> int:
+    return int(config.settle_seconds * 1e9)
+
+
+def _defer_saving(notes: MethodNotes, actions: list[Action], result: SyncResult) -> None:
+    """A note made by hand being saved (its facts not read yet): waited for like any note
+    being saved, so `zob sync` and the daemon read it once it settles."""
+    planned = {a.path for a in actions}
+    for path, when in sorted(notes.saving.items()):
+        if path not in planned:
+            result.defer(path, "", f"{path}: being saved; read once it settles", when)
 
 
 def _paper_edges(graph: MethodGraph, papers: list[PaperInfo]) -> dict[str, str]:

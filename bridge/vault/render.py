@@ -298,7 +298,11 @@ class Renderer:
             "method.md.j2", **context,
             region=lambda name: wrap_region(name, regions.get(name, "")),
         )  # fmt: skip
-        from_papers = sorted(key for key in parents if method.steps.get(key))
+        # the parents only papers give, by key and by the note name written in `extends`
+        # (`X (method)`, a renamed note): read back, they are not the user's declaration;
+        # one the user declared as well stays theirs when the paper drops it
+        only_papers = [k for k in parents if method.steps.get(k) and k not in method.declared]
+        from_papers = sorted({*only_papers, *(graph.stem(k).casefold() for k in only_papers)})
         return RenderedNote(
             note_id=f"method:{method.key}", kind="method", properties=properties,
             regions=regions, body=body, owned_keys=METHOD_KEYS,
