@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from bridge.errors import EXIT_CODES
+from bridge.cli_json import json_option
+from bridge.errors import EPILOG
 from bridge.render_terminal import progress_bars
 
 # what a terminal takes for a command (ESC, BEL, CSI, …): every control character but tab and
@@ -25,9 +26,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def _t(value: Any) -> str:
     """`value` as printed to the terminal: inert."""
     return _CONTROL.sub("", str(value))
-
-
-EPILOG = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
 
 def _config(config_path: Path | None, **overrides: Any):  # noqa: ANN202 - Config
@@ -108,7 +106,7 @@ def _print_passage(passage: dict[str, Any]) -> None:
 @click.command(epilog=EPILOG)
 @click.argument("query")
 @_vault_options
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of notes and passages.")
+@json_option("Print a JSON list of notes and passages.")
 @click.option("--methods", is_flag=True, help="Only method notes.")
 @click.option("--papers", is_flag=True, help="Only paper notes (with --methods: both).")
 @click.option("--pass", "reading_pass", type=click.IntRange(0, 3), help="Only papers at pass N.")
@@ -175,7 +173,7 @@ def search(
     show_default=True,
     help="Papers to show.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the note and its neighbours as JSON.")
+@json_option("Print the note and its neighbours as JSON.")
 def related(
     note: str, config_path: Path | None, all_notes: bool, limit: int, as_json: bool,
     **overrides: Any,
@@ -217,7 +215,7 @@ def related(
     show_default=True,
     help="Passages to cite.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print {question, passages, answer}.")
+@json_option("Print {question, passages, answer}.")
 def ask(question: str, config_path: Path | None, top: int, as_json: bool, **overrides: Any) -> None:
     """Answer QUESTION from the vault: the best passages, cited, ready to paste.
 
