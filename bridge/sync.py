@@ -392,12 +392,7 @@ def _plan_methods(
         remember_missing(state, scan)  # the names looked into, while a note is missing
         _replay_lineage_problems(session, result, [])
         return [], None, set()
-    saving: dict[str, float] = {}
-    fresh, problems = refresh_papers(
-        vault, state, scan, write_cache=write_cache,
-        settle_ns=int(config.settle_seconds * 1e9), saving=saving,
-    )  # fmt: skip
-    _wait_for_saving(result, saving)
+    fresh, problems = refresh_papers(vault, state, scan, write_cache=write_cache)
     changed = written | set(fresh) | set(scan.dropped)
     digest = _lineage_digest(session) if write_cache else ""
     if incremental and marks.lineage_digest == digest and _methods_untouched(session):
@@ -412,16 +407,6 @@ def _plan_methods(
         marks.lineage_problems = graph.problems
         marks.lineage_digest = digest  # forgotten again if a note fails to write
     return actions, papers, changed
-
-
-def _wait_for_saving(result: SyncResult, saving: dict[str, float]) -> None:
-    """Paper notes being saved while their lineage was read: waited for like any note being
-    saved (`sync` and the daemon sync again once they settle), their last facts meanwhile."""
-    waiting = {d["path"] for d in result.deferred}
-    for path, when in sorted(saving.items()):
-        if path not in waiting:
-            message = f"{path}: being saved; its lineage is read once it settles"
-            result.defer(path, "", message, when)
 
 
 def _lineage_digest(session: Session) -> str:

@@ -17,7 +17,7 @@ from bridge.lineage import PaperInfo
 from bridge.stamps import digest, text_hash
 from bridge.state import State
 from bridge.vault.fs import RECENT_NS, Vault
-from bridge.vault.inflight import frontmatter_complete, settles_at, settling
+from bridge.vault.inflight import frontmatter_complete
 from bridge.vault.notefile import parse_note
 
 
@@ -198,29 +198,14 @@ def remember_missing(state: State, scan: PaperScan) -> None:
 
 
 def refresh_papers(
-    vault: Vault,
-    state: State,
-    scan: PaperScan,
-    *,
-    write_cache: bool = True,
-    settle_ns: int = 0,
-    saving: dict[str, float] | None = None,
+    vault: Vault, state: State, scan: PaperScan, *, write_cache: bool = True
 ) -> tuple[dict[str, PaperInfo], list[str]]:
     """Parse the paper notes the cache does not cover (edited, moved, new to it) and cache
     their facts; forget the facts of notes that are gone. Returns the fresh facts by note id,
-    and problems (a note with broken YAML is reported, and keeps its last known facts).
-
-    `settle_ns` (a sync): a note saved less than this ago is being typed into (a half-typed
-    `extends: [[Kalm` is not the user's intent yet): it keeps its last known facts, stays
-    uncached so the next sync reads it, and goes into `saving` (path → when it settles) for
-    the sync to wait for."""
+    and problems (a note with broken YAML is reported, and keeps its last known facts)."""
     fresh: dict[str, PaperInfo] = {}
     problems: list[str] = []
     for entry in scan.stale:
-        if settle_ns and entry.etag and settling(entry.etag, settle_ns, entry.path):
-            if saving is not None:
-                saving[entry.path] = settles_at(entry.etag, settle_ns)
-            continue
         try:
             text = entry.text if entry.text is not None else vault.read(entry.path)
             if not text.strip() or not frontmatter_complete(text):
