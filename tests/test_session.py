@@ -105,3 +105,21 @@ def test_a_dry_run_writes_no_mark(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM syncs").fetchone()[0] == 0
     finally:
         db.close()
+
+
+def test_peek_meta_sees_marks_a_writer_still_holds_in_its_wal(tmp_path: Path) -> None:
+    """A command reads the remembered source without the lock: while a sync (or the daemon)
+    keeps the state DB open, committed marks may live only in the -wal, and an `immutable`
+    open would miss them. peek_meta sees them and creates no file."""
+    from bridge.state import State
+    from bridge.state.db import peek_meta
+    from bridge.state.marks import SOURCE_SETTINGS
+
+    with State(tmp_path) as state:
+        with state.transaction():
+            state.marks.source_settings = '{"source": "sample"}'
+        folder = tmp_path / ".zotero-bridge"
+        before = sorted(p.name for p in folder.iterdir())
+        assert peek_meta(tmp_path, (SOURCE_SETTINGS,)) == {SOURCE_SETTINGS: '{"source": "sample"}'}
+        assert sorted(p.name for p in folder.iterdir()) == before
+    assert peek_meta(tmp_path, (SOURCE_SETTINGS,)) == {SOURCE_SETTINGS: '{"source": "sample"}'}

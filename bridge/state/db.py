@@ -194,8 +194,8 @@ def inspect_state_db(path: Path) -> int:
 
 def peek_meta(vault: Path, keys: tuple[str, ...]) -> dict[str, str]:
     """Some `meta` values read without writing a byte (a command run while a sync holds the
-    vault must change nothing before it has the lock): the state DB opened read-only and
-    immutable (no -wal/-shm made, no locks taken), never through a link. What is read is a
+    vault must change nothing before it has the lock): the state DB opened read-only (immutable
+    unless a writer keeps a -wal: no -wal/-shm made, no locks taken), never through a link. What is read is a
     hint: a busy, damaged or older DB gives {}, a torn read at worst an older value."""
     from urllib.parse import quote
 
@@ -207,7 +207,11 @@ def peek_meta(vault: Path, keys: tuple[str, ...]) -> dict[str, str]:
         return {}
     marks = ", ".join("?" for _ in keys)
     try:
-        uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
+        # immutable only while no writer keeps a -wal beside it: committed changes can live
+        # there alone, and an immutable open would miss them. With a -wal, its -shm is there
+        # too (the writer made both), so a read-only open creates nothing.
+        wal = os.path.lexists(folder / (DB_NAME + "-wal"))
+        uri = f"file:{quote(str(path))}?mode=ro" + ("" if wal else "&immutable=1")
         with closing(sqlite3.connect(uri, uri=True, timeout=1.0)) as db:
             query = f"SELECT key, value FROM meta WHERE key IN ({marks})"
             return dict(db.execute(query, keys).fetchall())

@@ -63,13 +63,6 @@ def word_score(word: str, title_words: list[str]) -> float:
     return best
 
 
-def title_score(query: str, title: str) -> float:
-    query_words, title_words = words(query), words(title)
-    if not query_words or not title_words:
-        return 0.0
-    return sum(word_score(w, title_words) for w in query_words) / len(query_words)
-
-
 def item_match(query: str, item: Item) -> Match:
     """How well `query`'s words match `item`'s title, authors and year, with its rank."""
     query_words, title_words = words(query), words(item.title)

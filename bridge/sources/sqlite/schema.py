@@ -160,8 +160,3 @@ class _Regular:
     @property
     def params(self) -> dict[str, object]:
         return {f"nr{n}": tid for n, tid in enumerate(self.other)}
-
-    @property
-    def sql_positional(self) -> str:
-        """With `?` placeholders, for `other`."""
-        return "NOT IN (" + ",".join("?" * len(self.other)) + ")"
