@@ -194,9 +194,9 @@ def inspect_state_db(path: Path) -> int:
 
 def peek_meta(vault: Path, keys: tuple[str, ...]) -> dict[str, str]:
     """Some `meta` values read without writing a byte (a command run while a sync holds the
-    vault must change nothing before it has the lock): the state DB opened read-only (immutable
-    unless a writer keeps a -wal: no -wal/-shm made, no locks taken), never through a link. What is read is a
-    hint: a busy, damaged or older DB gives {}, a torn read at worst an older value."""
+    vault must change nothing before it has the lock): the state DB opened read-only
+    (immutable unless a writer keeps a -wal: no -wal/-shm made, no locks taken), never through
+    a link. What is read is a hint: a busy, damaged or older DB gives {}."""
     from urllib.parse import quote
 
     from bridge.statefolder import STATE_DIRNAME
